@@ -1,0 +1,7 @@
+"""Study commands (mb-al, mb-w2) are registered here."""
+
+
+def add_commands(sub) -> None:
+    from ..studies import mb_al, mb_w2  # noqa: PLC0415
+    mb_al.add_command(sub)
+    mb_w2.add_command(sub)

@@ -1,0 +1,1 @@
+"""Samplers with one interface (ASE ``Dynamics`` style: ``run()`` and ``attach()``)."""

@@ -1,0 +1,1 @@
+"""Models: kernels, the Stein biasing force, potentials and descriptor maps."""

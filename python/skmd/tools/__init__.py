@@ -1,0 +1,1 @@
+"""Utilities: input checks, noise streams, selection, Wasserstein distances."""

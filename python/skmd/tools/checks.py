@@ -1,0 +1,55 @@
+"""Input validation: every public entry point calls these before doing any work.
+
+Each check raises ``ValueError`` with a message that names the argument.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def positive(name: str, value) -> float:
+    """Return ``value`` as a float, or raise if it is not finite and > 0."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
+    if not np.isfinite(number) or number <= 0.0:
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return number
+
+
+def non_negative(name: str, value) -> float:
+    """Return ``value`` as a float, or raise if it is not finite and >= 0."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}") from None
+    if not np.isfinite(number) or number < 0.0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return number
+
+
+def positive_int(name: str, value, minimum: int = 1) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer >= ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or int(value) != value or int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def finite_array(name: str, value, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """Return ``value`` as a float64 array; raise on NaN/inf, wrong rank or emptiness."""
+    array = np.asarray(value, dtype=float)
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if allowed is not None and array.ndim not in allowed:
+        raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape})")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
+
+
+def same_shape(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray, axes: slice = slice(None)) -> None:
+    """Raise unless ``a.shape[axes] == b.shape[axes]``."""
+    if a.shape[axes] != b.shape[axes]:
+        raise ValueError(f"shape mismatch: {name_a} has shape {a.shape}, {name_b} has shape {b.shape}")

@@ -1,0 +1,26 @@
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+# The suite runs on the NumPy backend unless a test asks otherwise; Julia parity tests ask
+# for Julia explicitly and skip with the reason where it cannot start.
+os.environ.setdefault("SKMD_BACKEND", "numpy")
+warnings.filterwarnings("ignore", message="skmd: using the NumPy backend")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def finite_difference(fn, x, eps=1e-6):
+    """Central differences of a scalar function: x (D,) → gradient (D,)."""
+    x = np.asarray(x, float)
+    grad = np.zeros_like(x)
+    for d in range(x.size):
+        step = np.zeros_like(x)
+        step[d] = eps
+        grad[d] = (fn(x + step) - fn(x - step)) / (2 * eps)
+    return grad

@@ -1,0 +1,164 @@
+"""Backend selection, the Julia parity tests, and the static Julia checks."""
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import skmd
+from skmd.backends import NUMPY, get_backend, julia_bridge
+
+ROOT = Path(__file__).resolve().parents[1]
+JULIA_OK, JULIA_REASON = skmd.julia_available()
+needs_julia = pytest.mark.skipif(not JULIA_OK, reason=f"Julia parity skipped: {JULIA_REASON}")
+
+
+def test_julia_reason_is_printed():
+    """Print, in every run, whether the parity tests run and why not."""
+    print(f"\nJulia backend available: {JULIA_OK}; {JULIA_REASON or 'parity tests run'}")
+
+
+def test_unknown_backend_name():
+    with pytest.raises(ValueError, match="unknown backend"):
+        get_backend("fortran")
+
+
+@pytest.mark.skipif(JULIA_OK, reason="Julia starts on this machine, so there is no fallback to observe")
+def test_auto_falls_back_with_one_warning_that_names_the_reason():
+    code = ("import warnings, skmd.backends as b\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    first = b.get_backend('auto'); second = b.get_backend('auto')\n"
+            "msgs = [str(x.message) for x in w if 'NumPy backend' in str(x.message)]\n"
+            "print(first.name, second.name, len(msgs)); print(msgs[0])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "SKMD_BACKEND": "auto"})
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "numpy numpy 1", out.stderr
+    assert "Julia is unavailable" in lines[1] and "(" in lines[1]
+
+
+@pytest.mark.skipif(JULIA_OK, reason="Julia starts on this machine")
+def test_requesting_julia_fails_clearly_and_fast():
+    code = ("import time, skmd\nt = time.time()\n"
+            "try:\n    skmd.get_backend('julia')\nexcept RuntimeError as e:\n    print('ERR', round(time.time() - t, 1), e)\n")
+    started = time.time()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("ERR"), out.stderr
+    assert "backend 'julia' was requested but Julia cannot start" in out.stdout
+    assert time.time() - started < 60
+
+
+def test_skmd_backend_variable_is_respected():
+    code = "import skmd; print(skmd.get_backend().name)"
+    env = {**__import__("os").environ, "SKMD_BACKEND": "numpy"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.stdout.strip() == "numpy"
+    env["SKMD_BACKEND"] = "cobol"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert "unknown backend" in out.stderr
+
+
+def test_julia_source_is_found():
+    assert julia_bridge.julia_source().name == "SKMDCore.jl"
+
+
+# ------------------------------------------------------------------ static checks of the Julia code
+def load_checker():
+    spec = importlib.util.spec_from_file_location("check_julia", ROOT / ".ci" / "check_julia.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_julia_file_parses_and_the_bridge_matches():
+    checker = load_checker()
+    assert checker.problems() == []
+    calls = checker.bridge_calls(checker.BRIDGE)
+    assert {"simulate", "stein_force", "w2_exact", "kernel_values"} <= calls
+
+
+def test_the_checker_catches_errors(tmp_path):
+    checker = load_checker()
+    broken = tmp_path / "broken.jl"
+    broken.write_text("function f(x\n    x +\nend end\n")
+    checker.ROOT = tmp_path
+    assert checker.syntax_errors(broken)
+    good = tmp_path / "good.jl"
+    good.write_text("module M\nexport f\nf(x) = x\nfunction g(y)\n    y\nend\nend\n")
+    defined, exported = checker.julia_definitions(good)
+    assert defined == {"f", "g"} and exported == {"f"}
+
+
+# ------------------------------------------------------------------ Julia parity (skip here)
+def parity_inputs(seed=0, B=3, N=5, D=2, M=3):
+    rng = np.random.default_rng(seed)
+    return dict(d_x=rng.standard_normal((B, M)), d_ens=rng.standard_normal((B, N, M)),
+                f_ens=rng.standard_normal((B, N, D)), jac_ens=rng.standard_normal((B, N, M, D)),
+                amplitude=rng.uniform(0.5, 2, B), bandwidth=rng.uniform(0.5, 2, B),
+                kT=rng.uniform(0.5, 2, B), normalization=np.full(B, N + 1.0))
+
+
+@needs_julia
+def test_parity_kernel_sums_and_stein_force():
+    julia = get_backend("julia")
+    p = parity_inputs()
+    np.testing.assert_allclose(julia.kernel_values(p["d_x"], p["d_ens"], p["amplitude"], p["bandwidth"]),
+                               NUMPY.kernel_values(p["d_x"], p["d_ens"], p["amplitude"], p["bandwidth"]),
+                               rtol=1e-10, atol=1e-10)
+    args = [p[k] for k in ("d_x", "d_ens", "f_ens", "jac_ens", "amplitude", "bandwidth", "kT", "normalization")]
+    np.testing.assert_allclose(julia.stein_force(*args), NUMPY.stein_force(*args), rtol=1e-10, atol=1e-10)
+    q = parity_inputs(M=2)
+    args = [q[k] for k in ("d_x", "d_ens", "f_ens")] + [None] + [q[k] for k in ("amplitude", "bandwidth", "kT", "normalization")]
+    np.testing.assert_allclose(julia.stein_force(*args), NUMPY.stein_force(*args), rtol=1e-10, atol=1e-10)
+
+
+def parity_potentials(rng, B):
+    K, H = 4, 20
+    return [skmd.MuellerBrown(), skmd.Quadratic([0.1, -0.3], [[2.0, 0.3], [0.3, 1.0]]),
+            skmd.MLPPotential(rng.standard_normal((B, K, H, 2)), rng.standard_normal((B, K, H)),
+                              rng.standard_normal((B, K, H)), rng.standard_normal((B, K)), 0.1, [0.0, 0.5])]
+
+
+@needs_julia
+@pytest.mark.parametrize("rule", [skmd.FixedSteps(40), skmd.AdaptiveStop(5.0, 5, 40), skmd.Periodic(7, 4),
+                                  skmd.UncertaintyThreshold(0.2, 3, 40, min_gap=3)])
+def test_parity_simulate(rule):
+    rng = np.random.default_rng(1)
+    B, N = 3, 6
+    julia = get_backend("julia")
+    for potential in parity_potentials(rng, B):
+        x0 = skmd.MuellerBrown.minima[1] + 0.05 * rng.standard_normal((B, 2))
+        ens = x0[:, None, :] + 0.1 * rng.standard_normal((B, N, 2))
+        forces = NUMPY.evaluate(potential, ens.reshape(-1, 2)) if not isinstance(potential, skmd.MLPPotential) else None
+        ens_f = (forces[1].mean(1).reshape(B, N, 2) if forces is not None else rng.standard_normal((B, N, 2)))
+        noise = rng.standard_normal((rule.max_steps, B, 2))
+        params = dict(dt=np.full(B, 1e-4), gamma=np.ones(B), alpha=np.ones(B), sigma2=np.full(B, 4.0),
+                      kT=np.full(B, 4.0), bound=np.full(B, 10.0), ens_d=ens, ens_f=ens_f,
+                      amplitude=np.full(B, 50.0), bandwidth=np.full(B, 0.2), normalization=np.full(B, N + 1.0),
+                      **rule.kernel_args())
+        if isinstance(rule, skmd.UncertaintyThreshold):
+            params.update(udd_a=np.full(B, 5.0), udd_b=np.full(B, 0.5), udd_atoms=1)
+        ours = NUMPY.simulate(potential, x0, noise, **params)
+        theirs = julia.simulate(potential, x0, noise, **params)
+        for key in ("x_end", "acq_x", "values"):
+            np.testing.assert_allclose(theirs[key], ours[key], rtol=1e-10, atol=1e-10, equal_nan=True)
+        for key in ("steps", "status", "acq_step", "n_acq"):
+            np.testing.assert_array_equal(theirs[key], ours[key])
+
+
+@needs_julia
+def test_parity_w2_and_samplers():
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((40, 2)), rng.standard_normal((40, 2))
+    assert skmd.w2_distance(x, y, backend="julia") == pytest.approx(skmd.w2_distance(x, y, backend="numpy"), abs=1e-10)
+    mb = skmd.MuellerBrown()
+    ens = mb.minima[1] + 0.05 * rng.standard_normal((6, 2))
+    kwargs = dict(kernel=skmd.GaussianKernel(300.0, "median"), kT=4.0, dt=1e-4,
+                  stopping=skmd.AdaptiveStop(100.0, 10, 200), bandwidth_schedule="initial")
+    a = skmd.SKMD(mb, ens, noise=4, backend="julia", **kwargs).run(2)
+    b = skmd.SKMD(mb, ens, noise=4, backend="numpy", **kwargs).run(2)
+    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
