@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from ..backends import get_backend
@@ -19,34 +17,61 @@ class DivergenceWarning(RuntimeWarning):
     """A trajectory stopped being finite or left the bound; its particle was restarted."""
 
 
-@dataclass
 class Acquisition:
-    """Points acquired by a sampler: ``points`` (n, D) with their chain, iteration, particle and step."""
+    """Points acquired by a sampler, with their chain, iteration, particle and step (stored in batches)."""
 
-    points: list = field(default_factory=list)
-    chain: list = field(default_factory=list)
-    iteration: list = field(default_factory=list)
-    particle: list = field(default_factory=list)
-    step: list = field(default_factory=list)
+    def __init__(self):
+        self._batches: list[tuple] = []
+        self._count = 0
 
-    def add(self, point, chain, iteration, particle, step):
-        self.points.append(np.array(point, dtype=float))
-        self.chain.append(int(chain))
-        self.iteration.append(int(iteration))
-        self.particle.append(int(particle))
-        self.step.append(int(step))
+    def add(self, points, chains, iteration, particle, steps):
+        """Record points (b, D) of ``chains`` (b,) acquired at ``steps`` (b,)."""
+        points = np.atleast_2d(np.asarray(points, dtype=float))
+        b = len(points)
+        if b == 0:
+            return
+        self._batches.append((points.copy(), np.broadcast_to(chains, (b,)).astype(int),
+                              np.full(b, int(iteration)), np.broadcast_to(particle, (b,)).astype(int),
+                              np.broadcast_to(steps, (b,)).astype(int)))
+        self._count += b
+
+    def _column(self, k):
+        if not self._batches:
+            return np.zeros((0, 0)) if k == 0 else np.zeros(0, dtype=int)
+        return np.concatenate([batch[k] for batch in self._batches])
+
+    @property
+    def points(self):
+        return self._column(0)
+
+    @property
+    def chain(self):
+        return self._column(1)
+
+    @property
+    def iteration(self):
+        return self._column(2)
+
+    @property
+    def particle(self):
+        return self._column(3)
+
+    @property
+    def step(self):
+        return self._column(4)
 
     def arrays(self, chain: int | None = None) -> dict:
         """Arrays of the records (of one chain if given): points (n, D), iteration, particle, step (n,)."""
-        keep = [i for i, c in enumerate(self.chain) if chain is None or c == chain]
-        dim = self.points[0].shape[0] if self.points else 0
-        return {"points": np.array([self.points[i] for i in keep]).reshape(len(keep), dim),
-                "iteration": np.array([self.iteration[i] for i in keep], dtype=int),
-                "particle": np.array([self.particle[i] for i in keep], dtype=int),
-                "step": np.array([self.step[i] for i in keep], dtype=int)}
+        keep = slice(None) if chain is None else self.chain == chain
+        return {"points": self.points[keep], "iteration": self.iteration[keep],
+                "particle": self.particle[keep], "step": self.step[keep]}
+
+    def since(self, first: int) -> tuple[np.ndarray, np.ndarray]:
+        """(points, chains) of the records after the first ``first`` ones."""
+        return self.points[first:], self.chain[first:]
 
     def __len__(self):
-        return len(self.points)
+        return self._count
 
 
 def _subset_potential(potential, chains):
@@ -100,6 +125,18 @@ class Sampler:
         self.iteration = 0
         self.last_values = None
 
+    def update_potential(self, potential) -> None:
+        """Swap in a retrained model (active learning); frozen quantities are recomputed."""
+        if not isinstance(potential, Potential) or potential.dim != self.potential.dim:
+            raise ValueError("the new potential must be a skmd Potential of the same dimension")
+        if isinstance(potential, MLPPotential) and potential.n_chains not in (1, self.n_chains):
+            raise ValueError(f"the potential holds {potential.n_chains} model sets for {self.n_chains} chains")
+        self.potential = potential
+        self._potential_changed()
+
+    def _potential_changed(self) -> None:
+        """Hook for samplers that cache quantities of the potential."""
+
     # -------------------------------------------------------------- observers (ASE style)
     def attach(self, function, interval: int = 1, *args, **kwargs) -> None:
         """Call ``function(*args, **kwargs)`` after every ``interval`` particle moves."""
@@ -150,7 +187,7 @@ class Sampler:
                 values = np.full((rule.max_steps, len(chains)), np.nan)
                 values[:, pending] = result["values"]
             steps[pending] += result["steps"]
-            for column, i in enumerate(pending):
+            for column, i in enumerate(pending if is_path_rule(rule) else ()):
                 room = base_args.get("max_acquire", 0) - len(acquired[i])
                 for k in range(min(int(result["n_acq"][column]), max(room, 0))):
                     acquired[i].append((result["acq_x"][column, k], int(result["acq_step"][column, k])))
@@ -162,8 +199,9 @@ class Sampler:
                 attempts[i] += 1
                 if is_path_rule(rule) and acquired[i]:
                     restart[i] = acquired[i][-1][0]
-                warnings.warn(f"chain {chains[i]}: trajectory diverged (non-finite or |x| > {self.bound}); "
-                              f"restart {attempts[i]} of {self.max_restarts} from its last good state",
+                action = (f"restart {attempts[i]} of {self.max_restarts} from its last good state"
+                          if attempts[i] <= self.max_restarts else "no restarts left: kept at its last good state")
+                warnings.warn(f"chain {chains[i]}: trajectory diverged (non-finite or |x| > {self.bound}); {action}",
                               DivergenceWarning, stacklevel=3)
             give_up = bad[attempts[bad] > self.max_restarts]
             x_end[give_up] = restart[give_up]

@@ -48,18 +48,28 @@ class OverdampedLangevin(Sampler):
         event = 0
         for _ in range(iterations):
             for walker in range(self.walkers_batch.shape[1]):
-                result = self._segment(self.walkers_batch[:, walker].copy(), self.acquisition, _no_bias)
-                good = result["status"] != STATUS_DIVERGED
-                self.walkers_batch[:, walker] = np.where(good[:, None], result["x_end"], self.walkers_batch[:, walker])
-                for chain in range(self.n_chains):
-                    if isinstance(self.acquisition, FixedSteps):
-                        if good[chain]:
-                            self.acquired.add(result["x_end"][chain], chain, self.iteration, walker,
-                                              result["steps"][chain])
-                    else:
-                        for point, step in result["acquired"][chain]:
-                            self.acquired.add(point, chain, self.iteration, walker, step)
+                self.move_walker(walker)
                 event += 1
                 self.call_observers(event)
             self.iteration += 1
         return _new_points(self, first)
+
+    def move_walker(self, walker: int) -> dict:
+        """Move one walker of every chain under the acquisition rule and record its points."""
+        result = self._segment(self.walkers_batch[:, walker].copy(), self.acquisition, _no_bias)
+        good = result["status"] != STATUS_DIVERGED
+        self.walkers_batch[good, walker] = result["x_end"][good]
+        if isinstance(self.acquisition, FixedSteps):
+            chains = np.flatnonzero(good)
+            self.acquired.add(result["x_end"][chains], chains, self.iteration, walker, result["steps"][chains])
+        else:
+            record_path_points(self, result, walker)
+        return result
+
+
+def record_path_points(sampler, result, particle: int) -> None:
+    """Add the points a path rule recorded for each chain to ``sampler.acquired``."""
+    for chain, records in enumerate(result["acquired"]):
+        if records:
+            sampler.acquired.add(np.array([p for p, _ in records]), chain, sampler.iteration, particle,
+                                 np.array([s for _, s in records]))

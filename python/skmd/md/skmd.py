@@ -80,6 +80,9 @@ class SKMD(Sampler):
         if not (np.all(np.isfinite(forces)) and np.all(np.isfinite(self.frozen_desc))):
             raise ValueError("the potential or descriptor is not finite at some ensemble member")
 
+    def _potential_changed(self):
+        self._freeze_all()
+
     def _freeze(self, particle, chains):
         x = self.ensemble_batch[chains, particle]
         self.frozen_forces[chains, particle] = self.backend.evaluate(
@@ -131,8 +134,7 @@ class SKMD(Sampler):
         chains = np.flatnonzero(good)
         if chains.size:
             self._freeze(particle, chains)
-        for chain in chains:
-            self.acquired.add(result["x_end"][chain], chain, self.iteration, particle, result["steps"][chain])
+        self.acquired.add(result["x_end"][chains], chains, self.iteration, particle, result["steps"][chains])
         return result
 
     def run(self, iterations: int = 1):
@@ -160,8 +162,8 @@ def _chains_potential(sampler, chains):
 
 
 def _new_points(sampler, first: int):
-    points = np.array(sampler.acquired.points[first:]).reshape(-1, sampler.potential.dim)
-    chains = np.array(sampler.acquired.chain[first:], dtype=int)
+    points, chains = sampler.acquired.since(first)
+    points = points.reshape(-1, sampler.potential.dim)
     if sampler.n_chains == 1 and getattr(sampler, "_squeeze", True):
         return points
     return [points[chains == b] for b in range(sampler.n_chains)]

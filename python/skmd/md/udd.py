@@ -8,6 +8,7 @@ from ..modules.potentials import MLPPotential
 from ..tools.checks import non_negative, positive, positive_int
 from .base import STATUS_DIVERGED, Sampler, as_batch
 from .rules import UncertaintyThreshold, check_rule
+from .langevin import record_path_points
 from .skmd import _new_points
 
 
@@ -71,9 +72,7 @@ class UDD(Sampler):
             result = self._segment(self.position_batch.copy(), self.acquisition, self._bias_args)
             good = result["status"] != STATUS_DIVERGED
             self.position_batch[good] = result["x_end"][good]
-            for chain in range(self.n_chains):
-                for point, step in result["acquired"][chain]:
-                    self.acquired.add(point, chain, self.iteration, 0, step)
+            record_path_points(self, result, 0)
             self.iteration += 1
             self.call_observers(event)
         return _new_points(self, first)

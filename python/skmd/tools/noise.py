@@ -35,33 +35,35 @@ class NoiseStream:
         self.dim = positive_int("dim", dim)
         self.chains = positive_int("chains", chains)
         self.cursor = np.zeros(self.chains, dtype=np.int64)
-        self._cache: dict[tuple[int, int], np.ndarray] = {}
+        self._cache: dict[int, np.ndarray] = {}
 
-    def _chunk(self, chain: int, index: int) -> np.ndarray:
-        key = (chain, index)
-        if key not in self._cache:
-            if len(self._cache) > 4 * self.chains + 16:
-                self._cache.clear()
-            sequence = np.random.SeedSequence(self.seed, spawn_key=(chain, index))
-            self._cache[key] = np.random.default_rng(sequence).standard_normal((CHUNK_STEPS, self.dim))
-        return self._cache[key]
+    def _chunk(self, index: int) -> np.ndarray:
+        """Increments of steps [index·C, (index+1)·C) of every chain, shape (chains, C, dim)."""
+        if index not in self._cache:
+            if len(self._cache) > 8:
+                self._cache.pop(min(self._cache))
+            self._cache[index] = np.stack([
+                np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(chain, index)))
+                .standard_normal((CHUNK_STEPS, self.dim)) for chain in range(self.chains)])
+        return self._cache[index]
 
     def block(self, chain: int, start: int, n_steps: int) -> np.ndarray:
         """Increments ξ_start … ξ_{start+n−1} of one chain, shape (n_steps, dim)."""
-        out = np.empty((n_steps, self.dim))
-        done = 0
-        while done < n_steps:
-            step = start + done
-            index, offset = divmod(step, CHUNK_STEPS)
-            count = min(CHUNK_STEPS - offset, n_steps - done)
-            out[done:done + count] = self._chunk(chain, index)[offset:offset + count]
-            done += count
+        return self._gather(np.array([chain]), np.array([start]), n_steps)[:, 0]
+
+    def _gather(self, chains: np.ndarray, starts: np.ndarray, n_steps: int) -> np.ndarray:
+        steps = starts[None, :] + np.arange(n_steps)[:, None]          # (n_steps, b)
+        index, offset = np.divmod(steps, CHUNK_STEPS)
+        out = np.empty((n_steps, len(chains), self.dim))
+        for chunk in np.unique(index):
+            where = index == chunk
+            out[where] = self._chunk(int(chunk))[np.broadcast_to(chains, where.shape)[where], offset[where]]
         return out
 
     def take(self, n_steps: int, chains=None) -> np.ndarray:
         """The next ``n_steps`` increments of the given chains (default all): (n_steps, n_chains, dim)."""
-        chains = range(self.chains) if chains is None else chains
-        return np.stack([self.block(int(c), int(self.cursor[c]), n_steps) for c in chains], axis=1)
+        chains = np.arange(self.chains) if chains is None else np.asarray(chains, dtype=np.int64)
+        return self._gather(chains, self.cursor[chains], n_steps)
 
     def advance(self, consumed, chains=None) -> None:
         """Move the cursors of ``chains`` (default all) by ``consumed`` steps (int or array)."""

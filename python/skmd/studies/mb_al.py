@@ -1,0 +1,281 @@
+"""``skmd mb-al``: neural-network active learning on Müller–Brown (paper §5.1, E.1, Figs. 1, 2, 5).
+
+Every trial starts from the same 32 points in the metastable basin B and the same initial
+model for every sampler; each sampler then runs ``iterations`` rounds of
+(sample on the current model → label 32 points with the exact surface → retrain).
+All trials of one sampler run as one batch; trial b of every sampler reads chain b of the same
+noise stream, so the samplers of a trial share one Brownian realization.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .. import AdaptiveStop, FixedSteps, GaussianKernel, NoiseStream, OverdampedLangevin, Periodic, SKMD, UDD
+from ..backends import get_backend
+from ..modules.nn import TrainingConfig, committee_potential, train_mlps
+from ..tools.checks import positive, positive_int
+from ..tools.progress import progress
+from . import add_common_flags
+from . import mueller_brown as mbs
+
+SAMPLERS = ("langevin", "skmd", "a-skmd", "udd")
+
+
+@dataclass
+class ALConfig:
+    """Every parameter of the study (units: the Müller–Brown surface's energy and length)."""
+
+    trials: int = 50
+    iterations: int = 16
+    per_iteration: int = 32
+    n_initial: int = 32
+    kT: float = 4.0
+    dt: float = 1e-4
+    gamma: float = 1.0
+    bound: float = 2.5
+    period: int = 100
+    amplitude: float = 300.0
+    tau: float = 3.0
+    t_min: int = 20
+    t_max: int = 1000
+    udd_members: int = 5
+    udd_A: float = 180.0
+    udd_B: float = 3.0
+    udd_threshold: float = 0.5
+    udd_min_gap: int = 50
+    udd_max_steps: int = 6400
+    test_size: int = 1000
+    seed: int = 0
+    samplers: tuple = SAMPLERS
+    backend: str = "auto"
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def validate(self):
+        for name in ("trials", "iterations", "per_iteration", "n_initial", "period", "t_max",
+                     "udd_members", "udd_max_steps", "test_size"):
+            positive_int(name, getattr(self, name))
+        for name in ("kT", "dt", "gamma", "bound", "amplitude", "tau", "udd_B"):
+            positive(name, getattr(self, name))
+        unknown = set(self.samplers) - set(SAMPLERS)
+        if unknown or not self.samplers:
+            raise ValueError(f"unknown samplers {sorted(unknown)}; choose from {', '.join(SAMPLERS)}")
+        if self.udd_members < 2 and "udd" in self.samplers:
+            raise ValueError("UDD needs at least 2 committee members")
+        return self
+
+
+QUICK = dict(trials=4, iterations=4, test_size=500,
+             training=TrainingConfig(epochs=200, first_epochs=800))
+
+
+# --------------------------------------------------------------------------- data handling
+def padded(datasets):
+    """Stack ragged per-trial (points, energies, forces) into arrays with a mask."""
+    n = max(len(d[0]) for d in datasets)
+    G = len(datasets)
+    X, E, F, M = np.zeros((G, n, 2)), np.zeros((G, n)), np.zeros((G, n, 2)), np.zeros((G, n))
+    for g, (x, e, f) in enumerate(datasets):
+        X[g, :len(x)], E[g, :len(x)], F[g, :len(x)], M[g, :len(x)] = x, e, f, 1.0
+    return X, E, F, M
+
+
+def rmse(model, test_x, test_e, test_f):
+    """Energy and force-component RMSE of each chain's model on the test set → (B,), (B,)."""
+    energy_rmse, force_rmse = [], []
+    for b in range(model.n_chains):
+        e, f = model.member(b).energy_forces(test_x)
+        energy_rmse.append(np.sqrt(np.mean((e - test_e) ** 2)))
+        force_rmse.append(np.sqrt(np.mean((f - test_f) ** 2)))
+    return np.array(energy_rmse), np.array(force_rmse)
+
+
+class Trainer:
+    """Retrains the per-trial models (warm start) with a deterministic seed per call."""
+
+    def __init__(self, config: ALConfig):
+        self.config = config
+        self.calls = 0
+
+    def __call__(self, datasets, init=None):
+        self.calls += 1
+        X, E, F, M = padded(datasets)
+        return train_mlps(X, E, F, M, self.config.training, seed=self.config.seed * 1000 + self.calls, init=init)
+
+    def committee(self, datasets, rngs, init=None):
+        """k-fold committee per trial: member k is trained on all folds but k."""
+        K = self.config.udd_members
+        members = []
+        for (x, e, f), rng in zip(datasets, rngs):
+            folds = np.array_split(rng.permutation(len(x)), K)
+            for k in range(K):
+                keep = np.concatenate([folds[j] for j in range(K) if j != k])
+                members.append((x[keep], e[keep], f[keep]))
+        models = self(members, init=init)
+        return committee_potential(models, len(datasets)), models
+
+
+# --------------------------------------------------------------------------- samplers
+class Acquirer:
+    """Runs one sampler for all trials, one acquisition round at a time."""
+
+    def __init__(self, name, config: ALConfig, initial_points, trainer, noise_seed):
+        self.name, self.config, self.trainer = name, config, trainer
+        self.noise = NoiseStream(noise_seed, dim=2, chains=len(initial_points))
+        self.position = initial_points[:, :1].copy()
+        self.initial = initial_points
+        self.sampler = None
+        self.committee_models = None
+        self.committee_rngs = [np.random.default_rng([config.seed, 7, b]) for b in range(len(initial_points))]
+        self.snapshot = None
+
+    def common(self):
+        c = self.config
+        return dict(kT=c.kT, dt=c.dt, gamma=c.gamma, noise=self.noise, backend=c.backend, bound=c.bound)
+
+    def acquire(self, model, datasets):
+        c = self.config
+        if self.name == "langevin":
+            sampler = OverdampedLangevin(model, self.position, acquisition=Periodic(c.period, c.per_iteration),
+                                         **self.common())
+            points = sampler.run(1)
+            self.position = sampler.walkers_batch.copy()
+            return points
+        if self.name in ("skmd", "a-skmd"):
+            if self.sampler is None:
+                stopping = (FixedSteps(c.period) if self.name == "skmd"
+                            else AdaptiveStop(tau=c.tau, t_min=c.t_min, t_max=c.t_max))
+                self.sampler = SKMD(model, self.initial.copy(), kernel=GaussianKernel(c.amplitude, "median"),
+                                    stopping=stopping, bandwidth_schedule="initial", **self.common())
+            else:
+                self.sampler.update_potential(model)
+            self.snapshot = {"ensemble": self.sampler.ensemble_batch[0].copy(),
+                             "bandwidth": float(self.sampler._fixed_bandwidth[0]), "model": model.member(0)}
+            return self.sampler.run(1)
+        committee, self.committee_models = self.trainer.committee(datasets, self.committee_rngs,
+                                                                  init=self.committee_models)
+        sampler = UDD(committee, self.position[:, 0], A=c.udd_A, B=c.udd_B,
+                      acquisition=_udd_rule(c), **self.common())
+        points = sampler.run(1)
+        self.position = sampler.position_batch[:, None].copy()
+        self.snapshot = {"committee": committee.member(0)}
+        return points
+
+
+def _udd_rule(c):
+    from .. import UncertaintyThreshold  # noqa: PLC0415
+    return UncertaintyThreshold(threshold=c.udd_threshold, n_points=c.per_iteration,
+                                max_steps=c.udd_max_steps, min_gap=c.udd_min_gap)
+
+
+# --------------------------------------------------------------------------- the study
+def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
+    """Run the study, write results.json, points/, models/ and figures into ``out_dir``."""
+    config.validate()
+    get_backend(config.backend)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    B = config.trials
+    seeds = mbs.trial_seeds(config.seed, B)
+    initial = np.stack([mbs.basin_samples(config.n_initial, config.kT, np.random.default_rng(s)) for s in seeds])
+    test_x = mbs.boltzmann_samples(config.test_size, config.kT, np.random.default_rng([config.seed, 99]))
+    test_e, test_f = mbs.label(test_x)
+    initial_data = [(x, *mbs.label(x)) for x in initial]
+    trainer = Trainer(config)
+    started = time.perf_counter()
+    model0 = trainer(initial_data)
+    initial_s = time.perf_counter() - started
+    e0, f0 = rmse(model0, test_x, test_e, test_f)
+    results = {"config": _config_dict(config, initial_s), "samplers": {}}
+    snapshots = {}
+    for name in config.samplers:
+        started = time.perf_counter()
+        acquirer = Acquirer(name, config, initial, trainer, noise_seed=config.seed + 1)
+        data = [list(d) for d in initial_data]
+        iteration_of = [np.zeros(config.n_initial, dtype=int) for _ in range(B)]
+        model, energy_rmse, force_rmse, acquired = model0, [e0], [f0], []
+        bar = progress(range(1, config.iterations + 1), desc=f"mb-al {name}", enable=show_progress)
+        for it in bar:
+            new = acquirer.acquire(model, data)
+            acquired.append([len(points) for points in new])
+            if it == 2 and name in ("a-skmd", "udd"):
+                snapshots[name] = acquirer.snapshot
+            for b in range(B):
+                e, f = mbs.label(new[b])
+                data[b] = [np.concatenate([data[b][0], new[b]]), np.concatenate([data[b][1], e]),
+                           np.concatenate([data[b][2], f])]
+                iteration_of[b] = np.concatenate([iteration_of[b], np.full(len(new[b]), it)])
+            model = trainer([tuple(d) for d in data], init=model)
+            e_r, f_r = rmse(model, test_x, test_e, test_f)
+            energy_rmse.append(e_r)
+            force_rmse.append(f_r)
+        wall = time.perf_counter() - started
+        _save_sampler(out, name, data, iteration_of, model)
+        results["samplers"][name] = {"energy_rmse": np.array(energy_rmse).T.tolist(),
+                                     "force_rmse": np.array(force_rmse).T.tolist(), "wall_s": wall,
+                                     "n_acquired": np.array(acquired).T.tolist(),
+                                     "n_diverged": _diverged(acquirer)}
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    from . import plots  # noqa: PLC0415
+    plots.al_figures(out, results, snapshots, config)
+    return results
+
+
+def _diverged(acquirer) -> int:
+    return int(acquirer.sampler.n_diverged) if acquirer.sampler is not None else 0
+
+
+def _save_sampler(out, name, data, iteration_of, model):
+    (out / "points" / name).mkdir(parents=True, exist_ok=True)
+    (out / "models" / name).mkdir(parents=True, exist_ok=True)
+    for b, ((x, e, f), it) in enumerate(zip(data, iteration_of)):
+        np.savez(out / "points" / name / f"trial_{b:03d}.npz", points=x, iteration=it, energy=e, forces=f)
+        m = model.member(b)
+        np.savez(out / "models" / name / f"trial_{b:03d}.npz", W1=m.W1[0, 0], b1=m.b1[0, 0], w2=m.w2[0, 0],
+                 b2=m.b2[0, 0], lam=m.lam, center=m.center)
+
+
+def _config_dict(config: ALConfig, initial_s: float) -> dict:
+    out = asdict(config)
+    out["samplers"] = list(config.samplers)
+    out["initial_model_s"] = initial_s
+    out["test_set"] = "exact Boltzmann samples at kT (rejection sampling on the box)"
+    out["force_rmse"] = "RMSE over all force components"
+    return out
+
+
+# --------------------------------------------------------------------------- command line
+def add_command(sub) -> None:
+    p = sub.add_parser("mb-al", help="Müller–Brown NN active learning (paper Figs. 1, 2, 5)")
+    p.add_argument("--trials", type=int, default=None)
+    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated subset of " + ",".join(SAMPLERS))
+    add_common_flags(p, "runs/mb-al", "4 trials × 4 iterations, shorter training (< 60 s)")
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    config = ALConfig(seed=args.seed, backend=args.backend, samplers=tuple(s.strip() for s in args.samplers.split(",")))
+    if args.quick:
+        config = replace(config, **QUICK)
+    if args.trials is not None:
+        config = replace(config, trials=args.trials)
+    if args.iterations is not None:
+        config = replace(config, iterations=args.iterations)
+    results = run_study(config, args.out, show_progress=not args.no_progress)
+    print(summary_table(results))
+    print(f"wrote {args.out}/results.json and figures")
+    return 0
+
+
+def summary_table(results) -> str:
+    lines = ["| sampler | final energy RMSE (median) | final force RMSE (median) | wall s |", "|---|---|---|---|"]
+    for name, r in results["samplers"].items():
+        e = np.median(np.array(r["energy_rmse"])[:, -1])
+        f = np.median(np.array(r["force_rmse"])[:, -1])
+        lines.append(f"| {name} | {e:.3g} | {f:.3g} | {r['wall_s']:.1f} |")
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""Shared pieces of the Müller–Brown studies: oracle, exact Boltzmann samples, initial data."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..modules.potentials import MuellerBrown
+from ..tools.checks import positive, positive_int
+
+# A box holding all but a negligible part of the Boltzmann mass for kT ≤ 20.
+BOX_LOW = np.array([-1.8, -0.6])
+BOX_HIGH = np.array([1.3, 2.3])
+BASIN_B = MuellerBrown.minima[1]  # the metastable basin (0.623, 0.028) every study starts in
+
+
+def boltzmann_samples(n: int, kT: float, rng, box=(BOX_LOW, BOX_HIGH)) -> np.ndarray:
+    """Exact samples of π ∝ exp(−V/kT) on the Müller–Brown surface restricted to ``box``.
+
+    Rejection sampling from the uniform distribution on the box with envelope exp(−V_min/kT),
+    V_min a lower bound of V on the box: every accepted point is an exact draw. Returns (n, 2).
+    """
+    n = positive_int("n", n)
+    kT = positive("kT", kT)
+    rng = np.random.default_rng(rng)
+    mb = MuellerBrown()
+    low, high = box
+    v_min = _lower_bound(mb, np.asarray(low, float), np.asarray(high, float))
+    accepted = []
+    count = 0
+    while count < n:
+        proposal = rng.uniform(low, high, size=(min(200_000, 2000 + 400 * n), 2))
+        keep = rng.random(len(proposal)) < np.exp(-(mb.energy(proposal) - v_min) / kT)
+        accepted.append(proposal[keep])
+        count += int(keep.sum())
+    return np.concatenate(accepted)[:n]
+
+
+def _lower_bound(mb, low, high, n_grid=401) -> float:
+    """A lower bound of V on the box: the smaller of the interior minima and, on a fine grid that
+    includes the boundary, min_i (V_i − 2 ‖F_i‖ h) with grid spacing h (V changes by at most about
+    ‖F‖ h/√2 inside a cell around node i; the factor 2 is a safety margin)."""
+    gx, gy = np.meshgrid(np.linspace(low[0], high[0], n_grid), np.linspace(low[1], high[1], n_grid))
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    energy, forces = mb.energy_forces(grid)
+    spacing = float(np.max(high - low)) / (n_grid - 1)
+    inside = [m for m in mb.minima if np.all(m >= low) and np.all(m <= high)]
+    candidates = [float(np.min(energy - 2.0 * np.linalg.norm(forces, axis=1) * spacing))]
+    if inside:
+        candidates.append(float(mb.energy(np.array(inside)).min()) - 1e-9)
+    return float(min(candidates))
+
+
+def basin_samples(n: int, kT: float, rng, center=BASIN_B, radius: float = 0.15) -> np.ndarray:
+    """Boltzmann samples restricted to the disk of ``radius`` around ``center`` (n, 2)."""
+    rng = np.random.default_rng(rng)
+    box = (np.asarray(center) - radius, np.asarray(center) + radius)
+    out = []
+    while sum(len(o) for o in out) < n:
+        points = boltzmann_samples(4 * n, kT, rng, box=box)
+        out.append(points[np.linalg.norm(points - center, axis=1) <= radius])
+    return np.concatenate(out)[:n]
+
+
+def label(points) -> tuple[np.ndarray, np.ndarray]:
+    """Oracle labels: exact Müller–Brown energies (n,) and forces (n, 2)."""
+    return MuellerBrown().energy_forces(np.asarray(points, float).reshape(-1, 2))
+
+
+def trial_seeds(seed: int, n_trials: int) -> list[np.random.SeedSequence]:
+    """One independent SeedSequence per trial, derived from the study seed."""
+    return np.random.SeedSequence(seed).spawn(n_trials)

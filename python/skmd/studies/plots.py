@@ -1,0 +1,142 @@
+"""Figures of the Müller–Brown studies (PNG, matplotlib's Agg backend)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..backends import NUMPY
+from ..modules.potentials import MuellerBrown
+from .mueller_brown import BOX_HIGH, BOX_LOW
+
+COLORS = {"langevin": "tab:blue", "skmd": "tab:orange", "a-skmd": "tab:green", "udd": "tab:red"}
+
+
+def _pyplot():
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    return plt
+
+
+def _grid(n=160):
+    xs = np.linspace(BOX_LOW[0], BOX_HIGH[0], n)
+    ys = np.linspace(BOX_LOW[1], BOX_HIGH[1], n)
+    gx, gy = np.meshgrid(xs, ys)
+    return gx, gy, np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def plot_landscape(ax, levels=np.linspace(-150, 100, 26)):
+    """Contours of the Müller–Brown surface on ``ax`` over the study box."""
+    gx, gy, points = _grid()
+    energy = np.clip(MuellerBrown().energy(points).reshape(gx.shape), -150, 100)
+    ax.contour(gx, gy, energy, levels=levels, colors="0.6", linewidths=0.5)
+    ax.set_xlim(BOX_LOW[0], BOX_HIGH[0])
+    ax.set_ylim(BOX_LOW[1], BOX_HIGH[1])
+    ax.set_aspect("equal")
+
+
+def rmse_figure(path, results, key_title=(("energy_rmse", "energy RMSE"), ("force_rmse", "force RMSE"))):
+    """Median and interquartile band of the RMSE against iteration (paper Fig. 2)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, (key, title) in zip(axes, key_title):
+        for name, r in results["samplers"].items():
+            values = np.array(r[key])
+            its = np.arange(values.shape[1])
+            q1, med, q3 = np.percentile(values, [25, 50, 75], axis=0)
+            ax.plot(its, med, color=COLORS.get(name), label=name)
+            ax.fill_between(its, q1, q3, color=COLORS.get(name), alpha=0.2)
+        ax.set_yscale("log")
+        ax.set_xlabel("active-learning iteration")
+        ax.set_ylabel(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"Müller–Brown NN active learning, {len(values)} trials (median, IQR)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def landscape_figure(path, out_dir, samplers, trial=0):
+    """One trial's acquired points coloured by iteration, per sampler (paper Fig. 1)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(samplers), figsize=(4 * len(samplers), 4.2), squeeze=False)
+    for ax, name in zip(axes[0], samplers):
+        data = np.load(Path(out_dir) / "points" / name / f"trial_{trial:03d}.npz")
+        plot_landscape(ax)
+        sc = ax.scatter(data["points"][:, 0], data["points"][:, 1], c=data["iteration"], cmap="viridis", s=8)
+        ax.set_title(name)
+    fig.colorbar(sc, ax=axes[0].tolist(), label="iteration (0 = initial data)")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def acquisition_maps(snapshots, config):
+    """‖b(x)‖ of a-SKMD and rho(x) of UDD on the plot grid, from the iteration-2 snapshots."""
+    gx, gy, points = _grid(120)
+    maps = {}
+    if "a-skmd" in snapshots:
+        s = snapshots["a-skmd"]
+        ens = s["ensemble"]
+        forces = s["model"].forces(ens)
+        n = len(points)
+        b = NUMPY.stein_force(points, np.broadcast_to(ens, (n,) + ens.shape), np.broadcast_to(forces, (n,) + ens.shape),
+                              None, np.full(n, config.amplitude), np.full(n, s["bandwidth"]),
+                              np.full(n, config.kT), np.full(n, float(len(ens))))
+        maps["a-skmd"] = (np.linalg.norm(b, axis=1).reshape(gx.shape), ens, config.tau, "‖b(x)‖")
+    if "udd" in snapshots:
+        from ..md.udd import udd_bias  # noqa: PLC0415
+        committee = snapshots["udd"]["committee"]
+        energies, forces = committee.evaluate_batch(points)
+        rho = udd_bias(energies[:, 0] if energies.ndim == 3 else energies, forces, config.udd_A, config.udd_B)["rho"]
+        maps["udd"] = (rho.reshape(gx.shape), None, config.udd_threshold, "rho(x)")
+    return gx, gy, maps
+
+
+def acquisition_figure(path, snapshots, config):
+    """Maps of the a-SKMD and UDD acquisition functions (paper Fig. 5)."""
+    gx, gy, maps = acquisition_maps(snapshots, config)
+    if not maps:
+        return
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(maps), figsize=(5.5 * len(maps), 4.5), squeeze=False)
+    for ax, (name, (values, ens, threshold, label)) in zip(axes[0], maps.items()):
+        im = ax.pcolormesh(gx, gy, np.log10(np.maximum(values, 1e-12)), shading="auto", cmap="magma")
+        ax.contour(gx, gy, values, levels=[threshold], colors="cyan", linewidths=1.0)
+        plot_landscape(ax)
+        if ens is not None:
+            ax.scatter(ens[:, 0], ens[:, 1], s=8, c="white", edgecolors="k", linewidths=0.3)
+        fig.colorbar(im, ax=ax, label=f"log10 {label}")
+        ax.set_title(f"{name}: {label}, threshold contour (cyan)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def al_figures(out_dir, results, snapshots, config):
+    out = Path(out_dir)
+    rmse_figure(out / "fig2_rmse.png", results)
+    landscape_figure(out / "fig1_landscape.png", out, list(results["samplers"]))
+    acquisition_figure(out / "fig5_acquisition.png", snapshots, config)
+
+
+def w2_figure(path, results):
+    """Mean ± std of W2 against steps per method (paper Fig. 4)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, r in results["methods"].items():
+        w2 = np.array(r["w2"])
+        steps = np.array(r["steps"])
+        mean, std = w2.mean(axis=0), w2.std(axis=0)
+        ax.plot(steps, mean, label=name)
+        ax.fill_between(steps, mean - std, mean + std, alpha=0.15)
+    ax.set_xlabel("total simulation steps")
+    ax.set_ylabel("W2 to the Boltzmann distribution")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(f"Müller–Brown, {w2.shape[0]} trials (mean ± std)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

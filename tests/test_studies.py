@@ -1,0 +1,85 @@
+"""The Müller–Brown study commands end to end at tiny sizes, and the example notebook."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skmd.cli.main import main
+from skmd.studies import mueller_brown as mbs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_exact_boltzmann_sampler_matches_grid_quadrature():
+    kT = 10.0
+    samples = mbs.boltzmann_samples(20000, kT, 0)
+    gx, gy = np.meshgrid(np.linspace(mbs.BOX_LOW[0], mbs.BOX_HIGH[0], 600),
+                         np.linspace(mbs.BOX_LOW[1], mbs.BOX_HIGH[1], 600))
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    from skmd import MuellerBrown
+    weights = np.exp(-(MuellerBrown().energy(grid) + 146.7) / kT)
+    mean = (weights[:, None] * grid).sum(0) / weights.sum()
+    np.testing.assert_allclose(samples.mean(axis=0), mean, atol=0.02)
+
+
+def test_mb_al_cli_writes_every_output(tmp_path):
+    out = tmp_path / "al"
+    assert main(["mb-al", "--trials", "2", "--iterations", "2", "--quick", "--seed", "3", "--backend", "numpy",
+                 "--out", str(out), "--no-progress"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["samplers"]) == {"langevin", "skmd", "a-skmd", "udd"}
+    for name, r in results["samplers"].items():
+        assert np.array(r["energy_rmse"]).shape == (2, 3)
+        assert np.array(r["force_rmse"]).shape == (2, 3)
+        assert r["wall_s"] > 0
+        data = np.load(out / "points" / name / "trial_001.npz")
+        assert data["points"].shape[1] == 2 and data["points"].shape[0] == data["iteration"].shape[0]
+        assert np.all(np.isfinite(data["points"])) and np.all(np.abs(data["points"]) <= results["config"]["bound"])
+        assert (out / "models" / name / "trial_000.npz").exists()
+    first = {name: r["energy_rmse"][0][0] for name, r in results["samplers"].items()}
+    assert len(set(first.values())) == 1, "iteration 0 must be the same initial model for every sampler"
+    for fig in ("fig1_landscape.png", "fig2_rmse.png", "fig5_acquisition.png"):
+        assert (out / fig).stat().st_size > 10_000
+
+
+def test_mb_al_is_deterministic_for_a_seed(tmp_path):
+    args = ["mb-al", "--trials", "1", "--iterations", "1", "--quick", "--samplers", "a-skmd,udd", "--no-progress"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 0
+    assert main(args + ["--out", str(tmp_path / "b")]) == 0
+    for name in ("a-skmd", "udd"):
+        a = np.load(tmp_path / "a" / "points" / name / "trial_000.npz")["points"]
+        b = np.load(tmp_path / "b" / "points" / name / "trial_000.npz")["points"]
+        np.testing.assert_array_equal(a, b)
+
+
+def test_mb_al_rejects_bad_flags(tmp_path, capsys):
+    assert main(["mb-al", "--samplers", "langevin,metadynamics", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "unknown samplers" in capsys.readouterr().err
+    assert main(["mb-al", "--trials", "0", "--out", str(tmp_path), "--no-progress"]) == 2
+
+
+def test_mb_w2_cli(tmp_path):
+    out = tmp_path / "w2"
+    assert main(["mb-w2", "--trials", "3", "--steps", "4000", "--out", str(out), "--no-progress"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["methods"]) == {"langevin", "skmd_T1", "skmd_T10", "skmd_T100", "skmd_T1000"}
+    for name, r in results["methods"].items():
+        w2 = np.array(r["w2"])
+        assert w2.shape == (3, len(r["steps"])) and np.all(w2 >= 0)
+        assert np.load(out / "ensembles" / f"{name}.npz")["final"].shape == (3, 32, 2)
+    same_start = {r["w2"][0][0] for r in results["methods"].values()}
+    assert len(same_start) == 1
+    assert (out / "fig4_w2.png").stat().st_size > 10_000
+
+
+def test_notebook_runs(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(ROOT / "examples" / "mueller_brown.ipynb", as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    os.environ.setdefault("SKMD_BACKEND", "numpy")
+    client.execute()
+    assert (tmp_path / "notebook_mb_al" / "results.json").exists()
