@@ -120,7 +120,8 @@ def parity_potentials(rng, B):
     K, H = 4, 20
     return [skmd.MuellerBrown(), skmd.Quadratic([0.1, -0.3], [[2.0, 0.3], [0.3, 1.0]]),
             skmd.MLPPotential(rng.standard_normal((B, K, H, 2)), rng.standard_normal((B, K, H)),
-                              rng.standard_normal((B, K, H)), rng.standard_normal((B, K)), 0.1, [0.0, 0.5])]
+                              rng.standard_normal((B, K, H)), rng.standard_normal((B, K)), 0.1, [0.0, 0.5]),
+            skmd.MLPPotential(rng.standard_normal((H, 2)), rng.standard_normal(H), rng.standard_normal(H), 0.2, 0.1)]
 
 
 @needs_julia

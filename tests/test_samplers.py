@@ -144,3 +144,16 @@ def test_quiet_numpy_backend():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert skmd.get_backend("numpy").name == "numpy"
+
+
+def test_one_model_shared_by_many_chains_matches_per_chain_copies(rng):
+    W1, b1, w2 = rng.standard_normal((20, 2)), rng.standard_normal(20), rng.standard_normal(20)
+    shared = skmd.MLPPotential(W1, b1, w2, 0.0, lam=1.0)
+    copies = skmd.MLPPotential(np.stack([W1] * 3)[:, None], np.stack([b1] * 3)[:, None],
+                               np.stack([w2] * 3)[:, None], np.zeros((3, 1)), lam=1.0)
+    ensembles = 0.3 * rng.standard_normal((3, 5, 2))
+    kwargs = dict(kernel=skmd.GaussianKernel(1.0, 0.5), kT=1.0, dt=1e-3, stopping=skmd.FixedSteps(20))
+    a = skmd.SKMD(shared, ensembles, noise=skmd.NoiseStream(4, 2, 3), **kwargs).run(1)
+    b = skmd.SKMD(copies, ensembles, noise=skmd.NoiseStream(4, 2, 3), **kwargs).run(1)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-12)

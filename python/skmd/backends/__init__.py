@@ -31,7 +31,7 @@ class NumpyBackend:
         return numpy_backend.stein_force(d_x, d_ens, f_ens, jac_ens, amplitude, bandwidth, kT, normalization)
 
     def evaluate(self, potential, x):
-        spec = potential.spec()
+        spec = potential.spec(n_chains=len(x))
         if spec is None:
             return potential.evaluate_batch(x)
         return numpy_backend.evaluate_spec(spec, x)

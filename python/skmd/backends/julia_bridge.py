@@ -110,10 +110,10 @@ class JuliaBackend:
                                                  kT, normalization))
 
     def evaluate(self, potential, x):
-        return _arrays(self._core.evaluate_potential(self._handle(potential), x))
+        return _arrays(self._core.evaluate_potential(self._handle(potential, len(x)), x))
 
-    def _handle(self, potential):
-        kind, p = potential.spec()
+    def _handle(self, potential, n_chains):
+        kind, p = potential.spec(n_chains=n_chains)
         if kind == "mueller_brown":
             return self._core.mueller_brown_potential(p["A"], p["a"], p["b"], p["c"], p["x0"], p["y0"])
         if kind == "quadratic":
@@ -128,7 +128,7 @@ class JuliaBackend:
             return NUMPY.simulate(potential, x0, noise, descriptor=descriptor, ens_jac=ens_jac,
                                   ens_d=ens_d, **params)
         ens_f = params.pop("ens_f", None)
-        out = self._core.simulate(self._handle(potential), x0, noise, ens_x=ens_d, ens_f=ens_f, **params)
+        out = self._core.simulate(self._handle(potential, len(x0)), x0, noise, ens_x=ens_d, ens_f=ens_f, **params)
         names = ("x_end", "steps", "status", "acq_x", "acq_step", "n_acq", "values")
         return dict(zip(names, _arrays(out)))
 
