@@ -1,0 +1,146 @@
+"""Atomistic building blocks: MACE descriptors and Jacobians, model loading, the oracle on Dask."""
+import numpy as np
+import pytest
+
+pytest.importorskip("mace")
+pytest.importorskip("tblite")
+
+from ase.build import molecule  # noqa: E402
+
+import skmd  # noqa: E402
+from skmd.atoms.descriptors import MACEDescriptor  # noqa: E402
+from skmd.atoms.mace_models import build_mace, load_mace, save_mace  # noqa: E402
+from skmd.atoms.oracle import ENERGY_KEY, FORCES_KEY, Oracle, gfn2_xtb, write_extxyz  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_mace(channels=8, seed=1)
+
+
+@pytest.fixture(scope="module")
+def ethanol():
+    return molecule("CH3CH2OH")
+
+
+def test_descriptor_jacobian_matches_finite_differences(model, ethanol):
+    descriptor = MACEDescriptor(model, ethanol)
+    x = ethanol.positions.ravel() + 0.02 * np.random.default_rng(0).standard_normal(ethanol.positions.size)
+    d, jac = descriptor.jacobian(x)
+    assert d.shape == (descriptor.n_features,) == (16,) and jac.shape == (16, x.size)
+    np.testing.assert_allclose(d, descriptor.compute(x), rtol=1e-12)
+    for column in (0, 5, 17, 26):
+        step = np.zeros_like(x)
+        step[column] = 1e-5
+        numeric = (descriptor.compute(x + step) - descriptor.compute(x - step)) / 2e-5
+        np.testing.assert_allclose(jac[:, column], numeric, atol=1e-8)
+
+
+def test_descriptor_kernel_is_invariant_under_rotation_translation_permutation(model, ethanol):
+    descriptor = MACEDescriptor(model, ethanol)
+    kernel = skmd.GaussianKernel(1.0, 0.5)
+    reference = descriptor.compute(ethanol.positions)
+    rotated = ethanol.copy()
+    rotated.rotate(73, (1, 2, 0.5), center="COM")
+    rotated.translate([3.0, -1.0, 7.5])
+    hydrogens = [i for i, z in enumerate(ethanol.numbers) if z == 1]
+    order = list(range(len(ethanol)))
+    order[hydrogens[0]], order[hydrogens[-1]] = order[hydrogens[-1]], order[hydrogens[0]]
+    permuted = rotated[order]
+    for frame in (rotated, permuted):
+        other = MACEDescriptor(model, frame).compute(frame.positions)
+        np.testing.assert_allclose(other, reference, atol=1e-9)
+        assert kernel.value(other, reference) == pytest.approx(1.0, abs=1e-12)
+    distorted = ethanol.positions + 0.1 * np.random.default_rng(1).standard_normal(ethanol.positions.shape)
+    assert kernel.value(descriptor.compute(distorted), reference) < 1.0 - 1e-6
+
+
+def test_pooling_options_and_bad_input(model, ethanol):
+    total = MACEDescriptor(model, ethanol).compute(ethanol.positions)
+    mean = MACEDescriptor(model, ethanol, pooling="mean").compute(ethanol.positions)
+    np.testing.assert_allclose(mean, total / len(ethanol), rtol=1e-12)
+    heavy = [i for i, z in enumerate(ethanol.numbers) if z != 1]
+    subset = MACEDescriptor(model, ethanol, subset=heavy).compute(ethanol.positions)
+    assert not np.allclose(subset, total)
+    with pytest.raises(ValueError, match="pooling"):
+        MACEDescriptor(model, ethanol, pooling="max")
+    with pytest.raises(ValueError, match="subset"):
+        MACEDescriptor(model, ethanol, subset=[0, 99])
+    with pytest.raises(ValueError, match="elements"):
+        MACEDescriptor(model, molecule("SiH4"))
+
+
+def test_model_files_load_with_weights_only(model, ethanol, tmp_path):
+    path = save_mace(model, tmp_path / "small.model")
+    loaded = load_mace(path)
+    np.testing.assert_allclose(MACEDescriptor(loaded, ethanol).evaluate(ethanol.positions)[1],
+                               MACEDescriptor(model, ethanol).evaluate(ethanol.positions)[1], rtol=1e-12)
+    with pytest.raises(ValueError, match="no MACE model"):
+        load_mace(tmp_path / "missing.model")
+
+
+def test_skmd_runs_on_mace_descriptors(model, ethanol):
+    """SKMD on atoms: a MACE potential and its nonlinear descriptor through the generic loop."""
+    descriptor = MACEDescriptor(model, ethanol)
+
+    def energy_forces(x):
+        outs = [descriptor.evaluate(row) for row in x]
+        return np.array([o[0] for o in outs]), np.array([o[1].ravel() for o in outs])
+
+    potential = skmd.FunctionPotential(energy_forces, dim=descriptor.dim)
+    features = skmd.FunctionDescriptor(lambda x: np.array([descriptor.compute(r) for r in x]),
+                                       lambda x: np.array([descriptor.jacobian(r)[1] for r in x]))
+    rng = np.random.default_rng(0)
+    ensemble = ethanol.positions.ravel() + 0.05 * rng.standard_normal((3, descriptor.dim))
+    kT = 8.617e-5 * 300
+    sampler = skmd.SKMD(potential, ensemble, kernel=skmd.GaussianKernel(1.0, "median"), kT=kT, dt=1e-3,
+                        stopping=skmd.FixedSteps(3), descriptor=features, noise=1, backend="numpy")
+    points = sampler.run(1)
+    assert points.shape == (3, descriptor.dim) and np.all(np.isfinite(points))
+    assert sampler.frozen_jac.shape == (1, 3, 16, descriptor.dim)
+
+
+class FlakyCalculatorFactory:
+    """An oracle that fails on one structure and returns NaN on another (picklable)."""
+
+    def __call__(self):
+        from ase.calculators.calculator import Calculator, all_changes
+
+        class Flaky(Calculator):
+            implemented_properties = ["energy", "forces"]
+
+            def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+                super().calculate(atoms, properties, system_changes)
+                shift = atoms.positions[0, 0]
+                if shift > 9:
+                    raise RuntimeError("SCF did not converge")
+                energy = np.nan if shift > 4 else float(np.sum(atoms.positions ** 2))
+                self.results = {"energy": energy, "forces": -2 * atoms.positions}
+
+        return Flaky()
+
+
+def test_oracle_on_a_dask_cluster_records_failures(ethanol, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    frames = []
+    for shift in (0.0, 0.1, 5.0, 10.0):
+        frame = ethanol.copy()
+        frame.positions[0, 0] += shift
+        frames.append(frame)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        batch = Oracle(FlakyCalculatorFactory(), executor=client.get_executor()).label(frames)
+        xtb = Oracle(gfn2_xtb, executor=client.get_executor()).label(frames[:2])
+    assert batch.indices == [0, 1]
+    assert [i for i, _ in batch.failed] == [2, 3]
+    assert "non-finite" in batch.failed[0][1] and "SCF did not converge" in batch.failed[1][1]
+    local = Oracle(gfn2_xtb).label(frames[:2])
+    for a, b in zip(xtb.labelled, local.labelled):
+        assert a.info[ENERGY_KEY] == pytest.approx(b.info[ENERGY_KEY], abs=1e-8)
+        np.testing.assert_allclose(a.arrays[FORCES_KEY], b.arrays[FORCES_KEY], atol=1e-8)
+    path = tmp_path / "labels.xyz"
+    write_extxyz(path, xtb.labelled)
+    from ase.io import read
+    back = read(path, index=":")
+    assert len(back) == 2 and back[0].info[ENERGY_KEY] == pytest.approx(xtb.labelled[0].info[ENERGY_KEY])
+    np.testing.assert_allclose(back[1].arrays[FORCES_KEY], xtb.labelled[1].arrays[FORCES_KEY], atol=1e-6)
