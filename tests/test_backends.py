@@ -1,5 +1,6 @@
 """Backend selection, the Julia parity tests, and the static Julia checks."""
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ def test_auto_falls_back_with_one_warning_that_names_the_reason():
             "msgs = [str(x.message) for x in w if 'NumPy backend' in str(x.message)]\n"
             "print(first.name, second.name, len(msgs)); print(msgs[0])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "SKMD_BACKEND": "auto"})
+                         env={**os.environ, "SKMD_BACKEND": "auto"})
     lines = out.stdout.strip().splitlines()
     assert lines[0] == "numpy numpy 1", out.stderr
     assert "Julia is unavailable" in lines[1] and "(" in lines[1]
@@ -54,7 +55,7 @@ def test_requesting_julia_fails_clearly_and_fast():
 
 def test_skmd_backend_variable_is_respected():
     code = "import skmd; print(skmd.get_backend().name)"
-    env = {**__import__("os").environ, "SKMD_BACKEND": "numpy"}
+    env = {**os.environ, "SKMD_BACKEND": "numpy"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.stdout.strip() == "numpy"
     env["SKMD_BACKEND"] = "cobol"

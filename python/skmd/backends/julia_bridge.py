@@ -100,7 +100,6 @@ class JuliaBackend:
 
     def __init__(self):
         self._core = load_core()
-        self._handles: dict[int, tuple] = {}
 
     def kernel_values(self, d_x, d_ens, amplitude, bandwidth):
         return np.asarray(self._core.kernel_values(d_x, d_ens, amplitude, bandwidth))

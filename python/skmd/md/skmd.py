@@ -5,7 +5,8 @@ import numpy as np
 
 from ..modules.descriptors import IdentityDescriptor
 from ..modules.kernels import GaussianKernel, median_bandwidth
-from .base import STATUS_DIVERGED, Sampler, as_batch
+from ..tools.checks import positive_int
+from .base import STATUS_DIVERGED, Sampler, _subset_potential, as_batch
 from .rules import AdaptiveStop, FixedSteps, check_rule
 
 
@@ -86,7 +87,7 @@ class SKMD(Sampler):
     def _freeze(self, particle, chains):
         x = self.ensemble_batch[chains, particle]
         self.frozen_forces[chains, particle] = self.backend.evaluate(
-            _chains_potential(self, chains), x)[1].mean(axis=1)
+            _subset_potential(self.potential, chains), x)[1].mean(axis=1)
         if self.frozen_jac is None:
             self.frozen_desc[chains, particle] = x
         else:
@@ -114,7 +115,7 @@ class SKMD(Sampler):
         size = float(self.ensemble_batch.shape[1])
 
         def args(chains):
-            descriptor = None if self.frozen_jac is None else (lambda x: self.descriptor.compute(x))
+            descriptor = None if self.frozen_jac is None else self.descriptor.compute
             return {"ens_d": self.frozen_desc[chains][:, others],
                     "ens_f": self.frozen_forces[chains][:, others],
                     "ens_jac": None if self.frozen_jac is None else self.frozen_jac[chains][:, others],
@@ -142,7 +143,6 @@ class SKMD(Sampler):
 
         Returns (n, D) for a single ensemble, else a list of (n_b, D) per chain.
         """
-        from ..tools.checks import positive_int  # noqa: PLC0415
         positive_int("iterations", iterations)
         first = len(self.acquired)
         event = 0
@@ -154,11 +154,6 @@ class SKMD(Sampler):
                 self.call_observers(event)
             self.iteration += 1
         return _new_points(self, first)
-
-
-def _chains_potential(sampler, chains):
-    from .base import _subset_potential  # noqa: PLC0415
-    return _subset_potential(sampler.potential, chains)
 
 
 def _new_points(sampler, first: int):

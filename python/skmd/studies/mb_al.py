@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import AdaptiveStop, FixedSteps, GaussianKernel, NoiseStream, OverdampedLangevin, Periodic, SKMD, UDD
+from .. import (AdaptiveStop, FixedSteps, GaussianKernel, NoiseStream, OverdampedLangevin, Periodic, SKMD, UDD,
+                UncertaintyThreshold)
 from ..backends import get_backend
 from ..modules.nn import TrainingConfig, committee_potential, train_mlps
 from ..tools.checks import positive, positive_int
@@ -167,7 +168,6 @@ class Acquirer:
 
 
 def _udd_rule(c):
-    from .. import UncertaintyThreshold  # noqa: PLC0415
     return UncertaintyThreshold(threshold=c.udd_threshold, n_points=c.per_iteration,
                                 max_steps=c.udd_max_steps, min_gap=c.udd_min_gap)
 
