@@ -48,9 +48,16 @@ def stein_force(d_x, d_ens, f_ens, jac_ens, amplitude, bandwidth, kT, normalizat
     d_x (B, M), d_ens (B, N, M), f_ens (B, N, D), jac_ens (B, N, M, D) or None,
     amplitude, bandwidth, kT, normalization (B,) → (B, D).
     """
-    k, grad = kernel_gradients(d_x, d_ens, jac_ens, amplitude, bandwidth)
+    diff = d_ens - d_x[:, None, :]
+    k = amplitude[:, None] * np.exp(-np.sum(diff**2, axis=-1) / (2.0 * bandwidth[:, None] ** 2))
+    weighted = (k / bandwidth[:, None] ** 2)[:, :, None] * diff            # (B, N, M)
+    if jac_ens is None:
+        repulsion = -weighted.sum(axis=1)
+    else:  # Σ_j J_jᵀ w_j as one (N·M)-long contraction per chain (a BLAS matrix-vector product)
+        B, N, M, D = jac_ens.shape
+        repulsion = -np.matmul(weighted.reshape(B, 1, N * M), jac_ens.reshape(B, N * M, D))[:, 0]
     attraction = np.einsum("bn,bnd->bd", k, f_ens)
-    return (attraction + kT[:, None] * grad.sum(axis=1)) / normalization[:, None]
+    return (attraction + kT[:, None] * repulsion) / normalization[:, None]
 
 
 # --------------------------------------------------------------------------- potentials

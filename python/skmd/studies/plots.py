@@ -140,3 +140,52 @@ def w2_figure(path, results):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+ALA2_COLORS = {"skmd": "tab:orange", "md300": "tab:blue", "md700": "tab:purple"}
+ALA2_TITLES = {"skmd": "SKMD (50 K)", "md300": "Langevin MD 300 K", "md700": "Langevin MD 700 K"}
+
+
+def ramachandran_figure(path, results):
+    """Paper Fig. 3c–e: (φ, ψ) of every labelled sample of each sampler, with the test set."""
+    from ..atoms.alanine import MINIMA  # noqa: PLC0415
+    plt = _pyplot()
+    names = list(results["samplers"])
+    fig, axes = plt.subplots(1, len(names) + 1, figsize=(3.6 * (len(names) + 1), 3.6), sharey=True)
+    panels = [("test set", np.array(results["test_phi_psi"]), "0.3")]
+    panels += [(ALA2_TITLES.get(n, n), np.array(results["samplers"][n]["phi_psi"]), ALA2_COLORS.get(n, "k"))
+               for n in names]
+    for ax, (title, angles, color) in zip(np.atleast_1d(axes), panels):
+        if len(angles):
+            ax.scatter(angles[:, 0], angles[:, 1], s=8, color=color, alpha=0.7)
+        for label, (phi, psi) in MINIMA.items():
+            ax.plot(phi, psi, "k+", ms=8)
+            ax.annotate(label, (phi, psi), textcoords="offset points", xytext=(3, 3), fontsize=7)
+        ax.set(xlim=(-180, 180), ylim=(-180, 180), xlabel="φ (deg)", title=f"{title} ({len(angles)})")
+        ax.set_xticks([-180, -90, 0, 90, 180])
+        ax.set_yticks([-180, -90, 0, 90, 180])
+    np.atleast_1d(axes)[0].set_ylabel("ψ (deg)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def ala2_rmse_figure(path, results):
+    """Paper Fig. 3f–g: test-set energy and force RMSE after each iteration (0 = surrogate)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for key, ax, label in (("energy_rmse", axes[0], "total-energy RMSE (eV)"),
+                           ("force_rmse", axes[1], "force-component RMSE (eV/Å)")):
+        for name, r in results["samplers"].items():
+            ax.plot(range(len(r[key])), r[key], "o-", color=ALA2_COLORS.get(name), label=ALA2_TITLES.get(name, name))
+        ax.set(xlabel="active-learning iteration", ylabel=label, yscale="log")
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def ala2_figures(out_dir, results):
+    out_dir = Path(out_dir)
+    ramachandran_figure(out_dir / "ramachandran.png", results)
+    ala2_rmse_figure(out_dir / "rmse.png", results)

@@ -1,0 +1,77 @@
+"""Alanine dipeptide (Ace-Ala-NMe, 22 atoms) and its Ramachandran angles.
+
+The C7eq geometry below was built once with RDKit (ETKDG embedding, MMFF94 minimisation with
+φ, ψ restrained near (−83°, 73°), then unrestrained) and is stored here so that skmd needs no
+cheminformatics dependency. Atom order: the backbone C(0) C(1) O(2) N(3) Cα(4) Cβ(5) C(6) O(7)
+N(8) C(9), then hydrogens. The N–H(18)···O(2) hydrogen bond closes the C7 ring.
+"""
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+
+_C7EQ = (
+    ("C", 2.9184, 1.2181, -0.1341),
+    ("C", 2.0272, 0.0567, -0.4789),
+    ("O", 2.2158, -0.6502, -1.4650),
+    ("N", 0.9663, -0.1182, 0.3772),
+    ("C", -0.0409, -1.1508, 0.1305),
+    ("C", -0.7487, -1.5108, 1.4302),
+    ("C", -1.0418, -0.6270, -0.9212),
+    ("O", -2.1337, -0.1456, -0.6303),
+    ("N", -0.5595, -0.6865, -2.2147),
+    ("C", -1.2830, -0.0993, -3.3107),
+    ("H", 3.9627, 0.9137, -0.2451),
+    ("H", 2.7655, 1.5458, 0.8981),
+    ("H", 2.7012, 2.0493, -0.8097),
+    ("H", 0.6742, 0.6782, 0.9310),
+    ("H", 0.4512, -2.0451, -0.2707),
+    ("H", -1.2341, -0.6371, 1.8800),
+    ("H", -0.0365, -1.9059, 2.1626),
+    ("H", -1.5197, -2.2690, 1.2571),
+    ("H", 0.4460, -0.8347, -2.3207),
+    ("H", -2.3487, -0.3284, -3.2273),
+    ("H", -1.1410, 0.9843, -3.2833),
+    ("H", -0.8858, -0.5015, -4.2453),
+)
+
+PHI_ATOMS = (1, 3, 4, 6)   # C(=O)–N–Cα–C
+PSI_ATOMS = (3, 4, 6, 8)   # N–Cα–C(=O)–N
+
+#: Approximate (φ, ψ) of the named minima in degrees, for labelling Ramachandran plots.
+MINIMA = {"C7eq": (-83.0, 73.0), "C5": (-155.0, 160.0), "αR": (-70.0, -40.0), "C7ax": (75.0, -65.0)}
+
+
+def alanine_dipeptide() -> Atoms:
+    """Alanine dipeptide in its C7eq conformation, positions in Å, no cell."""
+    symbols = [row[0] for row in _C7EQ]
+    positions = np.array([row[1:] for row in _C7EQ])
+    return Atoms(symbols=symbols, positions=positions)
+
+
+def _dihedral(positions, indices) -> np.ndarray:
+    """Dihedral angles in degrees in (−180, 180] for positions (..., n, 3)."""
+    p0, p1, p2, p3 = (positions[..., i, :] for i in indices)
+    b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
+    b1 = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
+    v = b0 - np.sum(b0 * b1, axis=-1, keepdims=True) * b1
+    w = b2 - np.sum(b2 * b1, axis=-1, keepdims=True) * b1
+    x = np.sum(v * w, axis=-1)
+    y = np.sum(np.cross(b1, v) * w, axis=-1)
+    return np.degrees(np.arctan2(y, x))
+
+
+def ramachandran(frames) -> np.ndarray:
+    """(φ, ψ) in degrees of alanine-dipeptide frames: Atoms, a list of Atoms, or positions (..., 22, 3).
+
+    Returns (2,) for one frame, else (n, 2).
+    """
+    if isinstance(frames, Atoms):
+        positions = frames.positions
+    elif isinstance(frames, (list, tuple)) and frames and isinstance(frames[0], Atoms):
+        positions = np.stack([f.positions for f in frames])
+    else:
+        positions = np.asarray(frames, float)
+    if positions.shape[-2:] != (22, 3):
+        raise ValueError(f"alanine dipeptide has 22 atoms; got positions of shape {positions.shape}")
+    return np.stack([_dihedral(positions, PHI_ATOMS), _dihedral(positions, PSI_ATOMS)], axis=-1)

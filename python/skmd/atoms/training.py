@@ -1,0 +1,162 @@
+"""Training and fine-tuning MACE models with mace-torch's own ``mace_run_train``.
+
+Nothing here reimplements training: each function builds the command line of
+``python -m mace.cli.run_train`` (the ``mace_run_train`` entry point), runs it in a subprocess
+with its log kept, and returns the path of the saved ``.model`` file. The datasets are extxyz
+files with ``REF_energy`` (eV) and ``REF_forces`` (eV/Å), as :mod:`skmd.atoms.oracle` writes them.
+
+Fine-tuning follows the paper's E.2 protocol by default: LoRA of rank 4 (``mace.modules.lora``
+through ``--lora``; the adapters are merged into the saved model), a first stage with force/energy
+weights 1000/40 and learning rate 0.01, and from ``switch_epoch`` on the stage-two weights 10/1000
+and learning rate 0.001 (mace's ``--stage_two``). ``mode="full"`` fine-tunes every weight instead.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.io import iread
+
+from .oracle import ENERGY_KEY, FORCES_KEY
+
+
+def isolated_atom_energies(calculator_factory, atomic_numbers) -> dict:
+    """E0 (eV) of each element alone, from the oracle; odd-electron atoms are doublets."""
+    energies = {}
+    for z in sorted({int(z) for z in atomic_numbers}):
+        atom = Atoms(numbers=[z])
+        atom.set_initial_magnetic_moments([float(z % 2)])
+        atom.calc = calculator_factory()
+        energies[z] = float(atom.get_potential_energy())
+    return energies
+
+
+@dataclass
+class SurrogateSettings:
+    """A MACE trained from scratch (the paper's surrogate: 32 invariant channels, 2 layers)."""
+
+    channels: int = 32
+    max_L: int = 0
+    num_interactions: int = 2
+    r_max: float = 5.0
+    epochs: int = 200
+    batch_size: int = 10
+    lr: float = 0.01
+    forces_weight: float = 100.0
+    energy_weight: float = 1.0
+    valid_fraction: float = 0.1
+
+
+@dataclass
+class FinetuneSettings:
+    """Fine-tuning of E.2: two stages of loss weights and learning rates, LoRA rank 4 by default."""
+
+    mode: str = "lora"
+    epochs: int = 100
+    switch_epoch: int = 50
+    lora_rank: int = 4
+    lora_alpha: float = 1.0
+    batch_size: int = 10
+    forces_weight: float = 1000.0
+    energy_weight: float = 40.0
+    lr: float = 0.01
+    stage_two_forces_weight: float = 10.0
+    stage_two_energy_weight: float = 1000.0
+    stage_two_lr: float = 0.001
+    valid_fraction: float = 0.1
+
+    def __post_init__(self):
+        if self.mode not in ("lora", "full"):
+            raise ValueError(f"fine-tuning mode must be 'lora' or 'full', got {self.mode!r}")
+        if not 0 < self.switch_epoch <= self.epochs:
+            raise ValueError(f"switch_epoch must lie in (0, epochs={self.epochs}], got {self.switch_epoch}")
+
+
+def _common_args(name: str, train_file: Path, work_dir: Path, seed: int, batch_size: int,
+                 valid_fraction: float, epochs: int) -> list:
+    n_frames = sum(1 for _ in iread(str(train_file), index=":", format="extxyz"))
+    n_train = n_frames - int(valid_fraction * n_frames)
+    if n_train < 1 or n_frames - n_train < 1:
+        raise ValueError(f"{train_file} holds {n_frames} frames: too few for a training and a validation split "
+                         f"with valid_fraction={valid_fraction}")
+    batch_size = min(batch_size, n_train)  # mace drops incomplete training batches
+    return [f"--name={name}", f"--train_file={train_file}", f"--valid_fraction={valid_fraction}",
+            f"--energy_key={ENERGY_KEY}", f"--forces_key={FORCES_KEY}", f"--work_dir={work_dir}",
+            f"--batch_size={batch_size}", f"--valid_batch_size={batch_size}", f"--max_num_epochs={epochs}",
+            f"--seed={seed}", "--device=cpu", "--default_dtype=float64", "--save_cpu", "--eval_interval=1",
+            "--num_workers=0", "--pin_memory=False"]
+
+
+def run_mace_train(args: list, work_dir: Path, name: str) -> Path:
+    """Run ``mace_run_train`` with ``args``; return the saved model (stage two when present).
+
+    Raises RuntimeError with the tail of mace's log when training fails.
+    """
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log_path = work_dir / f"{name}.stdout"
+    with open(log_path, "w") as log:
+        completed = subprocess.run([sys.executable, "-m", "mace.cli.run_train", *map(str, args)],
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=work_dir, check=False)
+    if completed.returncode != 0:
+        tail = log_path.read_text()[-3000:]
+        raise RuntimeError(f"mace_run_train failed (exit {completed.returncode}); log {log_path}:\n{tail}")
+    for candidate in (work_dir / f"{name}_stagetwo.model", work_dir / f"{name}.model"):
+        if candidate.is_file():
+            return candidate
+    raise RuntimeError(f"mace_run_train finished but wrote no {name}.model in {work_dir}")
+
+
+def _clean(work_dir: Path):
+    """Remove mace's own checkpoints so that a rerun trains afresh (skmd checkpoints itself)."""
+    shutil.rmtree(Path(work_dir) / "checkpoints", ignore_errors=True)
+
+
+def train_surrogate(train_file, work_dir, e0s: dict, settings: SurrogateSettings = SurrogateSettings(),
+                    seed: int = 0, name: str = "surrogate") -> Path:
+    """Train a MACE from scratch on ``train_file``; returns the ``.model`` path."""
+    work_dir = Path(work_dir)
+    _clean(work_dir)
+    args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
+                        settings.valid_fraction, settings.epochs)
+    args += ["--model=ScaleShiftMACE", f"--num_channels={settings.channels}", f"--max_L={settings.max_L}",
+             f"--num_interactions={settings.num_interactions}", f"--r_max={settings.r_max}", "--correlation=3",
+             f"--E0s={ {int(z): float(e) for z, e in e0s.items()} }", f"--lr={settings.lr}",
+             f"--forces_weight={settings.forces_weight}", f"--energy_weight={settings.energy_weight}",
+             "--scaling=rms_forces_scaling"]
+    return run_mace_train(args, work_dir, name)
+
+
+def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings = FinetuneSettings(),
+             seed: int = 0, name: str = "finetuned") -> Path:
+    """Fine-tune any MACE ``.model`` (foundation models included) on ``train_file`` (E.2 schedule)."""
+    work_dir = Path(work_dir)
+    _clean(work_dir)
+    args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
+                        settings.valid_fraction, settings.epochs)
+    args += [f"--foundation_model={Path(foundation_model).resolve()}", "--multiheads_finetuning=False",
+             "--E0s=foundation", f"--lr={settings.lr}", f"--forces_weight={settings.forces_weight}",
+             f"--energy_weight={settings.energy_weight}", "--stage_two", f"--start_stage_two={settings.switch_epoch}",
+             f"--swa_lr={settings.stage_two_lr}", f"--swa_forces_weight={settings.stage_two_forces_weight}",
+             f"--swa_energy_weight={settings.stage_two_energy_weight}"]
+    if settings.mode == "lora":
+        args += ["--lora=True", f"--lora_rank={settings.lora_rank}", f"--lora_alpha={settings.lora_alpha}"]
+    return run_mace_train(args, work_dir, name)
+
+
+def rmse(model, frames) -> dict:
+    """Total-energy RMSE (eV) and force-component RMSE (eV/Å) of ``model`` on labelled frames."""
+    from .descriptors import MACEDescriptor  # noqa: PLC0415  (torch-heavy)
+    energy_errors, force_errors = [], []
+    for frame in frames:
+        evaluator = MACEDescriptor(model, frame)
+        energy, forces, _ = evaluator.evaluate(frame.positions)
+        energy_errors.append(energy - frame.info[ENERGY_KEY])
+        force_errors.append((forces - frame.arrays[FORCES_KEY]).ravel())
+    return {"energy_rmse": float(np.sqrt(np.mean(np.square(energy_errors)))),
+            "force_rmse": float(np.sqrt(np.mean(np.square(np.concatenate(force_errors)))))}
