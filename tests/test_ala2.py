@@ -210,3 +210,13 @@ def test_example_notebook_cells_compile_and_its_setup_runs(tmp_path, monkeypatch
     namespace = {}
     exec(cells[0], namespace)
     assert namespace["config"].n_particles == 6 and (tmp_path / "runs" / "ala2-notebook" / "config.json").exists()
+
+
+def test_cli_refuses_bad_choices_before_any_work(tmp_path, capsys):
+    from skmd.cli.main import main
+    assert main(["ala2", "--out", str(tmp_path / "a")]) == 2
+    assert main(["ala2", "--quick", "--full", "--out", str(tmp_path / "b")]) == 2
+    assert main(["ala2", "--quick", "--calculator", "no_such_module:factory", "--out", str(tmp_path / "c")]) == 2
+    assert main(["ala2", "--quick", "--surrogate", str(tmp_path / "missing.model"), "--out", str(tmp_path / "d")]) == 2
+    errors = capsys.readouterr().err
+    assert "choose --quick" in errors and "cannot import" in errors and "no surrogate model file" in errors

@@ -413,6 +413,8 @@ def add_command(sub) -> None:
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated subset of " + ",".join(SAMPLERS))
     p.add_argument("--surrogate", default=None, help="a MACE .model to start from (default: train one)")
+    p.add_argument("--surrogate-only", action="store_true",
+                   help="build the surrogate (oracle MD in C7eq, labels, mace_run_train) and stop")
     p.add_argument("--calculator", default="skmd.atoms.oracle:gfn2_xtb",
                    help="the oracle: 'module:function' returning an ASE calculator")
     p.add_argument("--finetune", default="lora", choices=["lora", "full"])
@@ -435,6 +437,9 @@ def _main(args) -> int:
     if args.amplitude is not None:
         config = replace(config, amplitude=args.amplitude)
     factory = load_factory(args.calculator)
+    if args.surrogate_only:
+        print(f"surrogate: {Study(config, args.out, calculator_factory=factory).surrogate()}")
+        return 0
     results = run_study(config, args.out, calculator_factory=factory, surrogate=args.surrogate)
     print(summary_table(results))
     print(f"oracle calls: {results['oracle_calls']}; wrote {args.out}/results.json and figures")
