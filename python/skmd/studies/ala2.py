@@ -304,14 +304,13 @@ class Study:
         ensemble = initial if k == 1 else read_frames(previous / "ensemble.extxyz")
         started = time.perf_counter()
         candidates_path = folder / "candidates.extxyz"
-        dropped = 0
         if not candidates_path.exists():
             sampler = self.make_sampler(name, ensemble, model_path, seed=c.seed * 1000 + k)
             candidates = sampler.run(c.n_candidates)
-            dropped = len(sampler.dropped_moves)
             atomic_write_frames(folder / "ensemble.extxyz", sampler.particles)
             atomic_write_frames(candidates_path, candidates)
         candidates = read_frames(candidates_path)
+        dropped = c.n_candidates - len(candidates)   # every dropped move is a missing candidate, also after a resume
         sample_s = time.perf_counter() - started
         earlier = self.labelled_so_far(name, k - 1)
         selected_path = folder / "selected.extxyz"
