@@ -38,11 +38,14 @@ def atomic_write_text(path, text: str) -> None:
 
 
 def atomic_write_frames(path, frames) -> None:
-    """Write Atoms to an extxyz file through a temporary file and a rename."""
+    """Write Atoms to an extxyz file through a temporary file, an fsync and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    write(str(temporary), list(frames), format="extxyz")
+    with open(temporary, "w") as handle:
+        write(handle, list(frames), format="extxyz")
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(temporary, path)
 
 
