@@ -42,6 +42,13 @@ def test_mb_al_cli_writes_every_output(tmp_path):
     assert len(set(first.values())) == 1, "iteration 0 must be the same initial model for every sampler"
     for fig in ("fig1_landscape.png", "fig2_rmse.png", "fig5_acquisition.png"):
         assert (out / fig).stat().st_size > 10_000
+    stats = results["statistics"]
+    assert stats["thresholds"] == mbs.rmse_thresholds(results["config"]["kT"])
+    assert len(stats["force_rmse"]["final"]["pairs"]) == 6
+    # anyone can recompute the statistics from the curves in results.json
+    recomputed = json.loads(json.dumps(mbs.al_statistics(results["samplers"], results["config"]["kT"],
+                                                         seed=results["config"]["seed"])))
+    assert recomputed == stats
 
 
 def test_mb_al_is_deterministic_for_a_seed(tmp_path):
@@ -71,6 +78,12 @@ def test_mb_w2_cli(tmp_path):
         assert np.load(out / "ensembles" / f"{name}.npz")["final"].shape == (3, 32, 2)
     same_start = {r["w2"][0][0] for r in results["methods"].values()}
     assert len(same_start) == 1
+    pairs = results["statistics"]["final"]["pairs"]
+    assert set(pairs) == {"skmd_T1 vs langevin", "skmd_T10 vs langevin", "skmd_T100 vs langevin",
+                          "skmd_T1000 vs langevin", "skmd_T1 vs skmd_T10", "skmd_T10 vs skmd_T100",
+                          "skmd_T100 vs skmd_T1000"}
+    assert all(0.0 <= c["p_value"] <= c["p_holm"] <= 1.0 for c in pairs.values())
+    assert json.loads(json.dumps(mbs.w2_statistics(results["methods"], seed=0))) == results["statistics"]
     assert (out / "fig4_w2.png").stat().st_size > 10_000
 
 

@@ -219,6 +219,7 @@ def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
                                      "force_rmse": np.array(force_rmse).T.tolist(), "wall_s": wall,
                                      "n_acquired": np.array(acquired).T.tolist(),
                                      "n_diverged": _diverged(acquirer)}
+    results["statistics"] = mbs.al_statistics(results["samplers"], config.kT, seed=config.seed)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     from . import plots  # noqa: PLC0415
     plots.al_figures(out, results, snapshots, config)
@@ -273,9 +274,20 @@ def _main(args) -> int:
 
 
 def summary_table(results) -> str:
-    lines = ["| sampler | final energy RMSE (median) | final force RMSE (median) | wall s |", "|---|---|---|---|"]
+    """Markdown table: final median RMSEs with 95 % intervals, and the significant force-RMSE orderings."""
+    stats = results["statistics"]
+    lines = ["| sampler | final energy RMSE, median [95 % CI] | final force RMSE, median [95 % CI] | wall s |",
+             "|---|---|---|---|"]
     for name, r in results["samplers"].items():
-        e = np.median(np.array(r["energy_rmse"])[:, -1])
-        f = np.median(np.array(r["force_rmse"])[:, -1])
-        lines.append(f"| {name} | {e:.3g} | {f:.3g} | {r['wall_s']:.1f} |")
+        cells = [_interval(stats[key]["final"]["per_sampler"][name]["median"]) for key in ("energy_rmse", "force_rmse")]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {r['wall_s']:.1f} |")
+    lines.append("")
+    for pair, c in stats["force_rmse"]["final"]["pairs"].items():
+        verdict = "significant" if c["significant"] else "not significant"
+        lines.append(f"final force RMSE {pair}: median difference {_interval(c['median_difference'])}, "
+                     f"Holm p = {c['p_holm']:.2g} ({verdict})")
     return "\n".join(lines)
+
+
+def _interval(summary) -> str:
+    return f"{summary['estimate']:.3g} [{summary['low']:.3g}, {summary['high']:.3g}]"

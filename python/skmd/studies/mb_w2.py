@@ -104,6 +104,7 @@ def run_study(config: W2Config, out_dir, show_progress: bool = True) -> dict:
         results["methods"][name] = {"steps": steps, "w2": w2.tolist(), "wall_s": time.perf_counter() - started,
                                     "n_diverged": int(sampler.n_diverged)}
         np.savez(out / "ensembles" / f"{name}.npz", final=ensemble_of())
+    results["statistics"] = mbs.w2_statistics(results["methods"], seed=config.seed)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     from .plots import w2_figure  # noqa: PLC0415
     w2_figure(out / "fig4_w2.png", results)
@@ -127,8 +128,14 @@ def _main(args) -> int:
     if args.steps is not None:
         config = replace(config, total_steps=args.steps)
     results = run_study(config, args.out, show_progress=not args.no_progress)
+    final = results["statistics"]["final"]
     for name, r in results["methods"].items():
-        w2 = np.array(r["w2"])
-        print(f"{name:>12}: final W2 mean {w2[:, -1].mean():.3f} ± {w2[:, -1].std():.3f}  ({r['wall_s']:.1f} s)")
+        median = final["per_sampler"][name]["median"]
+        print(f"{name:>12}: final W2 median {median['estimate']:.3f} [{median['low']:.3f}, {median['high']:.3f}]"
+              f"  ({r['wall_s']:.1f} s)")
+    for pair, c in final["pairs"].items():
+        d = c["median_difference"]
+        print(f"{pair:>24}: median difference {d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}], "
+              f"Holm p = {c['p_holm']:.2g}{' (significant)' if c['significant'] else ''}")
     print(f"wrote {args.out}/results.json and fig4_w2.png")
     return 0

@@ -5,11 +5,16 @@ import numpy as np
 
 from ..modules.potentials import MuellerBrown
 from ..tools.checks import positive, positive_int
+from ..tools.stats import area_under_curve, compare_all, curve_statistics, final_value
 
 # A box holding all but a negligible part of the Boltzmann mass for kT ≤ 20.
 BOX_LOW = np.array([-1.8, -0.6])
 BOX_HIGH = np.array([1.3, 2.3])
 BASIN_B = MuellerBrown.minima[1]  # the metastable basin (0.623, 0.028) every study starts in
+# Thresholds of "iterations to reach a fixed RMSE", fixed before any statistic was computed: an energy error
+# of kT (Boltzmann weights off by at most a factor e) and a force error of kT per THRESHOLD_LENGTH (over that
+# distance, about the kernel bandwidth and a tenth of the basin spacing, the energy error stays below kT).
+THRESHOLD_LENGTH = 0.1
 
 
 def boltzmann_samples(n: int, kT: float, rng, box=(BOX_LOW, BOX_HIGH)) -> np.ndarray:
@@ -68,3 +73,52 @@ def label(points) -> tuple[np.ndarray, np.ndarray]:
 def trial_seeds(seed: int, n_trials: int) -> list[np.random.SeedSequence]:
     """One independent SeedSequence per trial, derived from the study seed."""
     return np.random.SeedSequence(seed).spawn(n_trials)
+
+
+# --------------------------------------------------------------------------- statistics of the studies
+def rmse_thresholds(kT: float) -> dict:
+    """The fixed thresholds of ``iterations_to_threshold``: energy kT, force kT / THRESHOLD_LENGTH."""
+    return {"energy_rmse": float(kT), "force_rmse": float(kT) / THRESHOLD_LENGTH}
+
+
+def al_statistics(samplers: dict, kT: float, *, seed: int = 0, strata=None) -> dict:
+    """Bootstrap intervals and paired tests of every sampler pair (see :mod:`skmd.tools.stats`).
+
+    Args:
+        samplers: ``results["samplers"]``: name → {"energy_rmse", "force_rmse": (trials, iterations + 1)}.
+        kT: the study's kT (sets the thresholds). seed: bootstrap seed.
+        strata: per-trial labels for resampling within groups (pooled runs of several seeds).
+    """
+    thresholds = rmse_thresholds(kT)
+    out = {"method": "95 % percentile bootstrap over trials (10 000 resamples); Wilcoxon signed-rank test "
+                     "on per-trial paired differences (a − b); Holm–Bonferroni over the sampler pairs of "
+                     "each metric; significant: Holm-adjusted p < 0.05",
+           "thresholds": thresholds,
+           "metrics": "final: RMSE after the last iteration; iterations_to_threshold: first iteration with RMSE "
+                      "≤ threshold (never ⇒ iterations + 1); area_under_curve: trapezoid area / iterations"}
+    for key, threshold in thresholds.items():
+        curves = {name: np.asarray(r[key], float) for name, r in samplers.items()}
+        out[key] = curve_statistics(curves, threshold, seed=seed, strata=strata)
+    return out
+
+
+def w2_pairs(methods) -> list[tuple[str, str]]:
+    """The W2 study's comparisons: every SKMD stopping time against Langevin, then neighbouring times."""
+    skmd = [m for m in methods if m != "langevin"]
+    return [(m, "langevin") for m in skmd if "langevin" in methods] + list(zip(skmd[:-1], skmd[1:]))
+
+
+def w2_statistics(methods: dict, *, seed: int = 0, strata=None) -> dict:
+    """Intervals and paired tests of the final and time-averaged W2 (see :mod:`skmd.tools.stats`).
+
+    Args:
+        methods: ``results["methods"]``: name → {"w2": (trials, evaluations)}; trials are paired.
+    """
+    curves = {name: np.asarray(r["w2"], float) for name, r in methods.items()}
+    pairs = w2_pairs(list(curves))
+    return {"method": "95 % percentile bootstrap over trials (10 000 resamples); Wilcoxon signed-rank test on "
+                      "per-trial paired differences (a − b); Holm–Bonferroni over the listed pairs of each metric; "
+                      "significant: Holm-adjusted p < 0.05",
+            "final": compare_all({n: final_value(c) for n, c in curves.items()}, pairs, seed=seed, strata=strata),
+            "area_under_curve": compare_all({n: area_under_curve(c) for n, c in curves.items()}, pairs,
+                                            seed=seed, strata=strata)}

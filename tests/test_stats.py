@@ -1,0 +1,104 @@
+"""skmd.tools.stats: bootstrap intervals, the paired signed-rank test, Holm, derived curve metrics."""
+import numpy as np
+import pytest
+
+from skmd.studies import mueller_brown as mbs
+from skmd.tools import stats
+
+
+def test_bootstrap_interval_is_seeded_and_brackets_the_estimate():
+    values = np.random.default_rng(0).lognormal(size=40)
+    a = stats.bootstrap_interval(values, seed=3)
+    assert a == stats.bootstrap_interval(values, seed=3)
+    assert stats.bootstrap_interval(values, np.mean, seed=3) != stats.bootstrap_interval(values, np.mean, seed=4)
+    assert a["low"] < a["estimate"] < a["high"]
+    assert a["estimate"] == pytest.approx(np.median(values))
+
+
+def test_bootstrap_interval_covers_the_true_median_about_95_percent_of_the_time():
+    rng = np.random.default_rng(1)
+    covered = []
+    for k in range(200):
+        sample = rng.standard_normal(50)  # true median 0
+        ci = stats.bootstrap_interval(sample, n_boot=1000, seed=k)
+        covered.append(ci["low"] <= 0.0 <= ci["high"])
+    assert 0.88 <= np.mean(covered) <= 0.99
+
+
+def test_stratified_bootstrap_keeps_each_stratum_size():
+    rng = np.random.default_rng(2)
+    strata = np.repeat([0, 1, 2], [5, 10, 15])
+    idx = stats._resample_indices(30, 500, rng, strata)
+    for label, size in ((0, 5), (1, 10), (2, 15)):
+        assert np.all(np.sum(strata[idx] == label, axis=1) == size)
+
+
+def test_signed_rank_test_detects_a_paired_shift_that_an_unpaired_view_hides():
+    rng = np.random.default_rng(3)
+    trial_effect = 10.0 * rng.standard_normal(30)          # shared initial data: large spread between trials
+    a = trial_effect + 0.3 + 0.1 * rng.standard_normal(30)
+    b = trial_effect + 0.1 * rng.standard_normal(30)
+    assert stats.signed_rank_p(a - b) < 1e-4
+    null = stats.signed_rank_p(rng.standard_normal(30))
+    assert null > 0.05
+    assert stats.signed_rank_p(np.zeros(10)) == 1.0
+
+
+def test_holm_matches_the_step_down_rule():
+    adjusted = stats.holm([0.01, 0.04, 0.03, 0.5])
+    np.testing.assert_allclose(adjusted, [0.04, 0.09, 0.09, 0.5])
+    assert np.all(stats.holm([0.9, 0.8]) <= 1.0)
+
+
+def test_curve_metrics():
+    curves = np.array([[10.0, 8.0, 4.0, 2.0],
+                       [10.0, 9.0, 9.0, 9.0]])
+    np.testing.assert_array_equal(stats.final_value(curves), [2.0, 9.0])
+    np.testing.assert_array_equal(stats.iterations_to_threshold(curves, 4.0), [2, 4])  # never ⇒ iterations + 1
+    np.testing.assert_allclose(stats.area_under_curve(curves), [(5 + 8 + 4 + 1) / 3, (5 + 9 + 9 + 4.5) / 3])
+
+
+def test_compare_all_flags_only_real_differences():
+    rng = np.random.default_rng(4)
+    base = rng.lognormal(size=50)
+    values = {"good": base * 0.5, "same_a": base * (1 + 0.05 * rng.standard_normal(50)), "same_b": base.copy()}
+    result = stats.compare_all(values, stats.all_pairs(values), seed=0)
+    assert result["pairs"]["good vs same_a"]["significant"]
+    assert result["pairs"]["good vs same_a"]["median_difference"]["high"] < 0
+    assert result["pairs"]["good vs same_a"]["fraction_a_lower"] == 1.0
+    assert not result["pairs"]["same_a vs same_b"]["significant"]
+    for c in result["pairs"].values():
+        assert c["p_holm"] >= c["p_value"]
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="at least 2"):
+        stats.bootstrap_interval([1.0])
+    with pytest.raises(ValueError, match="non-finite"):
+        stats.bootstrap_interval([1.0, np.nan, 2.0])
+    with pytest.raises(ValueError, match="level"):
+        stats.bootstrap_interval([1.0, 2.0], level=1.5)
+    with pytest.raises(ValueError, match="same trials"):
+        stats.paired_comparison([1.0, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="threshold"):
+        stats.iterations_to_threshold(np.ones((2, 3)), -1.0)
+    with pytest.raises(ValueError, match="cannot compare"):
+        stats.compare_all({"a": [1.0, 2.0]}, [("a", "b")])
+    with pytest.raises(ValueError, match="strata"):
+        stats.bootstrap_interval([1.0, 2.0, 3.0], strata=[0, 1])
+
+
+def test_al_statistics_on_synthetic_curves():
+    rng = np.random.default_rng(5)
+    trials, iterations = 20, 6
+    decay = np.exp(-np.arange(iterations + 1) / 2.0)
+    samplers = {"fast": {"energy_rmse": 50 * decay ** 2 * rng.lognormal(0, 0.1, (trials, 1)),
+                         "force_rmse": 400 * decay ** 2 * rng.lognormal(0, 0.1, (trials, 1))},
+                "slow": {"energy_rmse": 50 * decay * rng.lognormal(0, 0.1, (trials, 1)),
+                         "force_rmse": 400 * decay * rng.lognormal(0, 0.1, (trials, 1))}}
+    result = mbs.al_statistics(samplers, kT=4.0)
+    assert result["thresholds"] == {"energy_rmse": 4.0, "force_rmse": 40.0}
+    for key in ("energy_rmse", "force_rmse"):
+        for metric in ("final", "iterations_to_threshold", "area_under_curve"):
+            comparison = result[key][metric]["pairs"]["fast vs slow"]
+            assert comparison["significant"] and comparison["median_difference"]["estimate"] < 0
