@@ -1,5 +1,6 @@
-"""Backend selection, the Julia parity tests, and the static Julia checks."""
+"""Backend selection, the bridge's own checks, the Julia parity tests, and the static Julia checks."""
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import skmd
-from skmd.backends import NUMPY, get_backend, julia_bridge
+from skmd.backends import NUMPY, get_backend, julia_bridge, numpy_backend
 
 ROOT = Path(__file__).resolve().parents[1]
 JULIA_OK, JULIA_REASON = skmd.julia_available()
@@ -63,8 +64,84 @@ def test_skmd_backend_variable_is_respected():
     assert "unknown backend" in out.stderr
 
 
-def test_julia_source_is_found():
-    assert julia_bridge.julia_source().name == "SKMDCore.jl"
+def test_the_julia_package_is_declared_next_to_the_python_package():
+    uuid, folder = julia_bridge.julia_package()
+    assert (folder / "src" / "SKMDCore.jl").is_file() and (folder / "test" / "runtests.jl").is_file()
+    project = (folder / "Project.toml").read_text()
+    assert f'uuid = "{uuid}"' in project and 'name = "SKMDCore"' in project
+    declared = json.loads(julia_bridge.JULIAPKG_JSON.read_text())["packages"]["SKMDCore"]
+    assert declared["dev"] is True and (julia_bridge.JULIAPKG_JSON.parent / declared["path"]).resolve() == folder
+
+
+# ------------------------------------------------------------------ the bridge's Python side (no Julia needed)
+class RefusingCore:
+    """Stands in for the SKMDCore module: records w2_exact calls, refuses every other function."""
+
+    def __init__(self):
+        self.w2_calls = []
+
+    def w2_exact(self, x, y):
+        self.w2_calls.append((x, y))
+        return numpy_backend.w2_exact(x, y)
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the bridge called SKMDCore.{name}")
+
+
+def bridge_with(core):
+    """A JuliaBackend whose Julia module is ``core`` (its constructor would start Julia)."""
+    backend = object.__new__(julia_bridge.JuliaBackend)
+    backend._core = core
+    return backend
+
+
+def mb_function_potential():
+    mb = skmd.MuellerBrown()
+    return skmd.FunctionPotential(lambda x: (mb.energy(x), mb.forces(x)), dim=2)
+
+
+def test_julia_evaluate_and_simulate_leave_python_only_potentials_to_python():
+    julia = bridge_with(RefusingCore())
+    potential = mb_function_potential()
+    x = skmd.MuellerBrown.minima[:2] + 0.01
+    for ours, theirs in zip(julia.evaluate(potential, x), NUMPY.evaluate(potential, x)):
+        np.testing.assert_array_equal(ours, theirs)
+    ensemble = skmd.MuellerBrown.minima[1] + 0.05 * np.random.default_rng(3).standard_normal((6, 2))
+    kwargs = dict(kernel=skmd.GaussianKernel(300.0, "median"), kT=4.0, dt=1e-4, noise=5,
+                  stopping=skmd.AdaptiveStop(100.0, 10, 100), bandwidth_schedule="initial")
+    on_julia = skmd.SKMD(potential, ensemble, backend=julia, **kwargs).run(1)
+    on_numpy = skmd.SKMD(potential, ensemble, backend="numpy", **kwargs).run(1)
+    np.testing.assert_array_equal(on_julia, on_numpy)
+
+
+def test_bridge_w2_converts_its_inputs_and_refuses_bad_ones_before_julia():
+    core = RefusingCore()
+    julia = bridge_with(core)
+    x = [[0.0, 1.0], [2.0, 3.0], [1, 1]]
+    y = [[2.0, 3.0], [0.0, 1.0], [1, 2]]
+    assert julia.w2(x, y) == pytest.approx(NUMPY.w2(x, y)) == pytest.approx(np.sqrt(1 / 3))
+    received = core.w2_calls[0]
+    assert all(isinstance(a, np.ndarray) and a.dtype == np.float64 and a.shape == (3, 2) for a in received)
+    wide = np.zeros((3, 3))
+    for bad_x, bad_y, message in [(x, wide, "one shape"), (x, y[:2], "one shape"), (x[0], y[0], "one shape"),
+                                  (x, [[np.nan, 0.0]] * 3, "NaN"), (x, [[np.inf, 0.0]] * 3, "NaN"),
+                                  (x, [[1e160, 0.0]] * 3, "overflow")]:
+        for backend in (julia, NUMPY):
+            with pytest.raises(ValueError, match=message):
+                backend.w2(bad_x, bad_y)
+    assert len(core.w2_calls) == 1
+
+
+def test_committee_forces_batched_shapes():
+    rng = np.random.default_rng(4)
+    B, K, D = 3, 4, 6
+    energies, forces = rng.standard_normal((B, K)), rng.standard_normal((B, K, D))
+    energy, force, rho, bias = NUMPY.committee_forces(energies, forces, np.full(B, 2.0), np.full(B, 0.5), 2)
+    assert energy.shape == rho.shape == bias.shape == (B,) and force.shape == (B, D)
+    assert np.all(bias < 0) and np.all(rho > 0)
+    plain = NUMPY.committee_forces(energies, forces, np.zeros(B), np.full(B, 0.5), 2)
+    np.testing.assert_allclose(plain[0], energies.mean(axis=1))
+    np.testing.assert_allclose(plain[1], forces.mean(axis=1))
 
 
 # ------------------------------------------------------------------ static checks of the Julia code
@@ -79,7 +156,50 @@ def test_every_julia_file_parses_and_the_bridge_matches():
     checker = load_checker()
     assert checker.problems() == []
     calls = checker.bridge_calls(checker.BRIDGE)
-    assert {"simulate", "stein_force", "w2_exact", "kernel_values"} <= calls
+    assert {"simulate", "stein_force", "w2_exact", "kernel_values", "committee_forces"} <= calls
+
+
+def test_ci_check_script_passes():
+    out = subprocess.run([sys.executable, str(ROOT / ".ci" / "check_julia.py")], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def copy_checked_files(tmp_path):
+    """A copy of the files check_julia reads, to break on purpose."""
+    for relative in ("julia/Project.toml", "julia/src/SKMDCore.jl", "python/skmd/juliapkg.json",
+                     "python/skmd/backends/julia_bridge.py", "python/skmd/backends/numpy_backend.py"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text((ROOT / relative).read_text())
+    (tmp_path / "python" / "skmd" / "julia").symlink_to(Path("..") / ".." / "julia")
+    checker = load_checker()
+    for name in ("BRIDGE", "TWIN", "PROJECT", "JULIAPKG", "MODULE"):
+        setattr(checker, name, tmp_path / getattr(checker, name).relative_to(ROOT))
+    checker.CODE_SOURCES = [checker.TWIN]
+    checker.ROOT = tmp_path
+    assert checker.problems() == []
+    return checker
+
+
+@pytest.mark.parametrize("relative, old, new, message", [
+    ("julia/Project.toml", 'uuid = "5', 'uuid = "6', "uuid of SKMDCore"),
+    ("python/skmd/juliapkg.json", '"path": "julia"', '"path": "src"', "does not lead"),
+    ("julia/src/SKMDCore.jl", "const RULE_PERIODIC = 2", "const RULE_PERIODIC = 4", "RULE_PERIODIC differs"),
+    ("python/skmd/backends/numpy_backend.py", "STATUS_DIVERGED = 0, 1, 2", "STATUS_DIVERGED = 0, 1, 3",
+     "STATUS_DIVERGED differs"),
+    ("julia/src/SKMDCore.jl", "ens_d=nothing, ens_f=nothing", "ens_x=nothing, ens_f=nothing", "keywords forwarded"),
+    ("python/skmd/backends/numpy_backend.py", "min_gap=0, max_acquire=0):", "min_gap=0, max_acquire=0, seed=0):",
+     "keywords forwarded"),
+    ("python/skmd/backends/julia_bridge.py", "self._core.w2_exact(x, y)", "self._core.w2_exact(x, y, 2)",
+     "3 positional"),
+    ("julia/src/SKMDCore.jl", "export kernel_values, stein_force,", "export kernel_values,", "not exported"),
+])
+def test_the_checker_catches_disagreements(tmp_path, relative, old, new, message):
+    checker = copy_checked_files(tmp_path)
+    path = tmp_path / relative
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
+    assert any(message in line for line in checker.problems()), checker.problems()
 
 
 def test_the_checker_catches_errors(tmp_path):
@@ -150,6 +270,14 @@ def test_parity_simulate(rule):
             np.testing.assert_allclose(theirs[key], ours[key], rtol=1e-10, atol=1e-10, equal_nan=True)
         for key in ("steps", "status", "acq_step", "n_acq"):
             np.testing.assert_array_equal(theirs[key], ours[key])
+
+
+@needs_julia
+def test_parity_committee_forces():
+    rng = np.random.default_rng(5)
+    args = (rng.standard_normal((3, 4)), rng.standard_normal((3, 4, 6)), np.full(3, 2.0), np.full(3, 0.5), 2)
+    for ours, theirs in zip(NUMPY.committee_forces(*args), get_backend("julia").committee_forces(*args)):
+        np.testing.assert_allclose(theirs, ours, rtol=1e-10, atol=1e-10)
 
 
 @needs_julia

@@ -150,13 +150,9 @@ function evaluate_potential(p::AbstractPotential, x::AbstractMatrix)
     return energies, forces
 end
 
-"""
-    committee_forces(E, F, udd_a, udd_b, n_atoms) -> (energy, force (D,), rho, bias_energy)
-
-Committee mean plus the UDD bias of method.md §4 for one chain: E (K,), F (K, D).
-"""
-function committee_forces(E::Vector{Float64}, F::Matrix{Float64}, udd_a::Float64,
-                          udd_b::Float64, n_atoms::Int)
+"Committee mean plus the UDD bias for one chain: E (K,), F (K, D) -> (energy, force (D,), rho, bias)."
+function committee_chain(E::Vector{Float64}, F::Matrix{Float64}, udd_a::Float64,
+                         udd_b::Float64, n_atoms::Int)
     K, D = size(F)
     mean_energy = sum(E) / K
     mean_force = vec(sum(F; dims=1)) ./ K
@@ -176,6 +172,30 @@ function committee_forces(E::Vector{Float64}, F::Matrix{Float64}, udd_a::Float64
     force = mean_force .+ d_bias_d_variance .* minus_grad_variance
     rho = sqrt(2.0 / (K * n_atoms)) * sqrt(variance)
     return mean_energy + bias_energy, force, rho, bias_energy
+end
+
+"""
+    committee_forces(energies (B, K), forces (B, K, D), udd_a (B,), udd_b (B,), n_atoms)
+        -> (energy (B,), force (B, D), rho (B,), bias_energy (B,))
+
+Committee mean plus the uncertainty-driven (UDD) bias of every chain, the batched shapes of the
+NumPy twin. With K = 1 or udd_a = 0 there is no bias.
+"""
+function committee_forces(energies::AbstractMatrix, forces::AbstractArray, udd_a::AbstractVector,
+                          udd_b::AbstractVector, n_atoms::Integer)
+    E = Matrix{Float64}(energies)
+    F = Array{Float64,3}(forces)
+    B, K, D = size(F)
+    size(E) == (B, K) || throw(ArgumentError("energies must have shape (B, K) = ($B, $K)"))
+    energy = zeros(B)
+    force = zeros(B, D)
+    rho = zeros(B)
+    bias_energy = zeros(B)
+    for chain in 1:B
+        energy[chain], force[chain, :], rho[chain], bias_energy[chain] = committee_chain(
+            E[chain, :], F[chain, :, :], Float64(udd_a[chain]), Float64(udd_b[chain]), Int(n_atoms))
+    end
+    return energy, force, rho, bias_energy
 end
 
 # ----------------------------------------------------------------------------- kernel sums
@@ -272,13 +292,13 @@ end
 
 # ----------------------------------------------------------------------------- dynamics
 """
-    simulate(p, x0, noise; dt, gamma, alpha, sigma2, kT, bound, ens_x, ens_f, amplitude,
+    simulate(p, x0, noise; dt, gamma, alpha, sigma2, kT, bound, ens_d, ens_f, amplitude,
              bandwidth, normalization, udd_a, udd_b, udd_atoms, rule, t_min, tau, period,
              threshold, min_gap, max_acquire)
 
 Euler–Maruyama loop of B independent chains, identity descriptors:
 x_{t+1} = x_t + (dt/γ)(α F + b) + sqrt(2 σ² dt/γ) ξ_t, with noise (T, B, D) and x0 (B, D).
-Per-chain parameters are vectors of length B. `ens_x`/`ens_f` (B, N, D) are the frozen
+Per-chain parameters are vectors of length B. `ens_d`/`ens_f` (B, N, D) are the frozen
 ensemble (or `nothing`); `udd_a === nothing` disables the UDD bias. Rules: 0 fixed,
 1 adaptive stop (first t ≥ t_min with ‖b(x_t)‖ < tau), 2 periodic record every `period`
 steps, 3 threshold record when rho(x_t) > threshold and t − t_last ≥ min_gap; rules 2 and 3
@@ -287,14 +307,14 @@ values) exactly as the NumPy backend does (steps and acq_step count steps from 0
 """
 function simulate(p::AbstractPotential, x0::AbstractMatrix, noise::AbstractArray;
                   dt, gamma, alpha, sigma2, kT, bound,
-                  ens_x=nothing, ens_f=nothing, amplitude=nothing, bandwidth=nothing,
+                  ens_d=nothing, ens_f=nothing, amplitude=nothing, bandwidth=nothing,
                   normalization=nothing, udd_a=nothing, udd_b=nothing, udd_atoms=1,
                   rule=RULE_FIXED, t_min=0, tau=0.0, period=1, threshold=Inf,
                   min_gap=0, max_acquire=0)
     xi = Array{Float64,3}(noise)
     T, B, D = size(xi)
     start = Matrix{Float64}(x0)
-    ens = ens_x === nothing ? nothing : Array{Float64,3}(ens_x)
+    ens = ens_d === nothing ? nothing : Array{Float64,3}(ens_d)
     fens = ens_f === nothing ? nothing : Array{Float64,3}(ens_f)
     rule = Int(rule); t_min = Int(t_min); period = Int(period)
     min_gap = Int(min_gap); max_acquire = Int(max_acquire); udd_atoms = Int(udd_atoms)
@@ -325,8 +345,8 @@ function simulate(p::AbstractPotential, x0::AbstractMatrix, noise::AbstractArray
                 force = vec(sum(F; dims=1)) ./ K
                 rho = 0.0
             else
-                energy, force, rho, _ = committee_forces(E, F, Float64(udd_a[chain]),
-                                                         Float64(udd_b[chain]), udd_atoms)
+                energy, force, rho, _ = committee_chain(E, F, Float64(udd_a[chain]),
+                                                        Float64(udd_b[chain]), udd_atoms)
             end
             if ens === nothing
                 fill!(bias, 0.0)
@@ -394,12 +414,14 @@ end
 
 Minimum-cost perfect matching of a square cost matrix (Hungarian method with potentials,
 shortest augmenting paths, O(n³)). Returns `a` with row i matched to column a[i].
-Logical column 0 is a dummy; array slot j + 1 holds column j.
+Logical column 0 is a dummy; array slot j + 1 holds column j. Throws `ArgumentError` on a
+non-square matrix or a NaN/infinite cost (the augmenting search would never end on those).
 """
 function optimal_assignment(C::AbstractMatrix)
     cost = Matrix{Float64}(C)
     n = size(cost, 1)
     size(cost, 2) == n || throw(ArgumentError("cost matrix must be square"))
+    all(isfinite, cost) || throw(ArgumentError("cost matrix contains NaN or infinite entries"))
     u = zeros(n + 1)
     v = zeros(n + 1)
     p = zeros(Int, n + 1)
@@ -461,7 +483,7 @@ function w2_exact(x::AbstractMatrix, y::AbstractMatrix)
     xs = Matrix{Float64}(x)
     ys = Matrix{Float64}(y)
     n = size(xs, 1)
-    size(ys, 1) == n || throw(ArgumentError("samples must have the same size"))
+    size(ys) == size(xs) || throw(ArgumentError("samples must have the same size and dimension"))
     cost = zeros(n, n)
     for i in 1:n, j in 1:n
         s = 0.0

@@ -9,6 +9,23 @@ using SKMDCore
         @test sum(C[i, a[i]] for i in 1:3) == 5.0
     end
 
+    @testset "non-finite costs and mismatched samples are refused" begin
+        @test_throws ArgumentError optimal_assignment([1.0 NaN; 2.0 3.0])
+        @test_throws ArgumentError optimal_assignment([1.0 Inf; 2.0 3.0])
+        @test_throws ArgumentError w2_exact(zeros(3, 2), zeros(3, 3))
+    end
+
+    @testset "committee forces are batched like the NumPy twin" begin
+        B, K, D = 3, 4, 2
+        energies = reshape(collect(1.0:(B * K)), B, K)
+        forces = reshape(collect(range(-1.0, 1.0; length=B * K * D)), B, K, D)
+        energy, force, rho, bias = committee_forces(energies, forces, fill(2.0, B), fill(0.5, B), 1)
+        @test size(energy) == (B,) && size(force) == (B, D) && size(rho) == (B,) && size(bias) == (B,)
+        plain = committee_forces(energies, forces, zeros(B), fill(0.5, B), 1)
+        @test plain[1] ≈ vec(sum(energies; dims=2)) ./ K
+        @test all(bias .< 0)
+    end
+
     @testset "w2 of a sample with itself is zero" begin
         x = [0.0 1.0; 2.0 3.0; -1.0 0.5]
         @test w2_exact(x, x[[3, 1, 2], :]) ≈ 0.0 atol=1e-12
@@ -31,7 +48,7 @@ using SKMDCore
         ens = reshape([0.1 0.1; -0.2 0.3], 1, 2, 2)
         common = (dt=[0.01], gamma=[1.0], alpha=[1.0], sigma2=[1.0], kT=[1.0], bound=[Inf])
         plain = simulate(p, x0, noise; common...)
-        biased = simulate(p, x0, noise; common..., ens_x=ens, ens_f=ens,
+        biased = simulate(p, x0, noise; common..., ens_d=ens, ens_f=ens,
                           amplitude=[0.0], bandwidth=[1.0], normalization=[2.0])
         @test plain[1] ≈ biased[1] atol=1e-14
     end

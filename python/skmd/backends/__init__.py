@@ -1,7 +1,7 @@
 """Backend selection: ``backend="auto" | "numpy" | "julia"`` or the ``SKMD_BACKEND`` variable.
 
 * ``"numpy"``: the vectorised reference implementation (always available).
-* ``"julia"``: the SKMDCore Julia module through juliacall; a clear ``RuntimeError`` if
+* ``"julia"``: the Julia package SKMDCore through juliacall; a clear ``RuntimeError`` if
   Julia cannot start (never a hang: the start is probed with a time limit).
 * ``"auto"`` (default): Julia when juliacall starts, otherwise NumPy with one warning that
   names the reason.
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import warnings
-
-import numpy as np
 
 from . import numpy_backend
 from .julia_bridge import JuliaUnavailable
@@ -30,6 +28,9 @@ class NumpyBackend:
     def stein_force(self, d_x, d_ens, f_ens, jac_ens, amplitude, bandwidth, kT, normalization):
         return numpy_backend.stein_force(d_x, d_ens, f_ens, jac_ens, amplitude, bandwidth, kT, normalization)
 
+    def committee_forces(self, energies, forces, udd_a, udd_b, n_atoms):
+        return numpy_backend.committee_forces(energies, forces, udd_a, udd_b, n_atoms)
+
     def evaluate(self, potential, x):
         spec = potential.spec(n_chains=len(x))
         if spec is None:
@@ -40,7 +41,7 @@ class NumpyBackend:
         return numpy_backend.simulate(lambda x: self.evaluate(potential, x), x0, noise, **params)
 
     def w2(self, x, y):
-        return numpy_backend.w2_exact(np.asarray(x, float), np.asarray(y, float))
+        return numpy_backend.w2_exact(*numpy_backend.w2_samples(x, y))
 
 
 NUMPY = NumpyBackend()

@@ -1,15 +1,24 @@
-"""The one bridge between Python and the Julia module ``SKMDCore`` (julia/src/SKMDCore.jl).
+"""The one bridge between Python and the Julia package ``SKMDCore``.
+
+SKMDCore is a Julia package of its own (``Project.toml``, ``src/``, ``test/``) shipped inside the
+Python package as ``skmd/julia`` and declared in ``skmd/juliapkg.json`` as a local (path, dev)
+package, so that juliapkg resolves and precompiles it with PythonCall; this module then loads it
+with ``using SKMDCore``. Where juliapkg installed nothing (``PYTHON_JULIAPKG_OFFLINE=yes`` with a
+preinstalled Julia and depot) the shipped folder is put on Julia's ``LOAD_PATH`` first; the package
+needs only the standard library, so it loads offline.
 
 Julia is started through juliacall. Starting it is first tried in a subprocess with a time
 limit, so that a machine without Julia (and without network to download it) gets a clear
 reason instead of a hang; once a start has succeeded on this Python environment a marker file
 skips that probe. Every Julia function this module calls is reached as ``self._core.NAME``;
-``.ci/check_julia.py`` checks that each such NAME is defined and exported by SKMDCore.
+``.ci/check_julia.py`` checks that each such NAME is defined and exported by SKMDCore, and that
+the positional and keyword arguments of every call fit its Julia signature.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -20,19 +29,24 @@ import numpy as np
 from . import numpy_backend
 
 DEFAULT_TIMEOUT_S = 600.0
+PACKAGE = "SKMDCore"
+JULIAPKG_JSON = Path(__file__).resolve().parent.parent / "juliapkg.json"
 
 
 class JuliaUnavailable(RuntimeError):
     """Julia (through juliacall) cannot be started here; the message says why."""
 
 
-def julia_source() -> Path:
-    """Path of SKMDCore.jl: ``$SKMD_JULIA_SRC``, else the repository's julia/src/SKMDCore.jl."""
-    override = os.environ.get("SKMD_JULIA_SRC")
-    path = Path(override) if override else Path(__file__).resolve().parents[3] / "julia" / "src" / "SKMDCore.jl"
-    if not path.is_file():
-        raise JuliaUnavailable(f"the Julia source {path} was not found (set SKMD_JULIA_SRC to SKMDCore.jl)")
-    return path
+def julia_package() -> tuple[str, Path]:
+    """(uuid, folder) of SKMDCore as ``skmd/juliapkg.json`` declares it (its path is relative to that file)."""
+    try:
+        declared = json.loads(JULIAPKG_JSON.read_text())["packages"][PACKAGE]
+        uuid, folder = declared["uuid"], JULIAPKG_JSON.parent / declared["path"]
+    except (OSError, ValueError, KeyError) as error:
+        raise JuliaUnavailable(f"{JULIAPKG_JSON} does not declare the Julia package {PACKAGE}: {error!r}") from None
+    if not (folder / "Project.toml").is_file():
+        raise JuliaUnavailable(f"the Julia package {PACKAGE} was not found at {folder} (no Project.toml)")
+    return uuid, folder.resolve()
 
 
 def _marker() -> Path:
@@ -67,12 +81,16 @@ def load_core():
     try:
         if importlib.util.find_spec("juliacall") is None:
             raise JuliaUnavailable("the Python package juliacall is not installed")
-        source = julia_source()
+        uuid, folder = julia_package()
         marker = _marker()
         if not marker.exists():
             _probe(float(os.environ.get("SKMD_JULIA_TIMEOUT", DEFAULT_TIMEOUT_S)))
         from juliacall import Main as jl  # noqa: PLC0415  (starts Julia)
-        jl.seval(f'include(raw"{source}")')
+        jl.seval(f'Base.find_package("{PACKAGE}") === nothing && pushfirst!(LOAD_PATH, raw"{folder}")')
+        jl.seval(f"using {PACKAGE}")
+        loaded = str(jl.seval(f"string(Base.PkgId({PACKAGE}).uuid)"))
+        if loaded != uuid:
+            raise JuliaUnavailable(f"Julia loaded a different {PACKAGE} (uuid {loaded}, expected {uuid})")
         _CORE = jl.SKMDCore
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
@@ -92,8 +110,9 @@ def _arrays(result):
 class JuliaBackend:
     """Backend running the hot loops in Julia; same methods and semantics as NumpyBackend.
 
-    ``simulate`` needs a potential with an analytic ``spec()`` and identity descriptors;
-    anything else (Python-only potentials, MACE descriptors) runs the NumPy loop.
+    ``evaluate`` and ``simulate`` need a potential with an analytic ``spec()`` (and, for
+    ``simulate``, identity descriptors); anything else (Python-only potentials, MACE
+    descriptors) is evaluated by the potential itself / runs the NumPy loop.
     """
 
     name = "julia"
@@ -108,11 +127,17 @@ class JuliaBackend:
         return np.asarray(self._core.stein_force(d_x, d_ens, f_ens, jac_ens, amplitude, bandwidth,
                                                  kT, normalization))
 
-    def evaluate(self, potential, x):
-        return _arrays(self._core.evaluate_potential(self._handle(potential, len(x)), x))
+    def committee_forces(self, energies, forces, udd_a, udd_b, n_atoms):
+        return _arrays(self._core.committee_forces(energies, forces, udd_a, udd_b, int(n_atoms)))
 
-    def _handle(self, potential, n_chains):
-        kind, p = potential.spec(n_chains=n_chains)
+    def evaluate(self, potential, x):
+        spec = potential.spec(n_chains=len(x))
+        if spec is None:
+            return potential.evaluate_batch(x)
+        return _arrays(self._core.evaluate_potential(self._handle(spec), x))
+
+    def _handle(self, spec):
+        kind, p = spec
         if kind == "mueller_brown":
             return self._core.mueller_brown_potential(p["A"], p["a"], p["b"], p["c"], p["x0"], p["y0"])
         if kind == "quadratic":
@@ -121,15 +146,15 @@ class JuliaBackend:
             return self._core.mlp_potential(p["W1"], p["b1"], p["w2"], p["b2"], float(p["lam"]), p["center"])
         raise ValueError(f"the Julia backend has no potential of kind {kind!r}")
 
-    def simulate(self, potential, x0, noise, *, descriptor=None, ens_jac=None, ens_d=None, **params):
-        if potential.spec() is None or descriptor is not None or ens_jac is not None:
+    def simulate(self, potential, x0, noise, *, descriptor=None, ens_jac=None, **params):
+        spec = potential.spec(n_chains=len(x0))
+        if spec is None or descriptor is not None or ens_jac is not None:
             from . import NUMPY  # noqa: PLC0415
-            return NUMPY.simulate(potential, x0, noise, descriptor=descriptor, ens_jac=ens_jac,
-                                  ens_d=ens_d, **params)
-        ens_f = params.pop("ens_f", None)
-        out = self._core.simulate(self._handle(potential, len(x0)), x0, noise, ens_x=ens_d, ens_f=ens_f, **params)
+            return NUMPY.simulate(potential, x0, noise, descriptor=descriptor, ens_jac=ens_jac, **params)
+        out = self._core.simulate(self._handle(spec), x0, noise, **params)
         names = ("x_end", "steps", "status", "acq_x", "acq_step", "n_acq", "values")
         return dict(zip(names, _arrays(out)))
 
     def w2(self, x, y):
+        x, y = numpy_backend.w2_samples(x, y)
         return float(self._core.w2_exact(x, y))

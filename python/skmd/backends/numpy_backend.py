@@ -1,7 +1,8 @@
 """NumPy reference backend: the hot loops, vectorised over a batch of B independent chains.
 
-Every function here has a twin of the same name in ``julia/src/SKMDCore.jl`` with the same
-semantics; ``tests/test_julia_parity.py`` checks them against each other to 1e-10.
+Every function here has a twin of the same name in the Julia package SKMDCore
+(``julia/src/SKMDCore.jl``) with the same semantics; the parity tests in ``tests/test_backends.py``
+check them against each other to 1e-10 wherever Julia starts.
 
 Array conventions (all float64):
     B chains, N frozen ensemble members, M descriptor dimensions, D configuration dimensions,
@@ -12,8 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-
-NAME = "numpy"
 
 # Rule codes shared with the Julia module.
 RULE_FIXED, RULE_ADAPTIVE, RULE_PERIODIC, RULE_THRESHOLD = 0, 1, 2, 3
@@ -31,19 +30,9 @@ def kernel_values(d_x, d_ens, amplitude, bandwidth):
     return amplitude[:, None] * np.exp(-squared / (2.0 * bandwidth[:, None] ** 2))
 
 
-def kernel_gradients(d_x, d_ens, jac_ens, amplitude, bandwidth):
-    """∇_{x_j} k(x_j, x) = −(k/ℓ²) J_jᵀ (d_j − d_x), shape (B, N, D); J = I when jac_ens is None.
-
-    jac_ens: (B, N, M, D) or None. Returns (k (B, N), grad (B, N, D)).
-    """
-    diff = d_ens - d_x[:, None, :]
-    k = amplitude[:, None] * np.exp(-np.sum(diff**2, axis=-1) / (2.0 * bandwidth[:, None] ** 2))
-    projected = diff if jac_ens is None else np.einsum("bnmd,bnm->bnd", jac_ens, diff)
-    return k, -(k / bandwidth[:, None] ** 2)[:, :, None] * projected
-
-
 def stein_force(d_x, d_ens, f_ens, jac_ens, amplitude, bandwidth, kT, normalization):
-    """SKMD biasing force b(x) = (1/norm) Σ_j [k(x_j, x) F_j + kT ∇_{x_j} k(x_j, x)].
+    """SKMD biasing force b(x) = (1/norm) Σ_j [k(x_j, x) F_j + kT ∇_{x_j} k(x_j, x)],
+    with ∇_{x_j} k(x_j, x) = −(k/ℓ²) J_jᵀ (d_j − d_x) (J = I when jac_ens is None).
 
     d_x (B, M), d_ens (B, N, M), f_ens (B, N, D), jac_ens (B, N, M, D) or None,
     amplitude, bandwidth, kT, normalization (B,) → (B, D).
@@ -89,10 +78,14 @@ def evaluate_spec(spec, x):
 
 
 def committee_forces(energies, forces, udd_a, udd_b, n_atoms):
-    """Committee mean plus the UDD bias (method.md §4).
+    """Committee mean plus the uncertainty-driven (UDD) bias of every chain.
 
-    energies (B, K), forces (B, K, D), udd_a, udd_b (B,), n_atoms int →
+    With committee variance σ² = ½ Σ_k (E_k − Ē)², the bias energy is
+    A (exp(−σ² / (K n_atoms B²)) − 1) and the uncertainty is rho = sqrt(2σ² / (K n_atoms)).
+
+    energies (B, K), forces (B, K, D), udd_a (A), udd_b (B) per chain (B,), n_atoms int →
     energy (B,), force (B, D), rho (B,), bias_energy (B,). With K = 1 or udd_a = 0 no bias.
+    Twin: ``SKMDCore.committee_forces`` (same batched shapes).
     """
     n_models = energies.shape[1]
     mean_energy = energies.mean(axis=1)
@@ -127,7 +120,7 @@ def simulate(evaluate, x0, noise, *, dt, gamma, alpha, sigma2, kT, bound,
         descriptor: x (B, D) → d (B, M); None means identity.
         amplitude, bandwidth, normalization: kernel amplitude h, bandwidth ℓ, and the 1/N
             normalisation of b (B,).
-        udd_a, udd_b, udd_atoms: UDD bias parameters (method.md §4); None for no bias.
+        udd_a, udd_b, udd_atoms: UDD bias parameters (see :func:`committee_forces`); None for no bias.
         rule: 0 fixed (run T steps), 1 adaptive (stop at the first t ≥ t_min with ‖b(x_t)‖ < tau),
             2 periodic (record x after every ``period`` steps), 3 threshold (record x_t when
             rho(x_t) > threshold and t − t_last ≥ min_gap). Rules 2 and 3 stop after
@@ -204,6 +197,25 @@ def simulate(evaluate, x0, noise, *, dt, gamma, alpha, sigma2, kT, bound,
 
 
 # --------------------------------------------------------------------------- Wasserstein
+def w2_samples(x, y):
+    """x, y as float64 arrays of one shape (n, D), checked before any optimal-assignment solver.
+
+    Raises ValueError on other ranks, unequal shapes, NaN/inf entries, or coordinates so large that
+    a squared distance would overflow (the assignment solvers need finite costs).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 2 or x.shape != y.shape or x.size == 0:
+        raise ValueError(f"exact W2 needs two non-empty (n, D) samples of one shape, got {x.shape} and {y.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("exact W2 samples contain NaN or infinite values")
+    with np.errstate(over="ignore"):
+        largest_cost = x.shape[1] * (np.max(np.abs(x)) + np.max(np.abs(y))) ** 2
+    if not np.isfinite(largest_cost):
+        raise ValueError("exact W2 samples are too large: squared distances overflow float64")
+    return x, y
+
+
 def w2_exact(x, y):
     """Exact 2-Wasserstein distance between equal-size empirical samples x, y of shape (n, D)."""
     cost = np.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1)

@@ -47,9 +47,3 @@ def finite_array(name: str, value, ndim: int | tuple[int, ...] | None = None) ->
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return array
-
-
-def same_shape(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray, axes: slice = slice(None)) -> None:
-    """Raise unless ``a.shape[axes] == b.shape[axes]``."""
-    if a.shape[axes] != b.shape[axes]:
-        raise ValueError(f"shape mismatch: {name_a} has shape {a.shape}, {name_b} has shape {b.shape}")
