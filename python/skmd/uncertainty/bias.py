@@ -68,6 +68,8 @@ class UncertaintyBias(BiasCalculator):
     and ``bias_energy`` (eV) to those of :class:`~skmd.atoms.bias.BiasCalculator`.
     """
 
+    implemented_properties = [*BiasCalculator.implemented_properties, "uncertainty", "atomic_uncertainties"]
+
     def __init__(self, base, uncertainty=None, tau: float = 0.2, tau_stress: float | None = None,
                  window: int = 100, adaptive: bool = True, element_weights=None, **kwargs):
         tau = positive("tau", tau)
