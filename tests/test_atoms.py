@@ -24,10 +24,10 @@ def ethanol():
 
 
 def test_descriptor_jacobian_matches_finite_differences(model, ethanol):
-    descriptor = MACEDescriptor(model, ethanol)
+    descriptor = MACEDescriptor(model).on_positions(ethanol)
     x = ethanol.positions.ravel() + 0.02 * np.random.default_rng(0).standard_normal(ethanol.positions.size)
     d, jac = descriptor.jacobian(x)
-    assert d.shape == (descriptor.n_features,) == (16,) and jac.shape == (16, x.size)
+    assert d.shape == (descriptor.descriptor.n_features,) == (16,) and jac.shape == (16, x.size)
     np.testing.assert_allclose(d, descriptor.compute(x), rtol=1e-12)
     for column in (0, 5, 17, 26):
         step = np.zeros_like(x)
@@ -37,9 +37,9 @@ def test_descriptor_jacobian_matches_finite_differences(model, ethanol):
 
 
 def test_descriptor_kernel_is_invariant_under_rotation_translation_permutation(model, ethanol):
-    descriptor = MACEDescriptor(model, ethanol)
+    descriptor = MACEDescriptor(model)
     kernel = skmd.GaussianKernel(1.0, 0.5)
-    reference = descriptor.compute(ethanol.positions)
+    reference = descriptor.compute(ethanol)
     rotated = ethanol.copy()
     rotated.rotate(73, (1, 2, 0.5), center="COM")
     rotated.translate([3.0, -1.0, 7.5])
@@ -48,48 +48,48 @@ def test_descriptor_kernel_is_invariant_under_rotation_translation_permutation(m
     order[hydrogens[0]], order[hydrogens[-1]] = order[hydrogens[-1]], order[hydrogens[0]]
     permuted = rotated[order]
     for frame in (rotated, permuted):
-        other = MACEDescriptor(model, frame).compute(frame.positions)
+        other = descriptor.compute(frame)
         np.testing.assert_allclose(other, reference, atol=1e-9)
         assert kernel.value(other, reference) == pytest.approx(1.0, abs=1e-12)
-    distorted = ethanol.positions + 0.1 * np.random.default_rng(1).standard_normal(ethanol.positions.shape)
+    distorted = ethanol.copy()
+    distorted.positions += 0.1 * np.random.default_rng(1).standard_normal(ethanol.positions.shape)
     assert kernel.value(descriptor.compute(distorted), reference) < 1.0 - 1e-6
 
 
 def test_pooling_options_and_bad_input(model, ethanol):
-    total = MACEDescriptor(model, ethanol).compute(ethanol.positions)
-    mean = MACEDescriptor(model, ethanol, pooling="mean").compute(ethanol.positions)
+    total = MACEDescriptor(model).compute(ethanol)
+    mean = MACEDescriptor(model, pooling="mean").compute(ethanol)
     np.testing.assert_allclose(mean, total / len(ethanol), rtol=1e-12)
     heavy = [i for i, z in enumerate(ethanol.numbers) if z != 1]
-    subset = MACEDescriptor(model, ethanol, subset=heavy).compute(ethanol.positions)
+    subset = MACEDescriptor(model, subset=heavy).compute(ethanol)
     assert not np.allclose(subset, total)
     with pytest.raises(ValueError, match="pooling"):
-        MACEDescriptor(model, ethanol, pooling="max")
+        MACEDescriptor(model, pooling="max")
     with pytest.raises(ValueError, match="subset"):
-        MACEDescriptor(model, ethanol, subset=[0, 99])
+        MACEDescriptor(model, subset=[0, 99]).check(ethanol)
     with pytest.raises(ValueError, match="elements"):
-        MACEDescriptor(model, molecule("SiH4"))
+        MACEDescriptor(model).check(molecule("SiH4"))
 
 
 def test_model_files_load_with_weights_only(model, ethanol, tmp_path):
     path = save_mace(model, tmp_path / "small.model")
     loaded = load_mace(path)
-    np.testing.assert_allclose(MACEDescriptor(loaded, ethanol).evaluate(ethanol.positions)[1],
-                               MACEDescriptor(model, ethanol).evaluate(ethanol.positions)[1], rtol=1e-12)
+    np.testing.assert_allclose(MACEDescriptor(loaded).evaluate(ethanol)["forces"],
+                               MACEDescriptor(model).evaluate(ethanol)["forces"], rtol=1e-12)
     with pytest.raises(ValueError, match="no MACE model"):
         load_mace(tmp_path / "missing.model")
 
 
 def test_skmd_runs_on_mace_descriptors(model, ethanol):
     """SKMD on atoms: a MACE potential and its nonlinear descriptor through the generic loop."""
-    descriptor = MACEDescriptor(model, ethanol)
+    descriptor = MACEDescriptor(model).on_positions(ethanol)
 
     def energy_forces(x):
-        outs = [descriptor.evaluate(row) for row in x]
-        return np.array([o[0] for o in outs]), np.array([o[1].ravel() for o in outs])
+        outs = [descriptor.descriptor.evaluate(descriptor.atoms_at(row)) for row in x]
+        return np.array([o["energy"] for o in outs]), np.array([o["forces"].ravel() for o in outs])
 
     potential = skmd.FunctionPotential(energy_forces, dim=descriptor.dim)
-    features = skmd.FunctionDescriptor(lambda x: np.array([descriptor.compute(r) for r in x]),
-                                       lambda x: np.array([descriptor.jacobian(r)[1] for r in x]))
+    features = skmd.FunctionDescriptor(descriptor.compute, descriptor.jacobian)
     rng = np.random.default_rng(0)
     ensemble = ethanol.positions.ravel() + 0.05 * rng.standard_normal((3, descriptor.dim))
     kT = 8.617e-5 * 300

@@ -1,45 +1,63 @@
-"""An ASE calculator for a MACE model that also returns the pooled descriptor.
+"""An ASE calculator for a MACE model that also returns the pooled descriptor (and stress).
 
-``MACEDescriptorCalculator`` behaves like mace's own ``MACECalculator`` for energy (eV) and
-forces (eV/Å), takes a model object (so that a fine-tuned model in memory is used as is) and
-puts the global descriptor (M,) of :class:`~skmd.atoms.descriptors.MACEDescriptor` in
-``results["descriptor"]`` from the same model call. Atomistic SKMD reads it from there, so one
-step costs one model call.
+``MACEDescriptorCalculator`` behaves like mace's own ``MACECalculator`` for energy (eV), forces
+(eV/Å) and, on periodic cells, stress (eV/Å³, ASE's Voigt order and sign), takes a model object
+(so that a fine-tuned model in memory is used as is) and puts the global descriptor (M,) of
+:class:`~skmd.atoms.descriptors.MACEDescriptor` in ``results["descriptor"]`` from the same model
+call. The Stein bias reads it from there, so one step costs one model call.
+
+``dtype="float32"`` samples with a float32 copy of the model (mace's own ``model.float()``
+conversion; a float32 graph is built by ``mace.tools.torch_tools.default_dtype``); labels and
+training stay float64.
 """
 from __future__ import annotations
 
+import copy
+
 from ase.calculators.calculator import Calculator, all_changes
 
-from .descriptors import MACEDescriptor
+from .descriptors import DTYPES, MACEDescriptor
 
 
 class MACEDescriptorCalculator(Calculator):
-    """ASE calculator: energy, forces and the pooled invariant descriptor of a MACE model.
+    """ASE calculator: energy, forces, stress and the pooled invariant descriptor of a MACE model.
 
     Args:
-        model: a MACE ``torch.nn.Module`` (float64, e.g. from :func:`~skmd.atoms.mace_models.load_mace`).
+        model: a MACE ``torch.nn.Module`` (e.g. from :func:`~skmd.atoms.mace_models.load_mace`).
         pooling, subset: as in :class:`MACEDescriptor`.
+        dtype: "float64" (default) or "float32" (a converted copy of the model; faster on CPU).
     """
 
-    implemented_properties = ["energy", "free_energy", "forces", "descriptor"]
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "descriptor"]
 
-    def __init__(self, model, pooling: str = "sum", subset=None, **kwargs):
+    def __init__(self, model, pooling: str = "sum", subset=None, dtype: str = "float64", **kwargs):
         super().__init__(**kwargs)
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        if next(model.parameters()).dtype != DTYPES[dtype]:
+            model = copy.deepcopy(model).to(DTYPES[dtype])
         self.model = model
-        self.pooling = pooling
-        self.subset = subset
+        self.dtype = dtype
+        self.descriptor = MACEDescriptor(model, pooling=pooling, subset=subset)
         self.calls = 0
-        self._evaluators = {}
 
     def descriptor_for(self, atoms) -> MACEDescriptor:
-        """The :class:`MACEDescriptor` used for molecules with the species of ``atoms``."""
-        key = (tuple(atoms.numbers), tuple(atoms.pbc), tuple(atoms.cell.ravel()))
-        if key not in self._evaluators:
-            self._evaluators[key] = MACEDescriptor(self.model, atoms, pooling=self.pooling, subset=self.subset)
-        return self._evaluators[key]
+        """The :class:`MACEDescriptor` of this calculator, after checking it can describe ``atoms``."""
+        self.descriptor.check(atoms)
+        return self.descriptor
+
+    def check_stress(self, atoms) -> None:
+        """Raise unless stress can be computed for ``atoms`` (periodic in 3D with a full cell)."""
+        if not atoms.pbc.all() or atoms.cell.rank < 3:
+            raise ValueError("stress needs a periodic system with a full 3D cell (atoms.pbc all True)")
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        energy, forces, descriptor = self.descriptor_for(self.atoms).evaluate(self.atoms.positions)
+        stress = "stress" in properties or (self.atoms.pbc.all() and self.atoms.cell.rank == 3)
+        if stress:
+            self.check_stress(self.atoms)
+        self.descriptor.check(self.atoms)
+        result = self.descriptor.evaluate(self.atoms, stress=stress)
         self.calls += 1
-        self.results = {"energy": energy, "free_energy": energy, "forces": forces, "descriptor": descriptor}
+        result["free_energy"] = result["energy"]
+        self.results = result

@@ -1,20 +1,16 @@
 """The shared sampler machinery: parameters, noise, observers, divergence handling."""
 from __future__ import annotations
 
-import warnings
 import numpy as np
 
 from ..backends import get_backend
 from ..modules.potentials import MLPPotential, Potential
 from ..tools.checks import finite_array, non_negative, positive, positive_int
+from ..tools.divergence import DivergenceWarning, RestartPolicy  # noqa: F401  (re-exported)
 from ..tools.noise import as_noise
 from .rules import is_path_rule
 
 STATUS_DIVERGED = 2
-
-
-class DivergenceWarning(RuntimeWarning):
-    """A trajectory stopped being finite or left the bound; its particle was restarted."""
 
 
 class Acquisition:
@@ -109,7 +105,8 @@ class Sampler:
         self.alpha = non_negative("alpha", alpha)
         self.sigma2 = self.kT if sigma2 is None else non_negative("sigma2", sigma2)
         self.bound = positive("bound", bound) if np.isfinite(bound) else np.inf
-        self.max_restarts = positive_int("max_restarts", max_restarts, minimum=0)
+        self.restarts = RestartPolicy(max_restarts)
+        self.max_restarts = self.restarts.max_restarts
         self.n_chains = positive_int("n_chains", n_chains)
         if isinstance(potential, MLPPotential) and potential.n_chains not in (1, self.n_chains):
             raise ValueError(f"the potential holds {potential.n_chains} model sets for {self.n_chains} chains")
@@ -199,11 +196,9 @@ class Sampler:
                 attempts[i] += 1
                 if is_path_rule(rule) and acquired[i]:
                     restart[i] = acquired[i][-1][0]
-                action = (f"restart {attempts[i]} of {self.max_restarts} from its last good state"
-                          if attempts[i] <= self.max_restarts else "no restarts left: kept at its last good state")
-                warnings.warn(f"chain {chains[i]}: trajectory diverged (non-finite or |x| > {self.bound}); {action}",
-                              DivergenceWarning, stacklevel=3)
-            give_up = bad[attempts[bad] > self.max_restarts]
+                self.restarts.warn(f"chain {chains[i]}", f"non-finite values or |x| > bound = {self.bound}",
+                                   int(attempts[i]), given_up="kept at its last good state", stacklevel=4)
+            give_up = bad[[self.restarts.gives_up(a) for a in attempts[bad]]]
             x_end[give_up] = restart[give_up]
             pending = np.setdiff1d(bad, give_up)
             if is_path_rule(rule):

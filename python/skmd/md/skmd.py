@@ -5,6 +5,7 @@ import numpy as np
 
 from ..modules.descriptors import IdentityDescriptor
 from ..modules.kernels import GaussianKernel, median_bandwidth
+from ..modules.schedules import KernelSchedule
 from ..tools.checks import positive_int
 from .base import STATUS_DIVERGED, Sampler, _subset_potential, as_batch
 from .rules import AdaptiveStop, FixedSteps, check_rule
@@ -26,39 +27,41 @@ class SKMD(Sampler):
     Args:
         potential: the potential (energy units, length units of x).
         ensemble: initial particles, (N, D), or (B, N, D) for B independent trials.
-        kernel: :class:`GaussianKernel`. A numeric bandwidth is fixed; ``"median"`` is
-            re-evaluated on the ensemble descriptors at the start of every iteration
-            (``bandwidth_schedule="iteration"``) or once from the initial ensemble
+        kernel: :class:`GaussianKernel`, or a :class:`~skmd.modules.schedules.KernelSchedule`
+            (indexed by iteration) for h and ℓ that change over the run. A numeric bandwidth is
+            fixed; ``"median"`` is re-evaluated on the ensemble descriptors at the start of every
+            iteration (``bandwidth_schedule="iteration"``) or once from the initial ensemble
             (``"initial"``; the paper's 2D setting, needed by the adaptive stop).
         stopping: :class:`FixedSteps` or :class:`AdaptiveStop`.
         descriptor: descriptor map with ``compute``/``jacobian`` (default identity).
-        kernel_schedule: optional ``f(iteration) → (amplitude_scale, bandwidth_scale)``.
         Other arguments: see :class:`~skmd.md.base.Sampler`.
     """
 
     def __init__(self, potential, ensemble, *, kernel: GaussianKernel, kT, dt, stopping,
                  gamma=1.0, alpha=1.0, sigma2=None, noise=None, descriptor=None, backend=None,
-                 bound=np.inf, max_restarts=3, bandwidth_schedule="iteration", kernel_schedule=None):
+                 bound=np.inf, max_restarts=3, bandwidth_schedule="iteration"):
         positions = as_batch("ensemble", ensemble, potential.dim, n_points_axis=True)
         if positions.shape[1] < 1:
             raise ValueError("the ensemble is empty")
-        if not isinstance(kernel, GaussianKernel):
-            raise ValueError(f"kernel must be a GaussianKernel, got {type(kernel).__name__}")
+        if isinstance(kernel, GaussianKernel):
+            kernel = KernelSchedule(kernel)
+        if not isinstance(kernel, KernelSchedule):
+            raise ValueError(f"kernel must be a GaussianKernel or a KernelSchedule, got {type(kernel).__name__}")
         check_rule(stopping, (FixedSteps, AdaptiveStop))
         if bandwidth_schedule not in ("iteration", "initial"):
             raise ValueError(f"bandwidth_schedule must be 'iteration' or 'initial', got {bandwidth_schedule!r}")
         super().__init__(potential, kT=kT, dt=dt, gamma=gamma, alpha=alpha, sigma2=sigma2, noise=noise,
                          backend=backend, bound=bound, max_restarts=max_restarts, n_chains=positions.shape[0])
         self.ensemble_batch = positions
-        self.kernel = kernel
+        self.schedule = kernel
+        self.kernel = kernel.kernel
         self.stopping = stopping
         self.descriptor = descriptor or IdentityDescriptor()
         self.bandwidth_schedule = bandwidth_schedule
-        self.kernel_schedule = kernel_schedule
         self._squeeze = np.asarray(ensemble).ndim == 2
         self._freeze_all()
         self._fixed_bandwidth = None
-        if kernel.is_median and bandwidth_schedule == "initial":
+        if self.kernel.is_median and bandwidth_schedule == "initial":
             self._fixed_bandwidth = self._median_bandwidths()
 
     # ------------------------------------------------------------------ frozen state
@@ -98,16 +101,12 @@ class SKMD(Sampler):
         return np.array([median_bandwidth(d) for d in self.frozen_desc])
 
     def _kernel_parameters(self):
-        amplitude, bandwidth = self.kernel.amplitude, self.kernel.bandwidth
-        if self._fixed_bandwidth is not None:
-            bandwidth = self._fixed_bandwidth
-        elif self.kernel.is_median:
-            bandwidth = self._median_bandwidths()
-        if self.kernel_schedule is not None:
-            amplitude_scale, bandwidth_scale = self.kernel_schedule(self.iteration)
-            amplitude, bandwidth = amplitude * amplitude_scale, np.asarray(bandwidth) * bandwidth_scale
-        B = self.n_chains
-        return np.broadcast_to(amplitude, (B,)).astype(float), np.broadcast_to(bandwidth, (B,)).astype(float)
+        """(h, ℓ) of every chain at the current iteration, each (B,)."""
+        fixed = self._fixed_bandwidth
+        pairs = [self.schedule.parameters(self.iteration, self.frozen_desc[b], key=b,
+                                          bandwidth=None if fixed is None else fixed[b])
+                 for b in range(self.n_chains)]
+        return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
     # ------------------------------------------------------------------ dynamics
     def _bias_args(self, particle, amplitude, bandwidth):

@@ -14,6 +14,12 @@ from .checks import positive_int
 CHUNK_STEPS = 1024
 
 
+def substream(seed: int, *keys: int) -> np.random.Generator:
+    """The random stream of ``keys`` under ``seed``: a fixed function of (seed, keys), independent
+    of every other key tuple. 2D chains use keys (chain, chunk); atomistic walks (move, attempt)."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in keys)))
+
+
 class NoiseStream:
     """Standard normal increments ξ_t ∈ R^dim for ``chains`` independent chains.
 
@@ -42,14 +48,9 @@ class NoiseStream:
         if index not in self._cache:
             if len(self._cache) > 8:
                 self._cache.pop(min(self._cache))
-            self._cache[index] = np.stack([
-                np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(chain, index)))
-                .standard_normal((CHUNK_STEPS, self.dim)) for chain in range(self.chains)])
+            self._cache[index] = np.stack([substream(self.seed, chain, index).standard_normal((CHUNK_STEPS, self.dim))
+                                           for chain in range(self.chains)])
         return self._cache[index]
-
-    def block(self, chain: int, start: int, n_steps: int) -> np.ndarray:
-        """Increments ξ_start … ξ_{start+n−1} of one chain, shape (n_steps, dim)."""
-        return self._gather(np.array([chain]), np.array([start]), n_steps)[:, 0]
 
     def _gather(self, chains: np.ndarray, starts: np.ndarray, n_steps: int) -> np.ndarray:
         steps = starts[None, :] + np.arange(n_steps)[:, None]          # (n_steps, b)
