@@ -120,6 +120,7 @@ def test_bad_input_is_refused_before_any_work(calculator, ensemble):
         Ala2Config(samplers=("md900",)).validate()
 
 
+@pytest.mark.slow
 def test_end_to_end_iteration_with_xtb_labels_and_mace_training(tmp_path):
     """Surrogate built from xTB labels, test set, one SKMD and one MD iteration, LoRA fine-tuning."""
     config = Ala2Config(samplers=("skmd", "md300"), **TINY)
@@ -169,6 +170,7 @@ def _run_script(config, out):
         """)
 
 
+@pytest.mark.slow
 def test_kill_and_resume_loses_no_label_and_sends_nothing_twice(tmp_path):
     (tmp_path / "slow_oracle.py").write_text(SLOW_ORACLE)
     settings = {**TINY, "iterations": 2, "samplers": ["skmd"], "test_size": 6, "test_candidates": 6,
@@ -200,6 +202,7 @@ def test_kill_and_resume_loses_no_label_and_sends_nothing_twice(tmp_path):
     assert history[-1]["n_train"] == 12 - len(interrupted)
 
 
+@pytest.mark.slow
 def test_example_notebook_cells_compile_and_its_setup_runs(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     notebook = nbformat.read(REPO / "examples" / "alanine_dipeptide.ipynb", as_version=4)

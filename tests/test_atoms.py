@@ -120,6 +120,7 @@ class FlakyCalculatorFactory:
         return Flaky()
 
 
+@pytest.mark.slow
 def test_oracle_on_a_dask_cluster_records_failures(ethanol, tmp_path):
     distributed = pytest.importorskip("distributed")
     frames = []

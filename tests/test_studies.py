@@ -87,6 +87,7 @@ def test_mb_w2_cli(tmp_path):
     assert (out / "fig4_w2.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_notebook_runs(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
