@@ -23,6 +23,7 @@ from skmd.atoms.alanine import alanine_dipeptide
 from skmd.atoms.calculator import MACEDescriptorCalculator
 from skmd.atoms.dynamics import AtomsSKMD, BrownianDynamics
 from skmd.atoms.mace_models import build_mace
+from skmd.tools.machine import machine_info
 
 N_PARTICLES, STEPS, ROUNDS = 30, 500, 3
 
@@ -69,7 +70,8 @@ def main(out="benchmarks/results/ala2_step_cost.json"):
               "jacobian_s_per_frozen_particle": jacobian_s,
               "skmd_over_brownian_per_move_with_jacobian": amortised,
               "model_calls_per_step": {"brownian": 1, "skmd": 1},
-              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+              "machine": machine_info()}  # CPU model, thread counts, load average over the run
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

@@ -20,6 +20,7 @@ import numpy as np
 import skmd
 from skmd.studies import mb_al
 from skmd.studies import mueller_brown as mbs
+from skmd.tools.machine import machine_info
 
 
 def main() -> int:
@@ -67,6 +68,7 @@ def main() -> int:
         "udd_rho_unbiased_path_percentiles_50_90_99": np.percentile(np.concatenate(rho_path), [50, 90, 99]).tolist(),
         "skmd_bias_norm_percentiles_1_5_10_25_50": np.percentile(norms, [1, 5, 10, 25, 50]).tolist(),
         "chosen": {"udd_B": c.udd_B, "udd_threshold": c.udd_threshold, "tau": c.tau, "t_min": c.t_min},
+        "machine": machine_info(),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from skmd.tools.machine import load_average, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +80,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mb_studies.json"))
     parser.add_argument("--skip-full", action="store_true", help="only the quick run and the step ratios")
     args = parser.parse_args()
-    report = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+    report = {"machine": machine_info(),  # at the start; each run below adds the load average at its end
               "backend": "numpy", "targets": {"mb_al_full_s": 600, "mb_al_full_rss_mb": 2048, "mb_w2_full_s": 120,
                                               "mb_al_quick_s": 60}}
     report["step_ratio"] = {"single_ensemble": step_ratio(1), "batch_50": step_ratio(50)}
@@ -89,9 +90,11 @@ def main() -> int:
     for key, command in runs.items():
         result = run_command(command)
         report[key] = {k: v for k, v in result.items() if k != "results"}
+        report[key]["load_average_at_end"] = load_average()
         report[key]["sampler_wall_s"] = {n: r["wall_s"] for n, r in
                                          result["results"].get("samplers", result["results"].get("methods", {})).items()}
         print(f"{key}: {result['wall_s']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
+    report["machine_at_end"] = machine_info()
     for label, value in report["step_ratio"].items():
         print(label, {k: round(v["ratio"], 2) for k, v in value.items()})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -292,3 +292,15 @@ def test_parity_w2_and_samplers():
     a = skmd.SKMD(mb, ens, noise=4, backend="julia", **kwargs).run(2)
     b = skmd.SKMD(mb, ens, noise=4, backend="numpy", **kwargs).run(2)
     np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------------------------------ machine description for benchmark JSON
+def test_machine_info_names_the_cpu_threads_and_load():
+    from skmd.tools.machine import machine_info  # noqa: PLC0415
+    info = machine_info()
+    assert json.loads(json.dumps(info)) == info
+    assert set(info) >= {"cpu_model", "n_cores", "torch_threads", "omp_num_threads", "load_average", "python",
+                         "platform"}
+    assert info["cpu_model"] and info["n_cores"] >= 1
+    assert info["omp_num_threads"] == os.environ.get("OMP_NUM_THREADS")
+    assert info["load_average"] is None or len(info["load_average"]) == 3
