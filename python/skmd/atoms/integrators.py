@@ -13,7 +13,7 @@ import numpy as np
 from ase import units
 from ase.md.langevin import Langevin as ASELangevin
 from ase.md.nose_hoover_chain import MTKNPT
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.velocitydistribution import thermalize_momenta
 
 from ..tools.checks import non_negative, positive
 from .brownian import BrownianDynamics
@@ -65,7 +65,7 @@ class Langevin:
 
     def __call__(self, atoms, rng):
         if _needs_momenta(atoms):
-            MaxwellBoltzmannDistribution(atoms, temperature_K=self.temperature_K, rng=rng)
+            thermalize_momenta(atoms, temperature_K=self.temperature_K, rng=rng)
         return ASELangevin(atoms, self.timestep_fs * units.fs, temperature_K=self.temperature_K,
                            friction=1.0 / (self.damping_fs * units.fs), rng=rng)
 
@@ -97,7 +97,7 @@ class NPT:
 
     def __call__(self, atoms, rng):
         if _needs_momenta(atoms):
-            MaxwellBoltzmannDistribution(atoms, temperature_K=self.temperature_K, rng=rng)
+            thermalize_momenta(atoms, temperature_K=self.temperature_K, rng=rng)
         return MTKNPT(atoms, self.timestep_fs * units.fs, temperature_K=self.temperature_K,
                       pressure_au=self.pressure_GPa * units.GPa, tdamp=self.tdamp_fs * units.fs,
                       pdamp=self.pdamp_fs * units.fs)

@@ -1,6 +1,7 @@
 """Building, saving and loading MACE models (mace-torch)."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import mace  # noqa: F401  (must come before e3nn)
@@ -25,13 +26,21 @@ def build_mace(channels: int = 32, max_L: int = 1, num_interactions: int = 2, r_
     energies = np.zeros(len(z)) if atomic_energies is None else np.asarray(atomic_energies, float)
     irreps = " + ".join(f"{channels}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(max_L + 1))
     block = modules.interaction_classes["RealAgnosticResidualInteractionBlock"]
-    model = modules.ScaleShiftMACE(
+    with warnings.catch_warnings():     # e3nn's TorchScript compilation warns about a dozen times per build
+        warnings.filterwarnings("ignore", module="torch.jit")
+        warnings.filterwarnings("ignore", message=".*TorchScript.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        model = _scale_shift_mace(block, r_max, num_interactions, z, irreps, energies, avg_num_neighbors)
+    return model.double()
+
+
+def _scale_shift_mace(block, r_max, num_interactions, z, irreps, energies, avg_num_neighbors):
+    return modules.ScaleShiftMACE(
         r_max=r_max, num_bessel=8, num_polynomial_cutoff=5, max_ell=3,
         interaction_cls=block, interaction_cls_first=block, num_interactions=num_interactions,
         num_elements=len(z), hidden_irreps=o3.Irreps(irreps), MLP_irreps=o3.Irreps("16x0e"),
         atomic_energies=energies, avg_num_neighbors=avg_num_neighbors, atomic_numbers=z, correlation=3,
         gate=torch.nn.functional.silu, atomic_inter_scale=1.0, atomic_inter_shift=0.0)
-    return model.double()
 
 
 def save_mace(model: torch.nn.Module, path) -> Path:

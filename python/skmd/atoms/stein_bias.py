@@ -126,7 +126,8 @@ class Stein:
         self.schedule = kernel
         self.temperature_K = positive("temperature_K", temperature_K)
         self.descriptor = descriptor
-        self.backend = get_backend(backend)
+        get_backend(backend)            # fail early on a bad name; kept as given so the factory pickles
+        self.backend = backend
         self.history = []
 
     def freeze(self, atoms, calculator) -> FrozenMember:
