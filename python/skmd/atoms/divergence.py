@@ -1,4 +1,4 @@
-"""Divergence checks of an atomistic trajectory, one step at a time (docs/method.md §3).
+"""Divergence checks of an atomistic trajectory, one step at a time (docs/method.md §2).
 
 The causes (see :data:`skmd.tools.divergence.CAUSES`): non-finite energy, forces or positions;
 a force component above ``force_limit`` (eV/Å); two atoms closer than ``min_distance`` (Å) under

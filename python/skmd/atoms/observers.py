@@ -101,7 +101,8 @@ class UncertaintyCross:
     """Acquire the frame whose uncertainty crosses ``threshold``; stop after ``n_points`` of them.
 
     Reads ``results[key]`` (default "uncertainty"; a (n,) array such as "atomic_uncertainties"
-    counts when any entry crosses). Between two acquisitions at least ``min_gap`` steps pass.
+    counts when any entry crosses). As in the 2D rule, a record needs at least ``min_gap`` steps
+    since the start of the walk or the previous record.
     """
 
     def __init__(self, threshold: float, n_points: int = 1, max_steps: int = 1000, min_gap: int = 0,
@@ -113,14 +114,14 @@ class UncertaintyCross:
         self.key = key
 
     def start(self, walk):
-        self._count, self._last = 0, None
+        self._count, self._last = 0, 0
 
     def __call__(self, walk):
         if self.key not in walk.results:
             raise ValueError(f"UncertaintyCross needs a calculator that gives results[{self.key!r}]")
         value = float(max(walk.results[self.key])) if hasattr(walk.results[self.key], "__len__") \
             else float(walk.results[self.key])
-        if value > self.threshold and (self._last is None or walk.step - self._last >= self.min_gap):
+        if value > self.threshold and walk.step - self._last >= self.min_gap:
             walk.acquire(f"{self.key} {value:.3g} > {self.threshold:g}")
             self._count, self._last = self._count + 1, walk.step
             if self._count >= self.n_points:
