@@ -44,6 +44,8 @@ class BiasCalculator(Calculator):
         if not isinstance(base, Calculator) and not hasattr(base, "get_forces"):
             raise ValueError(f"base must be an ASE calculator, got {type(base).__name__}")
         self.base = base
+        if hasattr(base, "descriptor"):     # a Stein bias stacked on this bias reads the base's descriptor
+            self.descriptor = base.descriptor
 
     def bias(self, atoms, base: dict) -> dict:
         """The bias term at ``atoms``: a dict with any of energy, forces, stress and extra keys."""
@@ -89,7 +91,7 @@ class BiasCalculator(Calculator):
         if want_stress:
             results["stress"] = base["stress"] + np.asarray(term.get("stress", 0.0), float)
             results["base_stress"] = base["stress"]
-        for key in ("descriptor",):
-            if key in base and key not in results:
-                results[key] = base[key]
+        for key, value in base.items():     # the base's extra results (descriptor, uncertainty, ...) pass through
+            if key not in results and key not in ("energy", "free_energy", "forces", "stress"):
+                results[key] = value
         self.results = results
