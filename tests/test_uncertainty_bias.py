@@ -1,0 +1,190 @@
+"""UncertaintyBias: bias forces and stress by finite differences, the τ window, NPT, the stop, bad input."""
+import warnings
+
+import numpy as np
+import pytest
+from ase.build import bulk, molecule
+from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
+
+from skmd.atoms.drivers import IndependentWalkers
+from skmd.atoms.integrators import NPT, Langevin
+from skmd.atoms.mace_models import build_mace
+from skmd.uncertainty import EnsembleUncertainty, GradientUncertainty, UncertaintyBias
+from skmd.atoms.observers import EveryK, UncertaintyCross
+
+warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def si_model(seed):
+    return build_mace(channels=8, max_L=1, num_interactions=2, atomic_numbers=(14,), r_max=4.0, seed=seed)
+
+
+def rattled(atoms, amount, seed):
+    copy = atoms.copy()
+    copy.rattle(amount, seed=seed)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def silicon():
+    return bulk("Si", "diamond", a=5.43) * (1, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def gradient_source(silicon):
+    source = GradientUncertainty(si_model(1), n_features=64, seed=0)
+    source.add_training([rattled(silicon, 0.05, seed) for seed in range(4)])
+    return source
+
+
+@pytest.fixture(scope="module")
+def ensemble_source():
+    return EnsembleUncertainty([si_model(1), si_model(2), si_model(3)])
+
+
+@pytest.mark.parametrize("kind", ["gradient", "ensemble"])
+def test_bias_forces_and_stress_match_finite_differences(kind, silicon, gradient_source, ensemble_source):
+    source = gradient_source if kind == "gradient" else ensemble_source
+    atoms = rattled(silicon, 0.15, seed=11)
+    atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.02 * np.array([[1, 0.3, 0], [0.3, -1, 0.2], [0, 0.2, 0.5]])),
+                   scale_atoms=True)
+    atoms.calc = UncertaintyBias(source, tau=3.0, adaptive=False)
+    forces, stress = atoms.get_forces(), atoms.get_stress()
+    results = atoms.calc.results
+    assert np.abs(forces - results["base_forces"]).max() > 1e-3  # the bias is not negligible
+    assert np.abs(stress - results["base_stress"]).max() > 1e-5
+    assert np.isclose(results["energy"], results["base_energy"] - 3.0 * results["uncertainty"])
+    assert np.allclose(calculate_numerical_forces(atoms, eps=1e-4), forces, atol=1e-7)
+    assert np.allclose(calculate_numerical_stress(atoms, eps=1e-5), stress, atol=1e-9)
+
+
+def test_tau_follows_the_window_rule(silicon, gradient_source):
+    window, tau = 4, 0.7
+    calc = UncertaintyBias(gradient_source, tau=tau, tau_stress=0.3, window=window)
+    norms_f, norms_u, norms_s, norms_su = [], [], [], []
+    for step in range(7):
+        atoms = rattled(silicon, 0.1, seed=step)
+        atoms.calc = calc
+        atoms.get_forces()
+        results = calc.results
+        norms_f.append(np.sum(results["base_forces"] ** 2))
+        norms_u.append(np.sum(gradient_source.results["uncertainty_gradient"] ** 2))
+        norms_s.append(np.sum(results["base_stress"] ** 2))
+        norms_su.append(np.sum(gradient_source.results["uncertainty_stress"] ** 2))
+        if step < window - 1:
+            assert results["tau_forces"] == 0.0 and results["tau_stress"] == 0.0
+            assert np.allclose(results["forces"], results["base_forces"])
+            continue
+        last = slice(step - window + 1, step + 1)
+        assert np.isclose(results["tau_forces"], tau * np.sqrt(sum(norms_f[last]) / sum(norms_u[last])))
+        assert np.isclose(results["tau_stress"], 0.3 * np.sqrt(sum(norms_s[last]) / sum(norms_su[last])))
+        assert np.allclose(results["forces"] - results["base_forces"],
+                           results["tau_forces"] * gradient_source.results["uncertainty_gradient"])
+
+
+def test_element_weights_switch_off_hydrogen():
+    model = build_mace(channels=8, max_L=1, num_interactions=2, seed=0)
+    source = GradientUncertainty(model, n_features=32)
+    source.add_training([rattled(molecule("CH4"), 0.05, seed) for seed in range(3)])
+    atoms = rattled(molecule("CH3OH"), 0.1, seed=7)
+    atoms.calc = UncertaintyBias(source, tau=1.0, adaptive=False, element_weights={"H": 0.0})
+    bias = atoms.get_forces() - atoms.calc.results["base_forces"]
+    hydrogen = atoms.numbers == 1
+    assert np.all(bias[hydrogen] == 0.0) and np.abs(bias[~hydrogen]).max() > 0.0
+    assert atoms.calc.results["atomic_uncertainties"].shape == (len(atoms),)
+
+
+class Recorder:
+    """Test observer: the largest calibrated atomic u and the positions after every step."""
+
+    def __init__(self):
+        self.peaks, self.positions = [], []
+
+    def __call__(self, walk):
+        self.peaks.append(float(np.max(walk.results["atomic_uncertainties"])))
+        self.positions.append(walk.atoms.get_positions())
+
+
+def test_npt_run_with_bias_keeps_a_valid_cell(silicon, gradient_source):
+    start = rattled(silicon, 0.05, seed=3)
+    bias = UncertaintyBias(gradient_source, tau=0.5, tau_stress=0.5, window=5)
+    driver = IndependentWalkers([start], bias, NPT(temperature_K=600.0, pressure_GPa=1.0, timestep_fs=1.0,
+                                                   tdamp_fs=50.0, pdamp_fs=300.0),
+                                acquisition=EveryK(10, 4), seed=0)
+    candidates = driver.run(1)
+    end = driver.particles[0]
+    assert len(candidates) == 4 and not driver.dropped
+    assert np.all(np.isfinite(end.cell.array)) and np.all(np.isfinite(end.positions)) and end.cell.rank == 3
+    assert 0.5 < end.get_volume() / start.get_volume() < 2.0
+    assert not np.allclose(end.cell.array, start.cell.array)  # the cell moved
+    assert bias.results["tau_stress"] > 0.0  # the window filled and the stress was biased
+    assert np.abs(bias.results["stress"] - bias.results["base_stress"]).max() > 0.0
+
+
+def test_threshold_stop_returns_the_crossing_frame(silicon, gradient_source):
+    def run(observer, steps=12):
+        bias = UncertaintyBias(gradient_source, tau=2.0, adaptive=False)
+        recorder = Recorder()
+        integrator = Langevin(temperature_K=3000.0, timestep_fs=2.0, damping_fs=20.0)
+        driver = IndependentWalkers([silicon], bias, integrator, acquisition=[observer, recorder], steps=steps,
+                                    seed=4)  # starts on the lattice and heats up: u grows
+        return driver.run(1), recorder
+
+    _, record = run(EveryK(1, 12))
+    peaks = np.array(record.peaks)
+    assert len(peaks) == 12 and peaks.max() > peaks[0]
+    threshold = 0.5 * (peaks[0] + peaks.max())
+    first = int(np.argmax(peaks > threshold))
+    candidates, stopped = run(UncertaintyCross(threshold, key="atomic_uncertainties", max_steps=12))
+    assert len(candidates) == 1 and len(stopped.peaks) == first + 1  # the walk ended at the crossing
+    frame = candidates[0]
+    assert frame.info["skmd_step"] == first + 1
+    assert np.allclose(frame.positions, record.positions[first])
+
+
+class EnergyForcesOnly(Calculator):
+    """A base potential without stress (harmonic springs to the starting positions)."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, reference):
+        super().__init__()
+        self.reference = reference.copy()
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        shift = self.atoms.positions - self.reference
+        self.results = {"energy": float(np.sum(shift ** 2)), "forces": -2.0 * shift}
+
+
+def test_bad_input_is_refused_before_any_work(silicon, gradient_source):
+    model = si_model(1)
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="tau"):
+            UncertaintyBias(gradient_source, tau=bad)
+        with pytest.raises(ValueError, match="tau_stress"):
+            UncertaintyBias(gradient_source, tau=1.0, tau_stress=bad)
+        with pytest.raises(ValueError, match="sigma"):
+            GradientUncertainty(model, sigma=bad)
+    for bad in (0, -4, 2.5):
+        with pytest.raises(ValueError, match="n_features"):
+            GradientUncertainty(model, n_features=bad)
+    with pytest.raises(ValueError, match="add_training"):
+        UncertaintyBias(GradientUncertainty(model, n_features=8), tau=1.0)
+    with pytest.raises(ValueError, match="UncertaintyCalculator"):
+        UncertaintyBias(EnergyForcesOnly(silicon.positions), tau=1.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        EnsembleUncertainty([model])
+    # a periodic NPT run whose base model gives no stress
+    no_stress = UncertaintyBias(EnergyForcesOnly(silicon.positions), uncertainty=gradient_source, tau=1.0)
+    with pytest.raises(ValueError, match="gives no stress"):
+        IndependentWalkers([silicon], no_stress, NPT(), steps=5)
+    # NPT (stress) on a molecule
+    water = molecule("H2O")
+    water.center(vacuum=3.0)
+    net = build_mace(channels=8, max_L=1, num_interactions=2, seed=0)
+    source = GradientUncertainty(net, n_features=8)
+    source.add_training([water])
+    with pytest.raises(ValueError, match="periodic"):
+        IndependentWalkers([water], UncertaintyBias(source, tau=1.0), NPT(), steps=5)
