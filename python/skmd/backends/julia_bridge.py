@@ -158,7 +158,3 @@ class JuliaBackend:
     def w2(self, x, y):
         x, y = numpy_backend.w2_samples(x, y)
         return float(self._core.w2_exact(x, y))
-
-
-if __name__ == "__main__":  # python -m skmd.backends.julia_bridge: where the shipped SKMDCore lives
-    print(julia_package()[1])
