@@ -5,9 +5,24 @@ Any ASE calculator works; the default is GFN2-xTB through tblite. Calls run thro
 An exception or a non-finite label is recorded in ``LabelBatch.failed`` and skipped; labelled
 frames carry the keys MACE's training reads (``REF_energy`` in eV, ``REF_forces`` in eV/Å), so
 ``mace_run_train --energy_key=REF_energy --forces_key=REF_forces`` trains on them unchanged.
+
+Charge and spin (one convention, read from ``atoms.info``):
+
+* ``info["charge"]``: the total charge in units of e (an integer; default neutral);
+* ``info["multiplicity"]``: the spin multiplicity 2S + 1 (1 singlet, 2 doublet, 3 triplet, ...).
+  ``info["spin"]`` is read as the same number (the convention of fairchem's models), and the two
+  must agree when both are given. Without either, the oracle's own default applies.
+
+They reach the oracle as the keyword arguments ``charge=`` and ``multiplicity=`` of the
+calculator factory (as :func:`gfn2_xtb` takes them, and as tblite's ``TBLite`` does). A factory
+that does not take them cannot honour a non-zero charge, or a multiplicity above the lowest one
+(1 for an even number of electrons, 2 for an odd one), so :class:`Oracle` refuses such a frame
+with a ``ValueError`` before any call; so does a charge and multiplicity that do not fit the
+number of electrons. :class:`~skmd.atoms.LabelStore` runs the same check before it logs a key.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,18 +32,56 @@ ENERGY_KEY = "REF_energy"
 FORCES_KEY = "REF_forces"
 
 
-def gfn2_xtb():
-    """The default oracle: GFN2-xTB from tblite (about 10 ms per alanine-dipeptide call)."""
+def gfn2_xtb(charge: int | None = None, multiplicity: int | None = None):
+    """The default oracle: GFN2-xTB from tblite (about 10 ms per alanine-dipeptide call).
+
+    Args:
+        charge: total charge in e (None: tblite's default, the sum of the initial charges, 0).
+        multiplicity: 2S + 1 (None: tblite's default from the initial magnetic moments).
+    """
     from tblite.ase import TBLite  # noqa: PLC0415
-    return TBLite(method="GFN2-xTB", verbosity=0)
+    return TBLite(method="GFN2-xTB", charge=charge, multiplicity=multiplicity, verbosity=0)
 
 
-def _label_one(frame: dict, calculator_factory) -> tuple:
+def _integer(name: str, value) -> int:
+    if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or float(value) != int(value):
+        raise ValueError(f"atoms.info[{name!r}] must be an integer, got {value!r}")
+    return int(value)
+
+
+def charge_and_multiplicity(atoms) -> tuple:
+    """(charge in e or None, multiplicity 2S+1 or None) of ``atoms`` from ``atoms.info``, checked."""
+    charge = atoms.info.get("charge")
+    charge = None if charge is None else _integer("charge", charge)
+    given = {key: _integer(key, atoms.info[key]) for key in ("multiplicity", "spin") if atoms.info.get(key) is not None}
+    if len(set(given.values())) > 1:
+        raise ValueError(f"atoms.info['multiplicity'] and ['spin'] (both 2S + 1) disagree: {given}")
+    multiplicity = next(iter(given.values()), None)
+    if multiplicity is not None:
+        if multiplicity < 1:
+            raise ValueError(f"the spin multiplicity 2S + 1 must be >= 1, got {multiplicity}")
+        electrons = int(np.sum(atoms.numbers)) - (charge or 0)
+        unpaired = multiplicity - 1
+        if unpaired > electrons or (electrons - unpaired) % 2:
+            raise ValueError(f"multiplicity {multiplicity} does not fit {electrons} electrons "
+                             f"(charge {charge or 0}): 2S must have the parity of the electron count")
+    return charge, multiplicity
+
+
+def _accepts(factory, name: str) -> bool:
+    """Whether ``factory`` takes the keyword argument ``name`` (or any keyword)."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _label_one(frame: dict, calculator_factory, options: dict) -> tuple:
     """Run the oracle on one frame (plain arrays, so it pickles to any worker)."""
     atoms = Atoms(numbers=frame["numbers"], positions=frame["positions"], cell=frame["cell"], pbc=frame["pbc"])
-    if frame.get("charge") is not None:
-        atoms.info["charge"] = frame["charge"]
-    atoms.calc = calculator_factory()
+    atoms.info.update(options)
+    atoms.calc = calculator_factory(**options)
     return float(atoms.get_potential_energy()), np.asarray(atoms.get_forces(), float)
 
 
@@ -56,21 +109,48 @@ class Oracle:
         self.executor = executor
         self.calls = 0
 
-    def label(self, frames) -> LabelBatch:
-        """Label every frame; never raises for a failed frame (see ``LabelBatch.failed``)."""
-        frames = list(frames)
+    def options(self, frame) -> dict:
+        """The keyword arguments of the factory for ``frame``: its charge and multiplicity, if given.
+
+        Raises ValueError for a frame the factory cannot honour (see the module docstring).
+        """
+        charge, multiplicity = charge_and_multiplicity(frame)
+        options = {}
+        lowest = 1 + (int(np.sum(frame.numbers)) - (charge or 0)) % 2      # singlet, or doublet for odd electrons
+        for name, value, default in (("charge", charge, 0), ("multiplicity", multiplicity, lowest)):
+            if value is None:
+                continue
+            if _accepts(self.calculator_factory, name):
+                options[name] = value
+            elif value != default:
+                factory = getattr(self.calculator_factory, "__name__", self.calculator_factory)
+                raise ValueError(f"the oracle factory {factory!r} takes no {name}= argument, so it cannot label "
+                                 f"a frame with {name} {value}; use a factory that takes charge= and "
+                                 "multiplicity= (e.g. gfn2_xtb)")
+        return options
+
+    def check(self, frames) -> list:
+        """Check every frame before any oracle call; return the factory options of each."""
+        options = []
         for frame in frames:
             if not isinstance(frame, Atoms):
                 raise ValueError(f"frames must be ase.Atoms, got {type(frame).__name__}")
             if not np.all(np.isfinite(frame.positions)):
                 raise ValueError("a frame has NaN or infinite positions")
+            options.append(self.options(frame))
+        return options
+
+    def label(self, frames) -> LabelBatch:
+        """Label every frame; never raises for a failed frame (see ``LabelBatch.failed``)."""
+        frames = list(frames)
+        options = self.check(frames)
         payload = [{"numbers": f.numbers.copy(), "positions": f.positions.copy(), "cell": np.array(f.cell),
-                    "pbc": f.pbc.copy(), "charge": f.info.get("charge")} for f in frames]
+                    "pbc": f.pbc.copy()} for f in frames]
         self.calls += len(payload)
         if self.executor is None:
-            outcomes = [_attempt(_label_one, p, self.calculator_factory) for p in payload]
+            outcomes = [_attempt(_label_one, p, self.calculator_factory, o) for p, o in zip(payload, options)]
         else:
-            futures = [self.executor.submit(_label_one, p, self.calculator_factory) for p in payload]
+            futures = [self.executor.submit(_label_one, p, self.calculator_factory, o) for p, o in zip(payload, options)]
             outcomes = [_result(future) for future in futures]
         batch = LabelBatch()
         for index, (frame, (ok, value)) in enumerate(zip(frames, outcomes)):

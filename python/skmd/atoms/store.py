@@ -100,6 +100,7 @@ class LabelStore:
         called after each batch is on disk.
         """
         frames = list(frames)
+        getattr(self.oracle, "check", lambda frames: None)(frames)   # refuse bad frames before logging any key
         sent = set(self.sent_keys())
         pending = []
         for index in range(len(frames)):
