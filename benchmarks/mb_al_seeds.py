@@ -1,0 +1,162 @@
+"""The full ``skmd mb-al`` with three seeds (and the full ``skmd mb-w2``): run, then pool the statistics.
+
+Each seed is one complete study (50 trials × 4 samplers × 16 iterations) with its own initial data, test set
+and noise, run one at a time as ``skmd mb-al --seed S --backend numpy`` with OMP_NUM_THREADS=1. A run whose
+``results.json`` already exists under ``--runs`` is reused, not rerun (``--rerun`` forces it).
+
+Pooling: trials of different seeds are independent, and within a seed the samplers are paired by trial, so
+the 3 × 50 paired differences are pooled: the Wilcoxon signed-rank test runs on all 150, and the bootstrap
+resamples trials within each seed (stratified), so every resample keeps 50 trials per seed. Per-seed and
+combined statistics are computed by the same function ``skmd mb-al`` calls
+(:func:`skmd.studies.mueller_brown.al_statistics`).
+
+Run: ``OMP_NUM_THREADS=1 python benchmarks/mb_al_seeds.py`` → ``benchmarks/results/mb_al_seeds.json``,
+``benchmarks/results/mb_w2_full.json`` and ``docs/figures/mb_al_seeds.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from skmd.studies import mueller_brown as mbs
+from skmd.tools.machine import machine_info
+from skmd.tools.stats import bootstrap_interval
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = (0, 1, 2)
+SKMD_CLI = [sys.executable, "-m", "skmd.cli.main"]
+
+
+def run_command(command: str, seed: int, out: Path) -> dict:
+    """Run one full study in a subprocess (single-threaded); return wall time and machine info."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    before = machine_info()
+    started = time.perf_counter()
+    subprocess.run(SKMD_CLI + [command, "--seed", str(seed), "--backend", "numpy", "--no-progress", "--out", str(out)],
+                   check=True, env=env, cwd=ROOT)
+    return {"wall_s": time.perf_counter() - started, "machine_before": before, "machine_after": machine_info()}
+
+
+def recorded_run(out: Path) -> dict | None:
+    """Wall time, peak RSS and load of a run made by the shell chain (``run.log`` and GNU time's ``time.txt``)."""
+    log, timing = out / "run.log", out / "time.txt"
+    if not (log.exists() and timing.exists()):
+        return None
+    text = timing.read_text()
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    cpu = [float(v) for v in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text)]
+    seconds = sum(float(p) * 60 ** k for k, p in enumerate(reversed(wall.group(1).split(":")))) if wall else None
+    return {"wall_s": seconds, "cpu_s": sum(cpu) if cpu else None,
+            "peak_rss_mb": int(rss.group(1)) / 1024 if rss else None, "log": log.read_text().strip().splitlines()}
+
+
+def ensure_run(command: str, seed: int, out: Path, rerun: bool) -> tuple[dict, dict]:
+    if rerun or not (out / "results.json").exists():
+        timing = run_command(command, seed, out)
+    else:
+        timing = recorded_run(out) or {"note": "results reused; no timing recorded"}
+    return json.loads((out / "results.json").read_text()), timing
+
+
+def final_medians(samplers: dict) -> dict:
+    """Median final energy and force RMSE per sampler with 95 % intervals (shortcut for the tables)."""
+    return {name: {key: bootstrap_interval(np.asarray(r[key])[:, -1], np.median, seed=0)
+                   for key in ("energy_rmse", "force_rmse")} for name, r in samplers.items()}
+
+
+def pooled_samplers(results_by_seed: dict) -> tuple[dict, np.ndarray]:
+    """Concatenate every sampler's curves over seeds; return them and the seed label of each trial."""
+    names = list(next(iter(results_by_seed.values()))["samplers"])
+    pooled = {name: {key: np.concatenate([np.asarray(r["samplers"][name][key]) for r in results_by_seed.values()])
+                     for key in ("energy_rmse", "force_rmse")} for name in names}
+    strata = np.concatenate([np.full(len(r["samplers"][names[0]]["force_rmse"]), seed)
+                             for seed, r in results_by_seed.items()])
+    return pooled, strata
+
+
+def al_section(runs: Path, rerun: bool) -> dict:
+    per_seed, timings = {}, {}
+    for seed in SEEDS:
+        out = runs / f"seed{seed}"
+        results, timings[seed] = ensure_run("mb-al", seed, out, rerun)
+        kT = results["config"]["kT"]
+        statistics = mbs.al_statistics(results["samplers"], kT, seed=seed)
+        if results.get("statistics") not in (None, json.loads(json.dumps(statistics))):
+            raise RuntimeError(f"seed {seed}: results.json statistics differ from a recomputation")
+        results["statistics"] = statistics
+        per_seed[seed] = results
+    pooled, strata = pooled_samplers(per_seed)
+    return {"seeds": list(SEEDS), "config": per_seed[SEEDS[0]]["config"],
+            "per_seed": {seed: {"final_medians": final_medians(r["samplers"]), "statistics": r["statistics"],
+                                "wall_s_per_sampler": {n: s["wall_s"] for n, s in r["samplers"].items()},
+                                "n_acquired_mean": {n: float(np.mean(s["n_acquired"]))
+                                                    for n, s in r["samplers"].items()},
+                                "n_diverged": {n: s["n_diverged"] for n, s in r["samplers"].items()},
+                                "run": timings[seed]} for seed, r in per_seed.items()},
+            "combined": {"pooling": "3 × 50 paired trials; Wilcoxon signed-rank on all; bootstrap stratified by seed",
+                         "statistics": mbs.al_statistics(pooled, kT, seed=0, strata=strata)}}, per_seed
+
+
+def w2_section(out: Path, rerun: bool) -> dict:
+    results, timing = ensure_run("mb-w2", 0, out, rerun)
+    statistics = mbs.w2_statistics(results["methods"], seed=0)
+    return {"config": results["config"], "statistics": statistics, "run": timing,
+            "n_diverged": {n: m["n_diverged"] for n, m in results["methods"].items()},
+            "wall_s_per_method": {n: m["wall_s"] for n, m in results["methods"].items()}}
+
+
+def pooled_figure(path: Path, per_seed: dict) -> None:
+    """Median RMSE per iteration over all pooled trials with its 95 % bootstrap band, per sampler."""
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from skmd.studies.plots import COLORS  # noqa: PLC0415
+    pooled, strata = pooled_samplers(per_seed)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in zip(axes, ("energy_rmse", "force_rmse"), ("energy RMSE", "force RMSE")):
+        for name, curves in pooled.items():
+            bands = [bootstrap_interval(curves[key][:, i], np.median, n_boot=2000, seed=i, strata=strata)
+                     for i in range(curves[key].shape[1])]
+            its = np.arange(len(bands))
+            ax.plot(its, [b["estimate"] for b in bands], color=COLORS.get(name), label=name)
+            ax.fill_between(its, [b["low"] for b in bands], [b["high"] for b in bands], color=COLORS.get(name),
+                            alpha=0.25)
+        ax.set(yscale="log", xlabel="active-learning iteration", ylabel=label)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"Müller–Brown active learning, seeds {', '.join(map(str, per_seed))} pooled "
+                 f"({len(strata)} trials): median and its 95 % bootstrap interval")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "mb-al-seeds", help="one folder per seed")
+    parser.add_argument("--w2-out", type=Path, default=ROOT / "runs" / "mb-w2-full")
+    parser.add_argument("--rerun", action="store_true", help="rerun studies whose results.json exists")
+    args = parser.parse_args(argv)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    al, per_seed = al_section(args.runs, args.rerun)
+    al.update(machine=machine_info(), commit_at_aggregation=commit)
+    (ROOT / "benchmarks" / "results" / "mb_al_seeds.json").write_text(json.dumps(al, indent=1))
+    pooled_figure(ROOT / "docs" / "figures" / "mb_al_seeds.png", per_seed)
+    w2 = w2_section(args.w2_out, args.rerun)
+    w2.update(machine=machine_info(), commit_at_aggregation=commit)
+    (ROOT / "benchmarks" / "results" / "mb_w2_full.json").write_text(json.dumps(w2, indent=1))
+    print("wrote benchmarks/results/mb_al_seeds.json, mb_w2_full.json and docs/figures/mb_al_seeds.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
