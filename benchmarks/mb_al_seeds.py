@@ -145,7 +145,13 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "mb-al-seeds", help="one folder per seed")
     parser.add_argument("--w2-out", type=Path, default=ROOT / "runs" / "mb-w2-full")
     parser.add_argument("--rerun", action="store_true", help="rerun studies whose results.json exists")
+    parser.add_argument("--tables", action="store_true", help="only print the README tables from the JSON files")
     args = parser.parse_args(argv)
+    results_dir = ROOT / "benchmarks" / "results"
+    if args.tables:
+        print(tables(json.loads((results_dir / "mb_al_seeds.json").read_text())))
+        print(w2_tables(json.loads((results_dir / "mb_w2_full.json").read_text())))
+        return 0
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     al, per_seed = al_section(args.runs, args.rerun)
     al.update(machine=machine_info(), commit_at_aggregation=commit)
@@ -156,6 +162,57 @@ def main(argv=None) -> int:
     (ROOT / "benchmarks" / "results" / "mb_w2_full.json").write_text(json.dumps(w2, indent=1))
     print("wrote benchmarks/results/mb_al_seeds.json, mb_w2_full.json and docs/figures/mb_al_seeds.png")
     return 0
+
+
+
+# --------------------------------------------------------------------------- markdown tables for the README
+METRICS = (("force_rmse", "final"), ("energy_rmse", "final"), ("force_rmse", "iterations_to_threshold"),
+           ("energy_rmse", "iterations_to_threshold"), ("force_rmse", "area_under_curve"),
+           ("energy_rmse", "area_under_curve"))
+
+
+def _cell(interval: dict, digits: int = 3) -> str:
+    return f"{interval['estimate']:.{digits}g} [{interval['low']:.{digits}g}, {interval['high']:.{digits}g}]"
+
+
+def _verdict(comparison: dict) -> str:
+    d = comparison["median_difference"]["estimate"]
+    mark = "**yes**" if comparison["significant"] else "no"
+    return f"{mark} (p_Holm {comparison['p_holm']:.2g}{', a lower' if d < 0 else ', b lower' if d > 0 else ''})"
+
+
+def tables(al: dict) -> str:
+    """Markdown: per-sampler medians per seed and pooled, then every pair per metric (pooled, with per-seed
+    significance)."""
+    seeds = [str(s) for s in al["seeds"]]
+    stats_of = {**{s: al["per_seed"][s]["statistics"] for s in seeds}, "pooled": al["combined"]["statistics"]}
+    lines = []
+    for key, metric in METRICS:
+        names = list(stats_of["pooled"][key][metric]["per_sampler"])
+        lines += [f"\n**{key} — {metric}**: median over trials [95 % CI]\n",
+                  "| sampler | " + " | ".join(f"seed {s}" for s in seeds) + " | pooled |",
+                  "|---|" + "---|" * (len(seeds) + 1)]
+        for name in names:
+            cells = [_cell(stats_of[s][key][metric]["per_sampler"][name]["median"]) for s in seeds + ["pooled"]]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines += ["", "| pair (a vs b) | pooled median of a − b [95 % CI] | pooled significant | "
+                  + " | ".join(f"seed {s} significant" for s in seeds) + " |", "|---|---|---|" + "---|" * len(seeds)]
+        for pair, c in stats_of["pooled"][key][metric]["pairs"].items():
+            per_seed = [_verdict(stats_of[s][key][metric]["pairs"][pair]) for s in seeds]
+            lines.append(f"| {pair} | {_cell(c['median_difference'])} | {_verdict(c)} | " + " | ".join(per_seed) + " |")
+    return "\n".join(lines)
+
+
+def w2_tables(w2: dict) -> str:
+    lines = []
+    for metric in ("final", "area_under_curve"):
+        s = w2["statistics"][metric]
+        lines += [f"\n**W2 — {metric}** (100 paired trials)\n", "| method | median [95 % CI] | mean [95 % CI] |",
+                  "|---|---|---|"]
+        lines += [f"| {n} | {_cell(v['median'])} | {_cell(v['mean'])} |" for n, v in s["per_sampler"].items()]
+        lines += ["", "| pair (a vs b) | median of a − b [95 % CI] | significant |", "|---|---|---|"]
+        lines += [f"| {p} | {_cell(c['median_difference'])} | {_verdict(c)} |" for p, c in s["pairs"].items()]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
