@@ -73,6 +73,15 @@ def test_the_julia_package_is_declared_next_to_the_python_package():
     assert declared["dev"] is True and (julia_bridge.JULIAPKG_JSON.parent / declared["path"]).resolve() == folder
 
 
+def test_juliapkg_itself_reads_skmdcore_as_a_dev_path_package():
+    """juliapkg (what juliacall runs to install Julia packages) finds our declaration and its folder."""
+    deps = pytest.importorskip("juliapkg.deps")
+    packages = {spec.name: spec for spec in deps.find_requirements()[1]}
+    uuid, folder = julia_bridge.julia_package()
+    assert packages["SKMDCore"].uuid == uuid and packages["SKMDCore"].dev is True
+    assert Path(packages["SKMDCore"].path).resolve() == folder
+
+
 # ------------------------------------------------------------------ the bridge's Python side (no Julia needed)
 class RefusingCore:
     """Stands in for the SKMDCore module: records w2_exact calls, refuses every other function."""
