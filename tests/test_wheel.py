@@ -77,6 +77,10 @@ def test_the_installed_package_holds_every_julia_file_and_they_parse(installed):
     assert declared.returncode == 0, declared.stderr
     uuid, folder = json.loads(declared.stdout)
     assert Path(folder) == (package / "julia").resolve() and uuid in (package / "julia" / "Project.toml").read_text()
+    seen = run([python, "-c", "import juliapkg.deps as d, json; "
+                          "print(json.dumps({p.name: p.path for p in d.find_requirements()[1]}))"], 120)
+    assert seen.returncode == 0, seen.stderr  # juliapkg (juliacall's installer) develops SKMDCore from there
+    assert Path(json.loads(seen.stdout.strip().splitlines()[-1])["SKMDCore"]).resolve() == Path(folder)
 
 
 def test_requesting_julia_in_the_installed_package_is_clear_and_never_hangs(installed):
