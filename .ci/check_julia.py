@@ -10,6 +10,8 @@
 4. The package name and uuid agree across julia/Project.toml, the module name, and the
    declaration in python/skmd/juliapkg.json, whose path points at the julia/ folder.
 
+The Julia parsing lives in julia_syntax.py next to this file.
+
 Run: python .ci/check_julia.py   (exit 1 with the problems listed, else 0)
 """
 from __future__ import annotations
@@ -21,8 +23,9 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-import tree_sitter_julia
-from tree_sitter import Language, Parser
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import julia_syntax  # noqa: E402
+from julia_syntax import CODE_NAME, julia_codes, julia_definitions, julia_methods, parser  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[1]
 BRIDGE = ROOT / "python" / "skmd" / "backends" / "julia_bridge.py"
@@ -31,108 +34,11 @@ CODE_SOURCES = [TWIN, ROOT / "python" / "skmd" / "md" / "rules.py"]  # Python ho
 PROJECT = ROOT / "julia" / "Project.toml"
 JULIAPKG = ROOT / "python" / "skmd" / "juliapkg.json"
 MODULE = ROOT / "julia" / "src" / "SKMDCore.jl"
-CODE_NAME = re.compile(r"^(RULE|STATUS)_[A-Z_]+$")
-
-
-def parser() -> Parser:
-    return Parser(Language(tree_sitter_julia.language()))
-
-
-def _nodes(path: Path):
-    stack = [parser().parse(path.read_bytes()).root_node]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(node.children)
 
 
 def syntax_errors(path: Path) -> list[str]:
-    """Line-numbered ERROR/MISSING nodes of one Julia file."""
-    tree = parser().parse(path.read_bytes())
-    problems = [f"{path.relative_to(ROOT)}:{node.start_point[0] + 1}: syntax error near {node.text[:40]!r}"
-                for node in _nodes(path) if node.type == "ERROR" or node.is_missing]
-    if tree.root_node.has_error and not problems:
-        problems.append(f"{path.relative_to(ROOT)}: does not parse")
-    return problems
-
-
-# ------------------------------------------------------------------ Julia signatures
-class Method(NamedTuple):
-    """One Julia method: positional arity range and keyword names (``any_keyword`` for ``kw...``)."""
-    required: int
-    positional: float  # inf with a trailing splat
-    keywords: set
-    any_keyword: bool = False
-
-    def accepts(self, n_positional: int, keywords: set) -> bool:
-        return (self.required <= n_positional <= self.positional
-                and (self.any_keyword or keywords <= self.keywords))
-
-
-def _call_node(node):
-    """The call_expression of a signature (possibly under where/typed expressions)."""
-    while node is not None and node.type in ("where_expression", "typed_expression"):
-        node = node.children[0]
-    return node if node is not None and node.type == "call_expression" else None
-
-
-def _name(node) -> str:
-    while node.type != "identifier" and node.children:
-        node = node.children[0]
-    return node.text.decode()
-
-
-def _method(call) -> Method:
-    required, positional, keywords, any_keyword, after_semicolon = 0, 0.0, set(), False, False
-    arguments = next((c for c in call.children if c.type == "argument_list"), None)
-    for item in (arguments.children if arguments is not None else []):
-        if item.type == ";":
-            after_semicolon = True
-        elif item.type in ("(", ")", ","):
-            continue
-        elif "splat" in item.type:
-            any_keyword = any_keyword or after_semicolon
-            positional = positional if after_semicolon else float("inf")
-        elif after_semicolon:
-            keywords.add(_name(item))
-        else:
-            positional += 1
-            required += item.type != "named_argument"
-    return Method(required, positional, keywords, any_keyword)
-
-
-def julia_methods(path: Path) -> dict[str, list[Method]]:
-    """Every function name defined in one Julia file, with its methods."""
-    methods: dict[str, list[Method]] = {}
-    for node in _nodes(path):
-        head = None
-        if node.type == "function_definition":
-            signature = next((c for c in node.children if c.type == "signature"), None)
-            head = signature.children[0] if signature is not None and signature.children else None
-        elif node.type == "assignment" and node.children:
-            head = node.children[0]
-        call = _call_node(head)
-        if call is not None and call.children[0].type == "identifier":
-            methods.setdefault(call.children[0].text.decode(), []).append(_method(call))
-    return methods
-
-
-def julia_definitions(path: Path) -> tuple[set[str], set[str]]:
-    """(functions defined, names exported) in one Julia file."""
-    exported = {c.text.decode() for node in _nodes(path) if node.type == "export_statement"
-                for c in node.children if c.type == "identifier"}
-    return set(julia_methods(path)), exported
-
-
-def julia_codes(path: Path) -> dict[str, int]:
-    """``const RULE_* / STATUS_* = <integer>`` of one Julia file."""
-    codes = {}
-    for node in _nodes(path):
-        if node.type == "assignment" and len(node.children) == 3 and node.children[2].type == "integer_literal":
-            name = node.children[0].text.decode()
-            if CODE_NAME.match(name):
-                codes[name] = int(node.children[2].text.decode())
-    return codes
+    """Line-numbered ERROR/MISSING nodes of one Julia file under ROOT."""
+    return julia_syntax.syntax_errors(path, ROOT)
 
 
 # ------------------------------------------------------------------ Python side
