@@ -11,6 +11,7 @@ from skmd.atoms.drivers import IndependentWalkers
 from skmd.atoms.integrators import NPT, Langevin
 from skmd.atoms.mace_models import build_mace
 from skmd.uncertainty import EnsembleUncertainty, GradientUncertainty, UncertaintyBias
+from skmd.uncertainty.sampling import make_dynamics, run_until_uncertain
 from skmd.atoms.observers import EveryK, UncertaintyCross
 
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -188,3 +189,40 @@ def test_bad_input_is_refused_before_any_work(silicon, gradient_source):
     source.add_training([water])
     with pytest.raises(ValueError, match="periodic"):
         IndependentWalkers([water], UncertaintyBias(source, tau=1.0), NPT(), steps=5)
+
+
+def test_standalone_runner_stops_at_the_crossing_frame(silicon, gradient_source):
+    def run(**kwargs):
+        atoms = silicon.copy()
+        atoms.calc = UncertaintyBias(gradient_source, tau=2.0, adaptive=False)
+        dynamics = make_dynamics(atoms, "nvt", temperature_K=3000.0, timestep_fs=2.0, friction_per_fs=0.05, seed=4)
+        return run_until_uncertain(dynamics, 10, **kwargs)
+
+    record = run(interval=1)
+    peaks = np.array([frame.info["max_atomic_uncertainty"] for frame in record.candidates])
+    assert len(peaks) == 10 and not record.stopped and peaks.max() > peaks[0]
+    threshold = 0.5 * (peaks[0] + peaks.max())
+    first = int(np.argmax(peaks > threshold))
+    stopped = run(atomic_threshold=threshold, interval=5)
+    assert stopped.stopped and stopped.steps == first + 1 and len(stopped.candidates) == 1
+    assert stopped.candidates[0].info["step"] == first + 1
+    assert np.allclose(stopped.candidates[0].positions, record.candidates[first].positions)
+
+
+def test_make_dynamics_refuses_bad_runs(silicon, gradient_source):
+    no_stress = silicon.copy()
+    no_stress.calc = UncertaintyBias(EnergyForcesOnly(silicon.positions), uncertainty=gradient_source, tau=1.0)
+    with pytest.raises(ValueError, match="gives no stress"):
+        make_dynamics(no_stress, "npt")
+    water = molecule("H2O")
+    water.calc = EnergyForcesOnly(water.positions)
+    with pytest.raises(ValueError, match="periodic"):
+        make_dynamics(water, "npt")
+    with pytest.raises(ValueError, match="ensemble"):
+        make_dynamics(water, "nve")
+    with pytest.raises(ValueError, match="temperature"):
+        make_dynamics(water, "nvt", temperature_K=-1.0)
+    atoms = silicon.copy()
+    atoms.calc = UncertaintyBias(gradient_source, tau=1.0)
+    run = run_until_uncertain(make_dynamics(atoms, "npt", pressure_GPa=-0.5, seed=1), 3, interval=1)
+    assert len(run.candidates) == 3 and atoms.calc.results["stress"].shape == (6,)
