@@ -226,3 +226,19 @@ def test_make_dynamics_refuses_bad_runs(silicon, gradient_source):
     atoms.calc = UncertaintyBias(gradient_source, tau=1.0)
     run = run_until_uncertain(make_dynamics(atoms, "npt", pressure_GPa=-0.5, seed=1), 3, interval=1)
     assert len(run.candidates) == 3 and atoms.calc.results["stress"].shape == (6,)
+
+
+def test_two_pass_bias_equals_one_pass(silicon, gradient_source):
+    from skmd.atoms.calculator import MACEDescriptorCalculator
+
+    atoms = rattled(silicon, 0.1, seed=21)
+    one = UncertaintyBias(gradient_source, tau=1.5, adaptive=False)
+    two = UncertaintyBias(MACEDescriptorCalculator(gradient_source.model), uncertainty=gradient_source, tau=1.5,
+                          adaptive=False)
+    values = []
+    for calc in (one, two):
+        atoms.calc = calc
+        values.append((atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress(),
+                       calc.results["uncertainty"], calc.results["atomic_uncertainties"]))
+    for first, second in zip(*values):
+        assert np.allclose(first, second, rtol=1e-9, atol=1e-12)
