@@ -79,6 +79,11 @@ def test_langevin_and_udd_reject_bad_input():
 def test_w2_and_selection_reject_bad_input():
     with pytest.raises(ValueError, match="equal-size"):
         skmd.w2_distance(np.zeros((3, 2)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="equal-size"):  # a wider y is never truncated
+        skmd.w2_distance([[0.0, 1.0]] * 3, [[0.0, 1.0, 2.0]] * 3)
+    with pytest.raises(ValueError, match="NaN"):
+        skmd.w2_distance([[0.0, np.nan]] * 2, [[0.0, 1.0]] * 2)
+    assert skmd.w2_distance([[0, 0], [1, 1]], [[1, 1], [0, 0]]) == 0.0  # nested lists of ints are converted
     with pytest.raises(ValueError, match="cannot select"):
         skmd.furthest_point_sampling(np.zeros((3, 2)), 4)
 

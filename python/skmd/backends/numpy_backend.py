@@ -206,7 +206,8 @@ def w2_samples(x, y):
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.ndim != 2 or x.shape != y.shape or x.size == 0:
-        raise ValueError(f"exact W2 needs two non-empty (n, D) samples of one shape, got {x.shape} and {y.shape}")
+        raise ValueError("exact W2 needs two non-empty, equal-size (n, D) samples of one shape, "
+                         f"got {x.shape} and {y.shape}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("exact W2 samples contain NaN or infinite values")
     with np.errstate(over="ignore"):
