@@ -5,17 +5,21 @@ acquisition, steps, moves, seed); :func:`run_samplers` runs several of them on a
 process pool, or a Dask ``Client.get_executor()``) or in this process. Every task builds its own
 calculator from a picklable factory (e.g. :class:`MACEFactory`) and sets its own thread count, and
 every random stream is a function of the spec's seed, so the candidates do not depend on the
-executor. A task whose worker dies is submitted again (sampling has no side effects; labelling
-goes through :class:`~skmd.atoms.store.LabelStore`, which never sends a configuration twice).
+executor (the serial path runs a copy of each spec, as a worker would). A task whose worker dies
+is submitted again (:func:`~skmd.atoms.tasks.run_tasks`; sampling has no side effects), and an
+ordinary exception in a task is raised at once. Labelling goes through
+:class:`~skmd.atoms.store.LabelStore`, which never sends a configuration twice.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 from ..tools.checks import positive_int
 from ..tools.threads import set_threads
 from .divergence import DivergenceCheck
 from .drivers import IndependentWalkers, RoundRobin
+from .tasks import run_tasks
 
 DRIVERS = {"round_robin": RoundRobin, "independent": IndependentWalkers}
 
@@ -79,10 +83,22 @@ def run_sampler(spec: SamplerSpec, ensemble, calculator_factory, threads: int = 
             "kernel_history": list(getattr(spec.bias, "history", []))}
 
 
+def _run_copy(spec, ensemble, calculator_factory, threads):
+    """The serial path: a copy of the spec, so its bias factory starts fresh as in a worker."""
+    return run_sampler(copy.deepcopy(spec), ensemble, calculator_factory, threads)
+
+
 def run_samplers(specs, ensembles, calculator_factory, executor=None, threads: int = 1, retries: int = 2) -> dict:
     """Run every spec (with its ensemble, or one shared ensemble) → {name: result of run_sampler}.
 
-    With ``executor`` None the samplers run one after another in this process.
+    Args:
+        specs: :class:`SamplerSpec` objects with unique names.
+        ensembles: one list of Atoms for all, or {name: list of Atoms}.
+        calculator_factory: picklable ``() -> ASE calculator`` (e.g. :class:`MACEFactory`).
+        executor: a ``concurrent.futures.Executor`` (process pool, Dask ``Client.get_executor()``);
+            None runs the samplers one after another in this process.
+        threads: torch/BLAS threads of each task (1 per worker when samplers run side by side).
+        retries: resubmissions of a task whose worker died (see :func:`~skmd.atoms.tasks.run_tasks`).
     """
     specs = list(specs)
     names = [spec.name for spec in specs]
@@ -93,22 +109,10 @@ def run_samplers(specs, ensembles, calculator_factory, executor=None, threads: i
     missing = set(names) - set(ensembles)
     if missing:
         raise ValueError(f"no ensemble for samplers {sorted(missing)}")
-    positive_int("retries", retries, minimum=0)
-    if executor is None:
-        return {spec.name: run_sampler(spec, ensembles[spec.name], calculator_factory, threads) for spec in specs}
-    futures = {spec.name: executor.submit(run_sampler, spec, ensembles[spec.name], calculator_factory, threads)
-               for spec in specs}
-    results = {}
-    for spec in specs:
-        attempt = 0
-        while True:
-            try:
-                results[spec.name] = futures[spec.name].result()
-                break
-            except Exception:    # a dead worker (e.g. distributed.KilledWorker) or a crashed pool
-                if attempt >= retries:
-                    raise
-                attempt += 1
-                futures[spec.name] = executor.submit(run_sampler, spec, ensembles[spec.name], calculator_factory,
-                                                     threads)
-    return results
+    if not callable(calculator_factory):
+        raise ValueError("calculator_factory must be a picklable callable returning an ASE calculator")
+    positive_int("threads", threads)
+    function = _run_copy if executor is None else run_sampler
+    arguments = [(spec, ensembles[spec.name], calculator_factory, threads) for spec in specs]
+    results = run_tasks(function, arguments, executor=executor, retries=retries)
+    return dict(zip(names, results))
