@@ -93,7 +93,8 @@ def main(out="benchmarks/results/ubmd_cost.json"):
     Path(out).write_text(json.dumps(record, indent=2) + "\n")
     for row in results:
         print(f"{row['system']:>18}: unbiased {row['median_step_s']['unbiased'] * 1e3:.1f} ms, "
-              f"biased x{row['ratio_biased_to_unbiased']:.2f}, 4-ensemble biased x{row['ratio_ensemble_biased_to_unbiased']:.2f}")
+              f"biased x{row['ratio_biased_to_unbiased']:.2f}, "
+              f"4-ensemble biased x{row['ratio_ensemble_biased_to_unbiased']:.2f}")
     return record
 
 

@@ -121,7 +121,8 @@ def test_max_det_picks_determinant_maximising_batches(seed):
     kernel = points @ points.T + 1e-3 * np.eye(9)
     batch = max_det(kernel, 4)
     for size in range(1, 5):  # every pick maximises the determinant given the earlier picks
-        best = max(range(9), key=lambda c: -np.inf if c in batch[:size - 1] else _log_det(kernel, [*batch[:size - 1], c]))
+        earlier = list(batch[:size - 1])
+        best = max(range(9), key=lambda c: -np.inf if c in earlier else _log_det(kernel, [*earlier, c]))
         assert batch[size - 1] == best
     pairs = max(itertools.combinations(range(9), 2), key=lambda pair: _log_det(kernel, list(pair)))
     assert _log_det(kernel, max_det(kernel, 2)) >= _log_det(kernel, list(pairs)) - np.log(4.0)

@@ -1,9 +1,10 @@
 """Running uncertainty-biased MD with ASE's integrators and collecting candidate frames.
 
 :func:`make_dynamics` builds Langevin (NVT) or ASE's fully flexible MTK barostat (NPT) after checking
-that the run can work (with the engine's integrator factories); :func:`run_until_uncertain` runs any ASE dynamics on atoms whose calculator
-reports ``uncertainty`` / ``atomic_uncertainties`` (an :class:`~skmd.uncertainty.bias.UncertaintyBias`
-or any :class:`~skmd.uncertainty.base.UncertaintyCalculator`) and returns the candidates.
+that the run can work (with the engine's integrator factories); :func:`run_until_uncertain` runs any
+ASE dynamics on atoms whose calculator reports ``uncertainty`` / ``atomic_uncertainties`` (an
+:class:`~skmd.uncertainty.bias.UncertaintyBias` or any :class:`~skmd.uncertainty.base.UncertaintyCalculator`)
+and returns the candidates.
 """
 from __future__ import annotations
 
