@@ -1,4 +1,4 @@
-"""Atomistic SKMD on alanine dipeptide: dynamics, schedule, the AL loop with xTB, kill and resume."""
+"""Alanine dipeptide on the atomistic engine: samplers from config, schedule, the AL loop, kill and resume, CLI."""
 import json
 import os
 import signal
@@ -6,8 +6,8 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
-from dataclasses import asdict, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +16,12 @@ import pytest
 pytest.importorskip("mace")
 pytest.importorskip("tblite")
 
+from skmd.atoms import Brownian, DivergenceWarning, IndependentWalkers, RoundRobin  # noqa: E402
 from skmd.atoms.alanine import alanine_dipeptide, ramachandran  # noqa: E402
 from skmd.atoms.calculator import MACEDescriptorCalculator  # noqa: E402
-from skmd.atoms.dynamics import AtomsSKMD, BrownianDynamics, LangevinDynamics  # noqa: E402
-from skmd.atoms.mace_models import build_mace, load_mace  # noqa: E402
+from skmd.atoms.mace_models import build_mace, load_mace, save_mace  # noqa: E402
 from skmd.atoms.oracle import ENERGY_KEY, FORCES_KEY  # noqa: E402
-from skmd.md.base import DivergenceWarning  # noqa: E402
-from skmd.studies.ala2 import Ala2Config, Study  # noqa: E402
+from skmd.studies.ala2 import Ala2Config, MDSampler, SKMDSampler, Study  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(iterations=1, n_particles=3, n_candidates=4, steps=5, n_select=4, burn_in=10, snapshot_interval=5,
@@ -31,8 +30,13 @@ TINY = dict(iterations=1, n_particles=3, n_candidates=4, steps=5, n_select=4, bu
 
 
 @pytest.fixture(scope="module")
-def calculator():
-    return MACEDescriptorCalculator(build_mace(channels=8, max_L=0, seed=3))
+def model():
+    return build_mace(channels=8, max_L=0, seed=3)
+
+
+@pytest.fixture(scope="module")
+def calculator(model):
+    return MACEDescriptorCalculator(model)
 
 
 @pytest.fixture(scope="module")
@@ -56,68 +60,107 @@ def test_ramachandran_angles_of_the_stored_c7eq_structure():
         ramachandran(np.zeros((5, 3)))
 
 
-def test_one_model_call_per_step_and_the_two_phase_schedule(calculator, ensemble):
+def test_samplers_are_built_from_config_with_its_temperatures():
+    config = Ala2Config(md_temperatures=(250.0, 900.0), samplers=("skmd", "md900"), skmd_temperature=40.0,
+                        amplitude=3.0, md_damping=50.0).validate()
+    skmd_sampler, md = config.chosen_samplers()
+    assert isinstance(skmd_sampler, SKMDSampler) and isinstance(md, MDSampler) and md.name == "md900"
+    spec = skmd_sampler.spec(10, 7, seed=5)
+    assert spec.driver == "round_robin" and spec.integrator == Brownian(40.0, 0.1, 75.0) and spec.steps == 7
+    assert spec.bias.temperature_K == 40.0 and spec.bias.schedule.kernel.amplitude == 3.0
+    assert (spec.bias.schedule.explore, spec.bias.schedule.total) == (round(10 * 250 / 300), 10)
+    md_spec = md.spec(10, 7, seed=5)
+    assert md_spec.driver == "independent" and md_spec.bias is None
+    assert (md_spec.integrator.temperature_K, md_spec.integrator.damping_fs) == (900.0, 50.0)
+    with pytest.raises(ValueError, match="unknown or repeated samplers"):
+        Ala2Config(samplers=("md300",), md_temperatures=(350.0,)).validate()
+    with pytest.raises(ValueError, match="twice"):
+        Ala2Config(md_temperatures=(300.0, 300.0)).validate()
+
+
+def test_one_model_call_per_step_and_the_two_phase_schedule_per_iteration(calculator, ensemble):
+    sampler = SKMDSampler(amplitude=5.0, explore_fraction=0.5, backend="numpy")
     before = calculator.calls
-    sampler = AtomsSKMD(ensemble, calculator, amplitude=5.0, steps=4, explore_fraction=0.5, seed=1, backend="numpy")
+    driver = sampler.spec(8, 4, seed=1).build(ensemble, calculator)
     frozen_calls = calculator.calls - before
-    candidates = sampler.run(8)
+    candidates = driver.run(8)
     assert frozen_calls == len(ensemble)
-    assert calculator.calls - before - frozen_calls == 8 * (4 + 1)   # steps + the end point, per move
+    assert calculator.calls - before - frozen_calls == 8 * (4 + 1)   # the start and every step, per move
     assert len(candidates) == 8 and [c.info["skmd_particle"] for c in candidates] == [0, 1, 2, 3, 0, 1, 2, 3]
-    amplitudes, bandwidths = np.array(sampler.kernel_history).T
+    moves, amplitudes, bandwidths = np.array(driver.bias.history).T
+    np.testing.assert_array_equal(moves, np.arange(8))
     np.testing.assert_allclose(amplitudes[:4], 5.0)
     np.testing.assert_allclose(amplitudes[4:], 5.0 * np.array([0.875, 0.75, 0.625, 0.5]))
     np.testing.assert_allclose(bandwidths[4:], bandwidths[3] * np.array([0.875, 0.75, 0.625, 0.5]))
     assert len(set(np.round(bandwidths[:4], 12))) > 1   # the median is re-evaluated every exploration move
+    next_iteration = sampler.spec(8, 4, seed=2).build(driver.particles, calculator)
+    next_iteration.run(1)   # each iteration's schedule starts again at the full amplitude
+    assert next_iteration.bias.history[0][:2] == (0, 5.0)
 
 
 def test_zero_amplitude_skmd_is_brownian_dynamics_on_the_same_noise(calculator, ensemble):
-    kwargs = dict(temperature_K=300.0, timestep=0.1, friction=75.0, steps=6, seed=4)
-    plain = BrownianDynamics(ensemble, calculator, **kwargs).run(4)
-    stein = AtomsSKMD(ensemble, calculator, amplitude=0.0, backend="numpy", **kwargs).run(4)
+    skmd_run = SKMDSampler(temperature_K=300.0, amplitude=0.0, backend="numpy").spec(4, 6, seed=4)
+    stein = skmd_run.build(ensemble, calculator).run(4)
+    plain = IndependentWalkers(ensemble, calculator, skmd_run.integrator, steps=6, seed=4).run(4)
     for a, b in zip(plain, stein):
-        np.testing.assert_allclose(a.positions, b.positions, atol=1e-12)
-    again = BrownianDynamics(ensemble, calculator, **kwargs).run(4)
-    np.testing.assert_array_equal(again[-1].positions, plain[-1].positions)
+        np.testing.assert_array_equal(a.positions, b.positions)
     moved = np.linalg.norm(plain[0].positions - ensemble[0].positions)
     assert 0.0 < moved < 0.5
 
 
 def test_stein_force_changes_the_path(calculator, ensemble):
-    kwargs = dict(temperature_K=50.0, steps=6, seed=4, backend="numpy")
-    weak = AtomsSKMD(ensemble, calculator, amplitude=0.0, **kwargs).run(1)[0]
-    strong = AtomsSKMD(ensemble, calculator, amplitude=50.0, **kwargs).run(1)[0]
+    weak = SKMDSampler(amplitude=0.0, backend="numpy").spec(1, 6, seed=4).build(ensemble, calculator).run(1)[0]
+    strong = SKMDSampler(amplitude=50.0, backend="numpy").spec(1, 6, seed=4).build(ensemble, calculator).run(1)[0]
     assert np.abs(weak.positions - strong.positions).max() > 1e-6
 
 
 def test_langevin_baseline_keeps_momenta_between_moves(calculator, ensemble):
-    sampler = LangevinDynamics(ensemble, calculator, temperature_K=700.0, steps=5, seed=2)
-    candidates = sampler.run(4)
-    assert len(candidates) == 4 and all(np.any(p.get_momenta()) for p in sampler.particles)
+    driver = MDSampler(700.0).spec(4, 5, seed=2).build(ensemble, calculator)
+    candidates = driver.run(4)
+    assert len(candidates) == 4 and all(np.any(p.get_momenta()) for p in driver.particles)
     assert not np.allclose(candidates[0].positions, ensemble[0].positions)
 
 
 def test_diverging_moves_are_dropped_never_candidates(calculator, ensemble):
-    sampler = BrownianDynamics(ensemble, calculator, temperature_K=300.0, friction=1e-5, steps=20, seed=0,
-                               max_restarts=1)
-    with pytest.warns(DivergenceWarning, match="dropped"):
-        candidates = sampler.run(2)
-    assert candidates == [] and sampler.dropped_moves == [0, 1]
-    np.testing.assert_array_equal(sampler.particles[0].positions, ensemble[0].positions)
+    driver = IndependentWalkers(ensemble, calculator, Brownian(300.0, 0.1, friction=1e-5), steps=20, seed=0,
+                                restarts=1)
+    with pytest.warns(DivergenceWarning, match="max_step|force_limit|min_distance"):
+        candidates = driver.run(2)
+    assert candidates == [] and [d["move"] for d in driver.dropped] == [0, 1]
+    np.testing.assert_array_equal(driver.particles[0].positions, ensemble[0].positions)
 
 
-def test_bad_input_is_refused_before_any_work(calculator, ensemble):
-    with pytest.raises(ValueError, match="at least 2"):
-        AtomsSKMD(ensemble[:1], calculator)
-    with pytest.raises(ValueError, match="same atoms"):
-        BrownianDynamics([ensemble[0], ensemble[0][:-1]], calculator, steps=1)
-    with pytest.raises(ValueError, match="descriptor"):
-        from skmd.atoms.oracle import gfn2_xtb
-        AtomsSKMD(ensemble, gfn2_xtb())
+def test_the_samplers_of_an_iteration_give_the_same_candidates_on_any_executor(tmp_path, model, ensemble):
+    surrogate = save_mace(model, tmp_path / "tiny.model")
+    config = Ala2Config(**{**TINY, "n_candidates": 3, "steps": 3, "n_select": 3})
+    runs = {}
+    # one thread: torch.serialization.safe_globals (used by load_mace) is not safe for concurrent loads
+    for label, executor in (("serial", None), ("threads", ThreadPoolExecutor(1))):
+        study = Study(config, tmp_path / label, executor=executor, log=lambda *_: None)
+        seconds = study.sample(1, surrogate, ensemble)
+        assert set(seconds) == {"skmd", "md300", "md700"} and study.sample(1, surrogate, ensemble) == {}
+        runs[label] = {name: study.folder(name, 1) for name in seconds}
+    from skmd.atoms.store import read_frames
+    for name, folder in runs["serial"].items():
+        serial = read_frames(folder / "candidates.extxyz")
+        threaded = read_frames(runs["threads"][name] / "candidates.extxyz")
+        assert len(serial) == 3 and len(read_frames(folder / "ensemble.extxyz")) == len(ensemble)
+        for a, b in zip(serial, threaded):
+            np.testing.assert_array_equal(a.positions, b.positions)
+
+
+def test_bad_settings_are_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="cannot select"):
         Ala2Config(n_select=400).validate()
-    with pytest.raises(ValueError, match="unknown samplers"):
-        Ala2Config(samplers=("md900",)).validate()
+    with pytest.raises(ValueError, match="amplitude"):
+        Study(Ala2Config(amplitude=-3.0), tmp_path / "a")
+    with pytest.raises(ValueError, match="explore_fraction"):
+        Ala2Config(explore_fraction=float("nan")).validate()
+    with pytest.raises(ValueError, match="seed"):
+        Ala2Config(seed=-1).validate()
+    with pytest.raises(ValueError, match="md_temperatures"):
+        Ala2Config(md_temperatures=(-5.0,)).validate()
+    assert not (tmp_path / "a").exists()
 
 
 @pytest.mark.slow
@@ -223,3 +266,36 @@ def test_cli_refuses_bad_choices_before_any_work(tmp_path, capsys):
     assert main(["ala2", "--quick", "--surrogate", str(tmp_path / "missing.model"), "--out", str(tmp_path / "d")]) == 2
     errors = capsys.readouterr().err
     assert "choose --quick" in errors and "cannot import" in errors and "no surrogate model file" in errors
+
+
+@pytest.mark.parametrize("flags", [
+    ["--amplitude", "-3"], ["--amplitude", "nan"], ["--amplitude", "inf"], ["--iterations", "0"],
+    ["--iterations", "-2"], ["--seed", "-1"], ["--threads", "0"], ["--threads", "-4"], ["--workers", "0"],
+    ["--workers", "-2"], ["--md-temperatures=-300,700"], ["--md-temperatures", "0"],
+    ["--md-temperatures", "hot"], ["--md-temperatures", "300,300"], ["--samplers", "skmd,md900"],
+])
+def test_cli_refuses_every_bad_number_before_any_work(tmp_path, capsys, flags):
+    from skmd.cli.main import main
+    out = tmp_path / "run"
+    assert main(["ala2", "--quick", "--out", str(out), *flags]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("skmd ala2: error: ") and "\n" not in error and "Traceback" not in error
+    assert not out.exists()
+
+
+def test_cli_reports_an_unwritable_out_in_one_line(tmp_path, capsys):
+    from skmd.cli.main import main
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["ala2", "--quick", "--out", str(blocker / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == f"skmd ala2: error: cannot write the output directory {blocker / 'run'}: Not a directory"
+
+
+def test_every_command_takes_threads_and_documents_the_default():
+    from skmd.cli.main import build_parser
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name in ("ala2", "mb-al", "mb-w2"):
+        assert "default: $SKMD_THREADS, else 1" in commands[name].format_help().replace("\n", " ").replace("  ", " ")
+        assert parser.parse_args([name, "--threads", "3"]).threads == 3

@@ -2,7 +2,8 @@
 
 
 def add_commands(sub) -> None:
-    from ..studies import ala2, mb_al, mb_w2  # noqa: PLC0415
+    from ..studies import mb_al, mb_w2  # noqa: PLC0415
+    from . import ala2  # noqa: PLC0415
     mb_al.add_command(sub)
     mb_w2.add_command(sub)
     ala2.add_command(sub)

@@ -1,0 +1,97 @@
+"""``skmd ala2``: the command line of :mod:`skmd.studies.ala2`."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..studies import add_common_flags
+
+
+def add_command(sub) -> None:
+    from ..studies.ala2 import SAMPLERS  # noqa: PLC0415
+    p = sub.add_parser("ala2", help="alanine-dipeptide active learning and MACE fine-tuning (paper Fig. 3)")
+    p.add_argument("--full", action="store_true",
+                   help="the paper's settings: 300 candidates, 500 steps per move, 100 selected, 10 iterations")
+    p.add_argument("--iterations", type=int, default=None, help="active-learning iterations (>= 1)")
+    p.add_argument("--samplers", default=",".join(SAMPLERS),
+                   help="comma-separated subset of skmd and md<T> for T in --md-temperatures "
+                        f"(default {','.join(SAMPLERS)})")
+    p.add_argument("--md-temperatures", default=None,
+                   help="comma-separated temperatures in K of the Langevin-MD baselines (default 300,700)")
+    p.add_argument("--amplitude", type=float, default=None, help="SKMD kernel amplitude h >= 0 (default 8)")
+    p.add_argument("--surrogate", default=None, help="a MACE .model to start from (default: train one)")
+    p.add_argument("--surrogate-only", action="store_true",
+                   help="build the surrogate (oracle MD in C7eq, labels, mace_run_train) and stop")
+    p.add_argument("--calculator", default="skmd.atoms.oracle:gfn2_xtb",
+                   help="the oracle: 'module:function' returning an ASE calculator")
+    p.add_argument("--finetune", default="lora", choices=["lora", "full"])
+    p.add_argument("--workers", type=int, default=None,
+                   help="run the samplers of an iteration, and the labelling, in a pool of this many processes "
+                        "(each with --threads threads); default: one after another in this process")
+    add_common_flags(p, "runs/ala2", "small settings that finish in under 10 minutes")
+    p.set_defaults(func=_main)
+
+
+def _temperatures(text: str) -> tuple:
+    try:
+        return tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise ValueError(f"--md-temperatures must be comma-separated numbers in K, got {text!r}") from None
+
+
+def config_from_args(args):
+    """The validated :class:`~skmd.studies.ala2.Ala2Config` the flags describe."""
+    from ..studies.ala2 import QUICK, Ala2Config  # noqa: PLC0415
+    if args.quick and args.full:
+        raise ValueError("choose one of --quick and --full")
+    if not (args.quick or args.full):
+        raise ValueError("choose --quick (minutes) or --full (the paper's settings, days on 2 cores)")
+    config = Ala2Config(seed=args.seed, backend=args.backend, finetune_mode=args.finetune,
+                        samplers=tuple(s.strip() for s in args.samplers.split(",")))
+    if args.quick:
+        config = replace(config, **QUICK)
+    overrides = {"iterations": args.iterations, "amplitude": args.amplitude,
+                 "md_temperatures": None if args.md_temperatures is None else _temperatures(args.md_temperatures)}
+    config = replace(config, **{key: value for key, value in overrides.items() if value is not None})
+    return config.validate()
+
+
+def _executor(workers):
+    if workers is None:
+        return None
+    import multiprocessing  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    # spawn: a fresh interpreter per worker, not a fork of a process that already runs torch threads
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _main(args) -> int:
+    from ..studies.ala2 import Study, load_factory  # noqa: PLC0415
+    from ..tools.checks import positive_int  # noqa: PLC0415
+    config = config_from_args(args)
+    factory = load_factory(args.calculator)
+    if args.workers is not None:
+        positive_int("--workers", args.workers)
+    if args.surrogate_only:
+        print(f"surrogate: {Study(config, args.out, calculator_factory=factory).surrogate()}")
+        return 0
+    executor = _executor(args.workers)
+    try:
+        study = Study(config, args.out, calculator_factory=factory, executor=executor, surrogate=args.surrogate,
+                      threads=args.threads)
+        results = study.run()
+    finally:
+        if executor is not None:
+            executor.shutdown()
+    print(summary_table(results))
+    print(f"oracle calls: {results['oracle_calls']}; wrote {args.out}/results.json and figures")
+    return 0
+
+
+def summary_table(results) -> str:
+    """Markdown table of the energy and force RMSEs of every sampler, per iteration."""
+    lines = ["| sampler | energy RMSE (eV) per iteration | force RMSE (eV/Å) per iteration |", "|---|---|---|"]
+    for name, r in results["samplers"].items():
+        energy = ", ".join(f"{v:.3f}" for v in r["energy_rmse"])
+        force = ", ".join(f"{v:.3f}" for v in r["force_rmse"])
+        lines.append(f"| {name} | {energy} | {force} |")
+    return "\n".join(lines)
