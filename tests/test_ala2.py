@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("mace")
 pytest.importorskip("tblite")
 
-from skmd.atoms import Brownian, DivergenceWarning, IndependentWalkers, RoundRobin  # noqa: E402
+from skmd.atoms import Brownian, DivergenceWarning, IndependentWalkers  # noqa: E402
 from skmd.atoms.alanine import alanine_dipeptide, ramachandran  # noqa: E402
 from skmd.atoms.calculator import MACEDescriptorCalculator  # noqa: E402
 from skmd.atoms.mace_models import build_mace, load_mace, save_mace  # noqa: E402
@@ -147,6 +147,27 @@ def test_the_samplers_of_an_iteration_give_the_same_candidates_on_any_executor(t
         assert len(serial) == 3 and len(read_frames(folder / "ensemble.extxyz")) == len(ensemble)
         for a, b in zip(serial, threaded):
             np.testing.assert_array_equal(a.positions, b.positions)
+
+
+@pytest.mark.slow
+def test_a_spawned_process_pool_gives_the_serial_candidates(tmp_path, model, ensemble):
+    """What ``skmd ala2 --workers 2`` does in iteration 1: the three samplers on two processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from skmd.atoms.store import read_frames
+    surrogate = save_mace(model, tmp_path / "tiny.model")
+    config = Ala2Config(**{**TINY, "n_candidates": 3, "steps": 3, "n_select": 3})
+    serial = Study(config, tmp_path / "serial", log=lambda *_: None)
+    serial.sample(1, surrogate, ensemble)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pooled = Study(config, tmp_path / "pool", executor=pool, log=lambda *_: None)
+        pooled.sample(1, surrogate, ensemble)
+    for name in config.samplers:
+        a = read_frames(serial.folder(name, 1) / "candidates.extxyz")
+        b = read_frames(pooled.folder(name, 1) / "candidates.extxyz")
+        assert len(a) == len(b) == 3
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x.positions, y.positions)
 
 
 def test_bad_settings_are_refused_before_any_work(tmp_path):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +68,7 @@ def check_config(out: Path, config: Ala2Config) -> None:
         write_json(path, current)
         return
     saved = json.loads(path.read_text())
-    defaults = as_json(Ala2Config(**{f.name: f.default for f in fields(Ala2Config)}))
+    defaults = as_json(Ala2Config())
     changed = sorted(key for key in current if key != "backend" and saved.get(key, defaults[key]) != current[key])
     if changed:
         raise ValueError(f"{out} holds a run with other settings ({', '.join(changed)}); "
