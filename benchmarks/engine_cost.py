@@ -35,7 +35,7 @@ from skmd.tools.threads import set_threads
 
 QUICK = "--quick" in sys.argv
 N_PARTICLES = 10
-STEPS, REPEATS = (10, 2) if QUICK else (40, 8)
+STEPS, REPEATS = (10, 2) if QUICK else (30, 6)
 KERNEL = GaussianKernel(8.0, "median")
 BROWNIAN = Brownian(temperature_K=50.0, timestep_fs=0.1, friction=75.0)
 
@@ -126,11 +126,12 @@ def float32_sampling(model) -> dict:
 
 
 def iteration_specs():
-    moves, steps = (3, 5) if QUICK else (12, 40)
-    return [SamplerSpec("skmd", "round_robin", BROWNIAN, n_moves=moves, steps=steps, bias=Stein(KERNEL, 50.0),
-                        seed=1),
-            SamplerSpec("md_300K", "independent", Langevin(300.0, 0.5), n_moves=moves, steps=steps, seed=1),
-            SamplerSpec("md_700K", "independent", Langevin(700.0, 0.5), n_moves=moves, steps=steps, seed=1)]
+    """SKMD moves are short (each also freezes a member: a descriptor Jacobian); MD walks are longer."""
+    moves, skmd_steps, md_steps = (3, 5, 10) if QUICK else (6, 20, 60)
+    return [SamplerSpec("skmd", "round_robin", BROWNIAN, n_moves=moves, steps=skmd_steps,
+                        bias=Stein(KERNEL, 50.0), seed=1),
+            SamplerSpec("md_300K", "independent", Langevin(300.0, 0.5), n_moves=moves, steps=md_steps, seed=1),
+            SamplerSpec("md_700K", "independent", Langevin(700.0, 0.5), n_moves=moves, steps=md_steps, seed=1)]
 
 
 def _warm(_):
@@ -147,7 +148,8 @@ def parallel_samplers(model) -> dict:
         members = ensemble()
         started = time.perf_counter()
         serial = run_samplers(iteration_specs(), members, factory, threads=1)
-        report = {"moves": iteration_specs()[0].n_moves, "steps_per_move": iteration_specs()[0].steps,
+        report = {"samplers": {spec.name: {"moves": spec.n_moves, "steps_per_move": spec.steps}
+                               for spec in iteration_specs()},
                   "serial_s": time.perf_counter() - started}
         for workers in (1, 2):
             started = time.perf_counter()

@@ -67,6 +67,7 @@ def test_worker_death_is_told_apart_from_errors_of_the_task():
     assert not worker_died(ValueError("bad input")) and not worker_died(RuntimeError("SCF"))
 
 
+@pytest.mark.slow
 def test_a_task_that_kills_its_process_is_rerun_on_a_fresh_pool(tmp_path):
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=context) as pool:
