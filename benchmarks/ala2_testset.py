@@ -26,7 +26,8 @@ import numpy as np
 from ase.io import write
 
 from skmd.atoms.oracle import Oracle, gfn2_xtb
-from skmd.studies.ala2_testset import BASIN_CENTRES, BASIN_RADIUS_DEG, OTHER, build_testset, file_sha256
+from skmd.studies.ala2_testset import (BASIN_CENTRES, BASIN_RADIUS_DEG, OTHER, angle_difference, build_testset,
+                                       file_sha256)
 from skmd.tools.machine import machine_info
 
 SEED = 0
@@ -47,15 +48,15 @@ SETTINGS_NOTES = {
 
 
 def basin_summary(frames) -> dict:
-    """Per target basin: frame count, counts by the basin each frame is in, φ/ψ and energy ranges."""
+    """Per target basin: frame count, counts by the basin each frame is in, φ/ψ offsets from its centre, energies."""
     summary = {}
     for name in BASIN_CENTRES:
         own = [f for f in frames if f.info["target_basin"] == name]
-        angles = np.array([[f.info["phi"], f.info["psi"]] for f in own])
+        offsets = angle_difference([[f.info["phi"], f.info["psi"]] for f in own], BASIN_CENTRES[name])   # (n, 2)
         energies = np.array([f.info["REF_energy"] for f in own])
         summary[name] = {"frames": len(own), "in_basin": dict(Counter(f.info["basin"] for f in own)),
-                         "phi_range_deg": [round(float(angles[:, 0].min()), 1), round(float(angles[:, 0].max()), 1)],
-                         "psi_range_deg": [round(float(angles[:, 1].min()), 1), round(float(angles[:, 1].max()), 1)],
+                         "phi_offset_range_deg": [round(float(offsets[:, 0].min()), 1), round(float(offsets[:, 0].max()), 1)],
+                         "psi_offset_range_deg": [round(float(offsets[:, 1].min()), 1), round(float(offsets[:, 1].max()), 1)],
                          "energy_range_eV": [round(float(energies.min()), 4), round(float(energies.max()), 4)]}
     return summary
 

@@ -5,6 +5,8 @@ stored C7eq geometry by setting φ and ψ, relaxed by the oracle with both dihed
 run as oracle Langevin MD at 300 K; evenly spaced frames are kept and labelled by the oracle.
 Each frame records the basin it was started in (``target_basin``) and the basin its own φ/ψ
 lies in (``basin``, by :func:`classify_basin`), since a shallow basin may be left during MD.
+A basin the oracle does not hold at 300 K (αR and αL in gas-phase GFN2-xTB) can be sampled
+under a flat-bottom φ/ψ restraint (:class:`DihedralRestraint`); labels never include it.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from ase.optimize import BFGS
 
 from ..atoms.alanine import MINIMA, PHI_ATOMS, PSI_ATOMS, alanine_dipeptide, ramachandran
 
-#: (φ, ψ) centres in degrees of the five gas-phase basins: the four of ``MINIMA`` and αL.
+#: (φ, ψ) centres in degrees of the five basins: the four of ``MINIMA`` and αL, near the values
+#: that gas-phase quantum-chemical maps of the dipeptide give (αR is a minimum only in solvent).
 BASIN_CENTRES = {**MINIMA, "αL": (65.0, 35.0)}
 #: Label of a frame farther than ``max_distance`` from every centre.
 OTHER = "other"
