@@ -2,9 +2,9 @@
 
 Five basins (C7eq, C5, αR, C7ax, αL), 60 frames each, drawn by GFN2-xTB Langevin MD at 300 K
 from restrained-relaxed starts and labelled by GFN2-xTB. αR and αL are not stable at 300 K in
-gas-phase GFN2-xTB (unrestrained, αR falls into C7eq within about 0.6 ps and αL into C7ax
-within about 1.2 ps), so their MD runs under a weak flat-bottom φ/ψ restraint; the labels are
-always the bare oracle's.
+gas-phase GFN2-xTB (in an unrestrained trial run, αR fell into C7eq after about 0.5 ps and αL
+into C7ax after about 1 ps), so their MD runs under a weak flat-bottom φ/ψ restraint; the labels
+are always the bare oracle's.
 
 Writes benchmarks/data/ala2_testset.extxyz and benchmarks/results/ala2_testset.json.
 The set is fixed: it was built once, before any sampler result, and must not be rebuilt;
@@ -42,9 +42,13 @@ SETTINGS_NOTES = {
     "restrained": "basins whose MD (not labels) runs under a flat-bottom harmonic φ/ψ restraint",
     "restraint_half_width": "degrees from the basin centre before the restraint acts",
     "restraint_k": "eV/rad² beyond the flat bottom",
-    "classification": f"a frame's basin is the nearest centre on the periodic φ/ψ torus within {BASIN_RADIUS_DEG:g}°, "
-                      f"else '{OTHER}'",
+    "classification": f"a frame's basin is the nearest centre on the periodic φ/ψ torus within "
+                      f"{BASIN_RADIUS_DEG:g}°, else '{OTHER}'",
 }
+
+
+def _range(values, digits: int) -> list:
+    return [round(float(np.min(values)), digits), round(float(np.max(values)), digits)]
 
 
 def basin_summary(frames) -> dict:
@@ -55,9 +59,8 @@ def basin_summary(frames) -> dict:
         offsets = angle_difference([[f.info["phi"], f.info["psi"]] for f in own], BASIN_CENTRES[name])   # (n, 2)
         energies = np.array([f.info["REF_energy"] for f in own])
         summary[name] = {"frames": len(own), "in_basin": dict(Counter(f.info["basin"] for f in own)),
-                         "phi_offset_range_deg": [round(float(offsets[:, 0].min()), 1), round(float(offsets[:, 0].max()), 1)],
-                         "psi_offset_range_deg": [round(float(offsets[:, 1].min()), 1), round(float(offsets[:, 1].max()), 1)],
-                         "energy_range_eV": [round(float(energies.min()), 4), round(float(energies.max()), 4)]}
+                         "phi_offset_range_deg": _range(offsets[:, 0], 1),
+                         "psi_offset_range_deg": _range(offsets[:, 1], 1), "energy_range_eV": _range(energies, 4)}
     return summary
 
 
@@ -88,5 +91,6 @@ def main(data="benchmarks/data/ala2_testset.extxyz", manifest="benchmarks/result
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--overwrite", action="store_true", help="rebuild an existing set (never after a sampler result)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="rebuild an existing set (never after a sampler result)")
     main(overwrite=parser.parse_args().overwrite)
