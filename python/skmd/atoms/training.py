@@ -153,10 +153,10 @@ def rmse(model, frames) -> dict:
     """Total-energy RMSE (eV) and force-component RMSE (eV/Å) of ``model`` on labelled frames."""
     from .descriptors import MACEDescriptor  # noqa: PLC0415  (torch-heavy)
     energy_errors, force_errors = [], []
+    evaluator = MACEDescriptor(model)
     for frame in frames:
-        evaluator = MACEDescriptor(model, frame)
-        energy, forces, _ = evaluator.evaluate(frame.positions)
-        energy_errors.append(energy - frame.info[ENERGY_KEY])
-        force_errors.append((forces - frame.arrays[FORCES_KEY]).ravel())
+        result = evaluator.evaluate(frame)
+        energy_errors.append(result["energy"] - frame.info[ENERGY_KEY])
+        force_errors.append((result["forces"] - frame.arrays[FORCES_KEY]).ravel())
     return {"energy_rmse": float(np.sqrt(np.mean(np.square(energy_errors)))),
             "force_rmse": float(np.sqrt(np.mean(np.square(np.concatenate(force_errors)))))}
