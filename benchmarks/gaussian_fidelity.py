@@ -193,7 +193,8 @@ def figure(path: Path, cases: list[dict], rule: dict, top: float = 2.0) -> None:
         if np.any(~shown):
             ax.plot(x[~shown], np.full((~shown).sum(), top), "^", color=line[0].get_color(), ms=7)
     ax.axhspan(1 - BOUND, 1 + BOUND, color="0.85", zorder=0, label=f"within {BOUND:.0%}")
-    ax.axvline(rule["recommended_h_over_N"], color="k", ls="--", lw=0.8, label=f"rule: h/N ≤ {rule['recommended_h_over_N']:.2g}")
+    ax.axvline(rule["recommended_h_over_N"], color="k", ls="--", lw=0.8,
+               label=f"rule: h/N ≤ {rule['recommended_h_over_N']:.2g}")
     ax.set(xscale="log", ylim=(0.9, top * 1.03), xlabel="h / N (kernel amplitude per particle)",
            ylabel="variance ratio tr(PC)/(kT D)",
            title=f"SKMD on a Gaussian, kT = 1, Δt = 1e-3 (mean over 5 seeds, 95 % CI; ▲ > {top:g})")
