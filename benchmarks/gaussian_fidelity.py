@@ -215,6 +215,18 @@ def finish(results: dict) -> dict:
     return results
 
 
+def table(results: dict) -> str:
+    """Markdown table of the variance ratio [95 % CI] per case and amplitude (> 10: the ensemble ran away)."""
+    lines = ["| D | N | T | " + " | ".join(f"h = {h:g}" for h in AMPLITUDES) + " |",
+             "|---|---|---|" + "---|" * len(AMPLITUDES)]
+    for case in results["cases"]:
+        cells = [f"{r['ratio']['estimate']:.3f} [{r['ratio']['low']:.3f}, {r['ratio']['high']:.3f}]"
+                 if r["ratio"]["estimate"] < 10 else f"runaway ({r['ratio']['estimate']:.2g})"
+                 for r in case["summary"]]
+        lines.append(f"| {case['dim']} | {case['n_particles']} | {case['steps_per_move']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> dict:
     machine_before = machine_info()
     cases = []
@@ -234,11 +246,12 @@ def main() -> dict:
                "cases": cases,
                "cpu_s_total": sum(c["cpu_s"] for c in cases),
                "machine": {"before": machine_before, "after": machine_info()}}
-    return finish(results)
+    print(table(finish(results)))
+    return results
 
 
 if __name__ == "__main__":
-    if "--from-json" in sys.argv:  # redo the rule and the figure from the stored cases, without sampling
-        finish(json.loads((ROOT / "benchmarks" / "results" / "gaussian_fidelity.json").read_text()))
+    if "--from-json" in sys.argv:  # redo the rule, the figure and the table from the stored cases, no sampling
+        print(table(finish(json.loads((ROOT / "benchmarks" / "results" / "gaussian_fidelity.json").read_text()))))
     else:
         main()
