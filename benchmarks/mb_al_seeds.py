@@ -83,10 +83,13 @@ def pooled_samplers(results_by_seed: dict) -> tuple[dict, np.ndarray]:
     return pooled, strata
 
 
-def al_section(runs: Path, rerun: bool) -> dict:
+def al_section(runs: Path, rerun: bool, seeds=SEEDS, aggregate_only: bool = False) -> dict:
     per_seed, timings = {}, {}
-    for seed in SEEDS:
+    for seed in seeds:
         out = runs / f"seed{seed}"
+        if aggregate_only and not (out / "results.json").exists():
+            print(f"seed {seed}: no {out / 'results.json'} yet; left out of this aggregate")
+            continue
         results, timings[seed] = ensure_run("mb-al", seed, out, rerun)
         kT = results["config"]["kT"]
         statistics = mbs.al_statistics(results["samplers"], kT, seed=seed)
@@ -95,14 +98,17 @@ def al_section(runs: Path, rerun: bool) -> dict:
         results["statistics"] = statistics
         per_seed[seed] = results
     pooled, strata = pooled_samplers(per_seed)
-    return {"seeds": list(SEEDS), "config": per_seed[SEEDS[0]]["config"],
+    if not per_seed:
+        raise RuntimeError(f"no finished mb-al run under {runs}")
+    return {"seeds": list(per_seed), "config": next(iter(per_seed.values()))["config"],
             "per_seed": {seed: {"final_medians": final_medians(r["samplers"]), "statistics": r["statistics"],
                                 "wall_s_per_sampler": {n: s["wall_s"] for n, s in r["samplers"].items()},
                                 "n_acquired_mean": {n: float(np.mean(s["n_acquired"]))
                                                     for n, s in r["samplers"].items()},
                                 "n_diverged": {n: s["n_diverged"] for n, s in r["samplers"].items()},
                                 "run": timings[seed]} for seed, r in per_seed.items()},
-            "combined": {"pooling": "3 × 50 paired trials; Wilcoxon signed-rank on all; bootstrap stratified by seed",
+            "combined": {"pooling": f"{len(per_seed)} seeds × 50 paired trials; Wilcoxon signed-rank on all; "
+                                    "bootstrap stratified by seed",
                          "statistics": mbs.al_statistics(pooled, kT, seed=0, strata=strata)}}, per_seed
 
 
@@ -146,6 +152,8 @@ def main(argv=None) -> int:
     parser.add_argument("--w2-out", type=Path, default=ROOT / "runs" / "mb-w2-full")
     parser.add_argument("--rerun", action="store_true", help="rerun studies whose results.json exists")
     parser.add_argument("--tables", action="store_true", help="only print the README tables from the JSON files")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--aggregate-only", action="store_true", help="never run a study; use the finished ones")
     args = parser.parse_args(argv)
     results_dir = ROOT / "benchmarks" / "results"
     if args.tables:
@@ -153,10 +161,12 @@ def main(argv=None) -> int:
         print(w2_tables(json.loads((results_dir / "mb_w2_full.json").read_text())))
         return 0
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    al, per_seed = al_section(args.runs, args.rerun)
+    al, per_seed = al_section(args.runs, args.rerun, args.seeds, args.aggregate_only)
     al.update(machine=machine_info(), commit_at_aggregation=commit)
     (ROOT / "benchmarks" / "results" / "mb_al_seeds.json").write_text(json.dumps(al, indent=1))
     pooled_figure(ROOT / "docs" / "figures" / "mb_al_seeds.png", per_seed)
+    if args.aggregate_only and not (args.w2_out / "results.json").exists():
+        return 0
     w2 = w2_section(args.w2_out, args.rerun)
     w2.update(machine=machine_info(), commit_at_aggregation=commit)
     (ROOT / "benchmarks" / "results" / "mb_w2_full.json").write_text(json.dumps(w2, indent=1))
