@@ -157,7 +157,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     results_dir = ROOT / "benchmarks" / "results"
     if args.tables:
-        print(tables(json.loads((results_dir / "mb_al_seeds.json").read_text())))
+        al = json.loads((results_dir / "mb_al_seeds.json").read_text())
+        print(summary_tables(al))
+        print(tables(al))
         print(w2_tables(json.loads((results_dir / "mb_w2_full.json").read_text())))
         return 0
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -211,6 +213,48 @@ def tables(al: dict) -> str:
             per_seed = [_verdict(stats_of[s][key][metric]["pairs"][pair]) for s in seeds]
             lines.append(f"| {pair} | {_cell(c['median_difference'])} | {_verdict(c)} | " + " | ".join(per_seed) + " |")
     return "\n".join(lines)
+
+
+def _sig(c: dict) -> str:
+    d = c["median_difference"]["estimate"]
+    if not c["significant"]:
+        return "no"
+    return "**yes**, a lower" if d < 0 else "**yes**, b lower" if d > 0 else "**yes**"
+
+
+def summary_tables(al: dict) -> str:
+    """The README's two condensed tables: per-sampler medians, and every pair on every metric (pooled)."""
+    seeds = [str(s) for s in al["seeds"]]
+    pooled = al["combined"]["statistics"]
+    per = {s: al["per_seed"][s]["statistics"] for s in seeds}
+    thresholds = pooled["thresholds"]
+    names = list(pooled["force_rmse"]["final"]["per_sampler"])
+    head = ["| sampler | " + " | ".join(f"final force, seed {s}" for s in seeds)
+            + " | final force, pooled | final energy, pooled | iterations to force ≤ "
+            f"{thresholds['force_rmse']:g} | iterations to energy ≤ {thresholds['energy_rmse']:g} "
+            "| force AUC | energy AUC |", "|---|" + "---|" * (len(seeds) + 6)]
+    for name in names:
+        cells = [_cell(per[s]["force_rmse"]["final"]["per_sampler"][name]["median"]) for s in seeds]
+        cells += [_cell(pooled[key][metric]["per_sampler"][name]["median"])
+                  for key, metric in (("force_rmse", "final"), ("energy_rmse", "final"),
+                                      ("force_rmse", "iterations_to_threshold"),
+                                      ("energy_rmse", "iterations_to_threshold"),
+                                      ("force_rmse", "area_under_curve"), ("energy_rmse", "area_under_curve"))]
+        head.append(f"| {name} | " + " | ".join(cells) + " |")
+    pairs = ["", "| a vs b (pooled, median of a − b [95 % CI], significant?) | final force | final energy | "
+             "iterations to force threshold | iterations to energy threshold | force AUC | energy AUC | "
+             "final force significant per seed |", "|---|---|---|---|---|---|---|---|"]
+    for pair in pooled["force_rmse"]["final"]["pairs"]:
+        cells = [f"{_cell(pooled[key][metric]['pairs'][pair]['median_difference'])} "
+                 f"{_sig(pooled[key][metric]['pairs'][pair])}" for key, metric in METRICS_ORDER]
+        seeds_sig = ", ".join(_sig(per[s]["force_rmse"]["final"]["pairs"][pair]) for s in seeds)
+        pairs.append(f"| {pair} | " + " | ".join(cells) + f" | {seeds_sig} |")
+    return "\n".join(head + pairs)
+
+
+METRICS_ORDER = (("force_rmse", "final"), ("energy_rmse", "final"), ("force_rmse", "iterations_to_threshold"),
+                 ("energy_rmse", "iterations_to_threshold"), ("force_rmse", "area_under_curve"),
+                 ("energy_rmse", "area_under_curve"))
 
 
 def w2_tables(w2: dict) -> str:
