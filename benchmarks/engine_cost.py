@@ -12,7 +12,8 @@
     warmed before timing; their start-up is reported separately).
 
 Run with ``OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python benchmarks/engine_cost.py``
-(``--quick`` for a smoke run that writes engine_cost_quick.json).
+(``--quick`` for a smoke run that writes engine_cost_quick.json; ``--rerun-c`` repeats part (c)
+with the pools in the other order and adds it to the JSON, to show how much the load moves it).
 """
 from __future__ import annotations
 
@@ -139,8 +140,8 @@ def _warm(_):
     return True
 
 
-def parallel_samplers(model) -> dict:
-    """(c): run_samplers here, then on 1 and 2 warmed-up worker processes (1 thread each)."""
+def parallel_samplers(model, order=(1, 2)) -> dict:
+    """(c): run_samplers here, then on warmed-up pools of ``order`` workers (1 thread each)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.pt"
         save_mace(model, path)
@@ -150,8 +151,8 @@ def parallel_samplers(model) -> dict:
         serial = run_samplers(iteration_specs(), members, factory, threads=1)
         report = {"samplers": {spec.name: {"moves": spec.n_moves, "steps_per_move": spec.steps}
                                for spec in iteration_specs()},
-                  "serial_s": time.perf_counter() - started}
-        for workers in (1, 2):
+                  "serial_s": time.perf_counter() - started, "order": ["serial", *order]}
+        for workers in order:
             started = time.perf_counter()
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 list(pool.map(_warm, range(workers)))
@@ -168,9 +169,21 @@ def parallel_samplers(model) -> dict:
     return report
 
 
+def rerun_parallel(out: Path) -> None:
+    """``--rerun-c``: part (c) again, the pools in the other order, added to an existing JSON."""
+    report = json.loads(out.read_text())
+    report["c_parallel_samplers_rerun"] = {"machine_before": machine_info(),
+                                           **parallel_samplers(build_mace(channels=32, seed=0), order=(2, 1)),
+                                           "machine_after": machine_info()}
+    print(json.dumps(report["c_parallel_samplers_rerun"]), flush=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+
+
 def main():
     set_threads(1)
     out = Path("benchmarks/results") / ("engine_cost_quick.json" if QUICK else "engine_cost.json")
+    if "--rerun-c" in sys.argv:
+        return rerun_parallel(out)
     model = build_mace(channels=32, seed=0)
     report = {"machine_before": machine_info(), "model": "build_mace(channels=32): 2 layers, max_L=1, M=64",
               "system": "alanine dipeptide (22 atoms)", "threads_per_process": 1}
