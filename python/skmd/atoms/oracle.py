@@ -150,7 +150,8 @@ class Oracle:
         if self.executor is None:
             outcomes = [_attempt(_label_one, p, self.calculator_factory, o) for p, o in zip(payload, options)]
         else:
-            futures = [self.executor.submit(_label_one, p, self.calculator_factory, o) for p, o in zip(payload, options)]
+            futures = [self.executor.submit(_label_one, p, self.calculator_factory, o)
+                       for p, o in zip(payload, options)]
             outcomes = [_result(future) for future in futures]
         batch = LabelBatch()
         for index, (frame, (ok, value)) in enumerate(zip(frames, outcomes)):
