@@ -94,7 +94,8 @@ def run_samplers(specs, ensembles, calculator_factory, executor=None, threads: i
     Args:
         specs: :class:`SamplerSpec` objects with unique names.
         ensembles: one list of Atoms for all, or {name: list of Atoms}.
-        calculator_factory: picklable ``() -> ASE calculator`` (e.g. :class:`MACEFactory`).
+        calculator_factory: picklable ``() -> ASE calculator`` (e.g. :class:`MACEFactory`), or
+            {name: factory} when the samplers sample different models (e.g. each its fine-tuned one).
         executor: a ``concurrent.futures.Executor`` (process pool, Dask ``Client.get_executor()``);
             None runs the samplers one after another in this process.
         threads: torch/BLAS threads of each task (1 per worker when samplers run side by side).
@@ -109,10 +110,12 @@ def run_samplers(specs, ensembles, calculator_factory, executor=None, threads: i
     missing = set(names) - set(ensembles)
     if missing:
         raise ValueError(f"no ensemble for samplers {sorted(missing)}")
-    if not callable(calculator_factory):
-        raise ValueError("calculator_factory must be a picklable callable returning an ASE calculator")
+    factories = calculator_factory if isinstance(calculator_factory, dict) else {n: calculator_factory for n in names}
+    if set(names) - set(factories) or not all(callable(factories[n]) for n in names):
+        raise ValueError("calculator_factory must be a picklable callable returning an ASE calculator, "
+                         "or one such callable per sampler name")
     positive_int("threads", threads)
     function = _run_copy if executor is None else run_sampler
-    arguments = [(spec, ensembles[spec.name], calculator_factory, threads) for spec in specs]
+    arguments = [(spec, ensembles[spec.name], factories[spec.name], threads) for spec in specs]
     results = run_tasks(function, arguments, executor=executor, retries=retries)
     return dict(zip(names, results))

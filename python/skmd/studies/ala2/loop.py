@@ -39,17 +39,15 @@ class Study(Stages):
         ensembles = {s.name: initial if k == 1 else read_frames(self.folder(s.name, k - 1) / "ensemble.extxyz")
                      for s in pending}
         specs = {s.name: s.spec(c.n_candidates, c.steps, seed=c.seed * 1000 + k) for s in pending}
-        # Samplers that sample with the same model (all of them in iteration 1) run together on the
-        # executor; in this process each runs, and is timed, on its own.
-        groups = {}
-        for name in specs:
-            key = (str(self.model_path(name, k, surrogate)), name if self.executor is None else "")
-            groups.setdefault(key, []).append(specs[name])
+        # On an executor the samplers of an iteration run side by side, each with its own model;
+        # in this process each runs, and is timed, on its own.
+        factories = {name: MACEFactory(str(self.model_path(name, k, surrogate))) for name in specs}
+        groups = [list(specs)] if self.executor is not None else [[name] for name in specs]
         seconds = {}
-        for (model_path, _), group in groups.items():
+        for group in groups:
             started = time.perf_counter()
-            results = run_samplers(group, ensembles, MACEFactory(model_path), executor=self.executor,
-                                   threads=self.threads)
+            results = run_samplers([specs[name] for name in group], ensembles, {n: factories[n] for n in group},
+                                   executor=self.executor, threads=self.threads)
             elapsed = time.perf_counter() - started
             for name, result in results.items():
                 atomic_write_frames(self.folder(name, k) / "ensemble.extxyz", result["ensemble"])
