@@ -216,7 +216,7 @@ def tables(al: dict) -> str:
 
 
 def _sig(c: dict) -> str:
-    d = c["median_difference"]["estimate"]
+    d = c["median_difference"]["estimate"] or c["difference_of_medians"]  # a median of 0: say which median is lower
     if not c["significant"]:
         return "no"
     return "**yes**, a lower" if d < 0 else "**yes**, b lower" if d > 0 else "**yes**"
@@ -247,7 +247,7 @@ def summary_tables(al: dict) -> str:
     for pair in pooled["force_rmse"]["final"]["pairs"]:
         cells = [f"{_cell(pooled[key][metric]['pairs'][pair]['median_difference'])} "
                  f"{_sig(pooled[key][metric]['pairs'][pair])}" for key, metric in METRICS_ORDER]
-        seeds_sig = ", ".join(_sig(per[s]["force_rmse"]["final"]["pairs"][pair]) for s in seeds)
+        seeds_sig = " / ".join(_sig(per[s]["force_rmse"]["final"]["pairs"][pair]) for s in seeds)
         pairs.append(f"| {pair} | " + " | ".join(cells) + f" | {seeds_sig} |")
     return "\n".join(head + pairs)
 
