@@ -3,7 +3,8 @@
 Any ASE calculator works; the default is GFN2-xTB through tblite. Calls run through any
 ``concurrent.futures.Executor`` (a thread or process pool, or a Dask ``Client.get_executor()``).
 An exception or a non-finite label is recorded in ``LabelBatch.failed`` and skipped; labelled
-frames carry the keys MACE's training reads (``REF_energy`` in eV, ``REF_forces`` in eV/Å), so
+frames carry the keys MACE's training reads (``REF_energy`` in eV, ``REF_forces`` in eV/Å and, for a
+periodic frame whose calculator gives stress, ``REF_stress`` (6,) in eV/Å³, ASE's Voigt convention), so
 ``mace_run_train --energy_key=REF_energy --forces_key=REF_forces`` trains on them unchanged.
 
 Charge and spin (one convention, read from ``atoms.info``):
@@ -30,6 +31,7 @@ from ase import Atoms
 
 ENERGY_KEY = "REF_energy"
 FORCES_KEY = "REF_forces"
+STRESS_KEY = "REF_stress"
 
 
 def gfn2_xtb(charge: int | None = None, multiplicity: int | None = None):
@@ -82,7 +84,10 @@ def _label_one(frame: dict, calculator_factory, options: dict) -> tuple:
     atoms = Atoms(numbers=frame["numbers"], positions=frame["positions"], cell=frame["cell"], pbc=frame["pbc"])
     atoms.info.update(options)
     atoms.calc = calculator_factory(**options)
-    return float(atoms.get_potential_energy()), np.asarray(atoms.get_forces(), float)
+    stress = None
+    if atoms.pbc.all() and "stress" in getattr(atoms.calc, "implemented_properties", ()):
+        stress = np.asarray(atoms.get_stress(voigt=True), float)
+    return float(atoms.get_potential_energy()), np.asarray(atoms.get_forces(), float), stress
 
 
 @dataclass
@@ -158,14 +163,17 @@ class Oracle:
             if not ok:
                 batch.failed.append((index, value))
                 continue
-            energy, forces = value
-            if not (np.isfinite(energy) and np.all(np.isfinite(forces))) or forces.shape != (len(frame), 3):
+            energy, forces, stress = value
+            if not (np.isfinite(energy) and np.all(np.isfinite(forces))) or forces.shape != (len(frame), 3) \
+                    or (stress is not None and not np.all(np.isfinite(stress))):
                 batch.failed.append((index, "non-finite or malformed label"))
                 continue
             labelled = frame.copy()
             labelled.calc = None
             labelled.info[ENERGY_KEY] = energy
             labelled.arrays[FORCES_KEY] = forces
+            if stress is not None:
+                labelled.info[STRESS_KEY] = stress
             batch.labelled.append(labelled)
             batch.indices.append(index)
         return batch

@@ -22,7 +22,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import iread
 
-from .oracle import ENERGY_KEY, FORCES_KEY
+from .oracle import ENERGY_KEY, FORCES_KEY, STRESS_KEY
 
 
 def isolated_atom_energies(calculator_factory, atomic_numbers) -> dict:
@@ -50,6 +50,7 @@ class SurrogateSettings:
     forces_weight: float = 100.0
     energy_weight: float = 1.0
     valid_fraction: float = 0.1
+    stress_weight: float = 0.0   # > 0: also fit REF_stress (periodic data) with this loss weight
 
 
 @dataclass
@@ -69,6 +70,9 @@ class FinetuneSettings:
     stage_two_energy_weight: float = 1000.0
     stage_two_lr: float = 0.001
     valid_fraction: float = 0.1
+    stress_weight: float = 0.0   # > 0: also fit REF_stress (periodic data), in both stages
+    e0s: dict | None = None      # {Z: eV}; None reads them from the foundation model (fails in mace 0.3.16
+    #                              for a single-element model, so pass them for, e.g., pure silicon)
 
     def __post_init__(self):
         if self.mode not in ("lora", "full"):
@@ -90,6 +94,20 @@ def _common_args(name: str, train_file: Path, work_dir: Path, seed: int, batch_s
             f"--batch_size={batch_size}", f"--valid_batch_size={batch_size}", f"--max_num_epochs={epochs}",
             f"--seed={seed}", "--device=cpu", "--default_dtype=float64", "--save_cpu", "--eval_interval=1",
             "--num_workers=0", "--pin_memory=False"]
+
+
+def stress_args(weight: float, stage_two: bool = False) -> list:
+    """Flags that make mace_run_train fit ``REF_stress`` with loss weight ``weight`` (none for 0)."""
+    if weight <= 0:
+        return []
+    args = ["--loss=stress", f"--stress_key={STRESS_KEY}", f"--stress_weight={weight}", "--compute_stress=True",
+            "--error_table=PerAtomRMSEstressvirials"]
+    return args + ([f"--swa_stress_weight={weight}"] if stage_two else [])
+
+
+def _e0s_text(e0s: dict) -> str:
+    """mace's --E0s text for {Z: energy in eV}."""
+    return str({int(z): float(e) for z, e in e0s.items()})
 
 
 def run_mace_train(args: list, work_dir: Path, name: str) -> Path:
@@ -126,9 +144,9 @@ def train_surrogate(train_file, work_dir, e0s: dict, settings: SurrogateSettings
                         settings.valid_fraction, settings.epochs)
     args += ["--model=ScaleShiftMACE", f"--num_channels={settings.channels}", f"--max_L={settings.max_L}",
              f"--num_interactions={settings.num_interactions}", f"--r_max={settings.r_max}", "--correlation=3",
-             f"--E0s={ {int(z): float(e) for z, e in e0s.items()} }", f"--lr={settings.lr}",
+             f"--E0s={_e0s_text(e0s)}", f"--lr={settings.lr}",
              f"--forces_weight={settings.forces_weight}", f"--energy_weight={settings.energy_weight}",
-             "--scaling=rms_forces_scaling"]
+             "--scaling=rms_forces_scaling", *stress_args(settings.stress_weight)]
     return run_mace_train(args, work_dir, name)
 
 
@@ -140,10 +158,12 @@ def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings 
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
                         settings.valid_fraction, settings.epochs)
     args += [f"--foundation_model={Path(foundation_model).resolve()}", "--multiheads_finetuning=False",
-             "--E0s=foundation", f"--lr={settings.lr}", f"--forces_weight={settings.forces_weight}",
+             "--E0s=foundation" if settings.e0s is None else f"--E0s={_e0s_text(settings.e0s)}",
+             f"--lr={settings.lr}", f"--forces_weight={settings.forces_weight}",
              f"--energy_weight={settings.energy_weight}", "--stage_two", f"--start_stage_two={settings.switch_epoch}",
              f"--swa_lr={settings.stage_two_lr}", f"--swa_forces_weight={settings.stage_two_forces_weight}",
-             f"--swa_energy_weight={settings.stage_two_energy_weight}"]
+             f"--swa_energy_weight={settings.stage_two_energy_weight}",
+             *stress_args(settings.stress_weight, stage_two=True)]
     if settings.mode == "lora":
         args += ["--lora=True", f"--lora_rank={settings.lora_rank}", f"--lora_alpha={settings.lora_alpha}"]
     return run_mace_train(args, work_dir, name)

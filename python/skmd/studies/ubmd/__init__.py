@@ -1,0 +1,16 @@
+"""``skmd ubmd``: active learning with uncertainty-biased MD (docs/method.md §9) on alanine dipeptide
+(NVT) or a periodic cell (NPT with a fully flexible cell, at each of ± pressure).
+
+Under ``--out``: ``init/`` (oracle labels of the starting data), ``test/`` (periodic test set),
+``surrogate/`` (MACE trained from scratch with ``mace_run_train``), and per sampler and iteration
+``samplers/<name>/iterKK/`` (candidates, selected batch, fine-tuned model, metrics). The samplers
+are biased MD at ``temperature_K`` and plain MD at each of ``md_temperatures``, all with the same
+threshold stop, selection and fine-tuning. Modules: :mod:`.config`, :mod:`.stages`, :mod:`.loop`,
+:mod:`.records`; the command line is :mod:`skmd.cli.ubmd`. Every stage is checkpointed and labels
+go through a :class:`~skmd.atoms.store.LabelStore`, so a killed run resumes without a duplicate
+oracle call.
+"""
+from .config import FULL, QUICK, Sampler, UBMDConfig, gfn1_xtb, silicon_cell
+from .loop import Study, run_study
+
+__all__ = ["FULL", "QUICK", "Sampler", "Study", "UBMDConfig", "gfn1_xtb", "run_study", "silicon_cell"]

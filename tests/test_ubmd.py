@@ -1,0 +1,174 @@
+"""skmd ubmd: settings refused before work, stress labels, one loop iteration per system, kill and resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mace")
+pytest.importorskip("tblite")
+
+from ase.calculators.calculator import Calculator, all_changes  # noqa: E402
+
+from skmd.atoms.oracle import STRESS_KEY, Oracle  # noqa: E402
+from skmd.atoms.training import stress_args  # noqa: E402
+from skmd.cli.main import main  # noqa: E402
+from skmd.studies.ubmd import QUICK, Study, UBMDConfig, gfn1_xtb, silicon_cell  # noqa: E402
+
+TINY = dict(iterations=1, initial_frames=20, test_frames=6, walkers=1, steps=12, interval=4, n_select=3,
+            window=5, surrogate_epochs=4, finetune_epochs=2, n_features=32, valid_every=2, alpha=0.1)
+TINY_PERIODIC = {**TINY, "timestep_fs": 2.0, "md_temperatures": (), "pressures_GPa": (-5.0, 5.0),
+                 "atomic_threshold": 50.0}
+
+
+class NoStress(Calculator):
+    """A periodic-blind toy oracle: energy and forces only."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.results = {"energy": 0.0, "forces": np.zeros((len(self.atoms), 3))}
+
+
+def no_stress_factory():
+    return NoStress()
+
+
+TOY_ORACLE = """
+from ase.calculators.emt import EMT
+class NoStress(EMT):
+    implemented_properties = ["energy", "forces"]
+def no_stress_factory():
+    return NoStress()
+"""
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("tau", 0.0, "tau"), ("tau", -1.0, "tau"), ("tau_stress", 0.0, "tau_stress"), ("sigma", 0.0, "sigma"),
+    ("sigma", -0.01, "sigma"), ("n_features", 0, "n_features"), ("steps", 0, "steps"),
+    ("atomic_threshold", 0.0, "atomic_threshold"), ("selection", "greedy", "selection"),
+    ("uncertainty", "dropout", "uncertainty"), ("system", "water", "system"), ("alpha", 1.5, "alpha"),
+    ("initial_frames", 20, "too few for alpha"), ("ensemble", "npt", "NPT needs a periodic system")])
+def test_bad_settings_are_refused_before_any_work(tmp_path, field, value, message):
+    with pytest.raises(ValueError, match=message):
+        Study(replace(UBMDConfig(), **{field: value}), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_periodic_settings_and_an_oracle_without_stress_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="stress_weight"):
+        UBMDConfig(system="periodic", stress_weight=0.0).validate()
+    with pytest.raises(ValueError, match="finite"):
+        UBMDConfig(system="periodic", pressures_GPa=(float("nan"),)).validate()
+    with pytest.raises(ValueError, match="gives no stress"):
+        Study(UBMDConfig(system="periodic"), tmp_path / "run", calculator_factory=no_stress_factory)
+    assert not (tmp_path / "run").exists()
+
+
+def test_quick_presets_are_valid_and_pick_the_ensemble():
+    for system, preset in QUICK.items():
+        config = replace(UBMDConfig(system=system), **preset).validate()
+        assert config.dynamics() == ("npt" if system == "periodic" else "nvt")
+        assert config.chosen_samplers()[0].biased and not any(s.biased for s in config.chosen_samplers()[1:])
+
+
+def test_stress_flags_of_mace_run_train():
+    assert stress_args(0.0) == []
+    flags = stress_args(10.0, stage_two=True)
+    assert f"--stress_key={STRESS_KEY}" in flags and "--compute_stress=True" in flags
+    assert "--swa_stress_weight=10.0" in flags and "--loss=stress" in flags
+
+
+@pytest.mark.slow
+def test_oracle_stores_stress_labels_for_periodic_frames_only():
+    from skmd.atoms.alanine import alanine_dipeptide
+    cell = silicon_cell()
+    cell.positions[0] += 0.1
+    batch = Oracle(gfn1_xtb).label([cell, alanine_dipeptide()])
+    periodic, molecule = batch.labelled
+    reference = cell.copy()
+    reference.calc = gfn1_xtb()
+    assert np.allclose(periodic.info[STRESS_KEY], reference.get_stress(), atol=1e-8)
+    assert STRESS_KEY not in molecule.info
+
+
+def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "toy_oracle.py").write_text(TOY_ORACLE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "run"
+    assert main(["ubmd", "--system", "ala2", "--out", str(out)]) == 2
+    assert "--quick" in capsys.readouterr().err
+    assert main(["ubmd", "--quick", "--tau", "-1", "--out", str(out)]) == 2
+    assert "tau" in capsys.readouterr().err
+    assert main(["ubmd", "--system", "periodic", "--quick", "--out", str(out),
+                 "--calculator", "toy_oracle:no_stress_factory"]) == 2
+    assert "no stress" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def _check_run(out, results, system):
+    keys = (out / "labels" / "oracle_calls.log").read_text().split()
+    assert len(keys) == len(set(keys)) == results["oracle_calls"]
+    for name, sampler in results["samplers"].items():
+        metrics = sampler["iterations"][0]
+        assert metrics["n_labelled"] >= 1 and metrics["energy_rmse_meV_atom"] > 0
+        assert (out / "samplers" / name / "iter01" / "model0.model").is_file()
+    if system == "periodic":
+        assert results["initial"]["stress_rmse_meV_A3"] > 0
+        assert set(results["samplers"]["ubmd300"]["volume_range_A3"]) == {"-5", "5"}
+    else:
+        assert 0 < results["samplers"]["ubmd300"]["ramachandran_coverage"] < 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", ["ala2", "periodic"])
+def test_one_iteration_end_to_end_with_xtb(tmp_path, system):
+    settings = TINY_PERIODIC if system == "periodic" else {**TINY, "md_temperatures": ()}
+    config = replace(UBMDConfig(system=system), **settings)
+    out = tmp_path / system
+    results = Study(config, out, log=lambda *_: None).run()
+    _check_run(out, results, system)
+    calls = results["oracle_calls"]
+    again = Study(config, out, log=lambda *_: None).run()   # a rerun resumes: nothing new goes to the oracle
+    assert again["oracle_calls"] == calls
+    assert again["samplers"]["ubmd300"]["iterations"] == results["samplers"]["ubmd300"]["iterations"]
+
+
+SCRIPT = """
+import time
+from dataclasses import replace
+import skmd.atoms.oracle as oracle
+from skmd.studies.ubmd import Study, UBMDConfig
+def slow(charge=None, multiplicity=None):
+    time.sleep(0.3)
+    return oracle.gfn2_xtb(charge, multiplicity)
+Study(replace(UBMDConfig(), **{settings}), {out!r}, calculator_factory=slow, log=lambda *_: None).run()
+"""
+
+
+@pytest.mark.slow
+def test_kill_and_resume_sends_no_configuration_twice(tmp_path):
+    out = tmp_path / "run"
+    settings = {**TINY, "md_temperatures": (), "n_select": 6, "steps": 24}
+    script = SCRIPT.format(settings=repr(settings), out=str(out))
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    labels = out / "labels" / "ubmd300" / "iter01"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(labels.glob("*.extxyz"))) < 2 and process.poll() is None:
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    keys = (out / "labels" / "oracle_calls.log").read_text().split()
+    assert len(keys) == len(set(keys)), "a configuration went to the oracle twice"
+    results = json.loads((out / "results.json").read_text())
+    assert results["oracle_calls"] == len(keys)
+    assert os.path.exists(out / "samplers" / "ubmd300" / "iter01" / "model0.model")
