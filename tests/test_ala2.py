@@ -121,6 +121,7 @@ def test_langevin_baseline_keeps_momenta_between_moves(calculator, ensemble):
     assert not np.allclose(candidates[0].positions, ensemble[0].positions)
 
 
+@pytest.mark.slow
 def test_diverging_moves_are_dropped_never_candidates(calculator, ensemble):
     driver = IndependentWalkers(ensemble, calculator, Brownian(300.0, 0.1, friction=1e-5), steps=20, seed=0,
                                 restarts=1)

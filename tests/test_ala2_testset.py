@@ -146,6 +146,7 @@ def test_rmse_units_with_known_shifts(testset):
         rmse_by_basin(ShiftedLabels(frames, 0.0, 0.0), [alanine_dipeptide()])
 
 
+@pytest.mark.slow
 def test_mace_rmse_per_basin_on_the_shipped_set(testset, tmp_path):
     manifest, frames = testset
     path = save_mace(build_mace(channels=8, seed=1), tmp_path / "small.model")

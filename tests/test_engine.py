@@ -104,7 +104,7 @@ def test_divergence_names_its_cause_and_uses_the_minimum_image():
 
 def test_a_diverging_move_is_dropped_with_its_cause(model):
     members = _ensemble(molecule("CH3CH2OH"), 2)
-    driver = IndependentWalkers(members, MACEDescriptorCalculator(model), Brownian(300.0, 0.2, friction=1e-4),
+    driver = IndependentWalkers(members, MACEDescriptorCalculator(model), Brownian(300.0, 0.2, friction=0.05),
                                 steps=3, seed=0, restarts=1)
     with pytest.warns(DivergenceWarning, match="max_step"):
         assert driver.run(1) == []
@@ -175,6 +175,8 @@ def test_bad_input_is_refused_before_any_work(model):
     with pytest.raises(ValueError, match="identical"):
         RoundRobin([members[0], members[0].copy()], calculator, Brownian(), bias=Stein(skmd.GaussianKernel(1.0), 50.0),
                    steps=2)
+    with pytest.raises(ValueError, match="SteinStop"):
+        IndependentWalkers(members, calculator, Brownian(), acquisition=skmd.AdaptiveStop(0.1, 1, 5))
     with pytest.raises(ValueError, match="callable"):
         IndependentWalkers(members, calculator, "langevin", steps=2)
     with pytest.raises(ValueError, match="max_restarts"):

@@ -24,6 +24,7 @@ def test_exact_boltzmann_sampler_matches_grid_quadrature():
     np.testing.assert_allclose(samples.mean(axis=0), mean, atol=0.02)
 
 
+@pytest.mark.slow
 def test_mb_al_cli_writes_every_output(tmp_path):
     out = tmp_path / "al"
     assert main(["mb-al", "--trials", "2", "--iterations", "2", "--quick", "--seed", "3", "--backend", "numpy",

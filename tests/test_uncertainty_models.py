@@ -58,6 +58,7 @@ def test_adding_training_structures_lowers_their_uncertainty(source):
     assert grown.structure_posterior.count == 8 and grown.atomic_posterior.count == 5 * 6 + 3 * 9
 
 
+@pytest.mark.slow
 def test_calibration_uses_the_conformal_quantile(source):
     validation = labelled(frames(25, seed=200, amount=0.15), small(7))
     scales = source.calibrate(validation)

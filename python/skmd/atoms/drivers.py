@@ -23,7 +23,8 @@ from ..tools.divergence import Diverged, RestartPolicy
 from ..tools.noise import substream
 from .divergence import DivergenceCheck
 from .integrators import check_integrator
-from .observers import EndPoint, Walk, as_observer
+from .observers import EndPoint, SteinStop, Walk, as_observer
+from .stein_bias import Stein
 
 
 def check_ensemble(ensemble, minimum: int = 1) -> list:
@@ -84,6 +85,8 @@ class Driver:
         self.dropped = []
         self._move_observers = []
         check_integrator(integrator, self.particles[0], self._calculator_for_checks())
+        if any(isinstance(o, SteinStop) for o in self.observers) and not isinstance(getattr(self, "bias", None), Stein):
+            raise ValueError("SteinStop (a-SKMD) reads the Stein force: use RoundRobin with a Stein bias")
 
     def _calculator_for_checks(self):
         return self.calculator

@@ -219,7 +219,8 @@ def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
                                      "force_rmse": np.array(force_rmse).T.tolist(), "wall_s": wall,
                                      "n_acquired": np.array(acquired).T.tolist(),
                                      "n_diverged": _diverged(acquirer)}
-    results["statistics"] = mbs.al_statistics(results["samplers"], config.kT, seed=config.seed)
+    results["statistics"] = (mbs.al_statistics(results["samplers"], config.kT, seed=config.seed)
+                             if config.trials >= 2 else {"skipped": "intervals and tests need at least 2 trials"})
     (out / "results.json").write_text(json.dumps(results, indent=1))
     from . import plots  # noqa: PLC0415
     plots.al_figures(out, results, snapshots, config)
@@ -276,6 +277,8 @@ def _main(args) -> int:
 def summary_table(results) -> str:
     """Markdown table: final median RMSEs with 95 % intervals, and the significant force-RMSE orderings."""
     stats = results["statistics"]
+    if "skipped" in stats:
+        return f"no statistics: {stats['skipped']}"
     lines = ["| sampler | final energy RMSE, median [95 % CI] | final force RMSE, median [95 % CI] | wall s |",
              "|---|---|---|---|"]
     for name, r in results["samplers"].items():
