@@ -86,7 +86,7 @@ class UBMDConfig:
     temperature_K: float = 300.0
     md_temperatures: tuple = (300.0, 1200.0)
     pressures_GPa: tuple = (-5.0, 5.0)
-    pdamp_fs: float = 250.0
+    pdamp_fs: float = 500.0
     tau: float = 0.2
     tau_stress: float = 0.2
     window: int = 100
@@ -98,7 +98,8 @@ class UBMDConfig:
     valid_every: int = 3
     surrogate_epochs: int = 200
     finetune_epochs: int = 60
-    stress_weight: float = 10.0
+    finetune_mode: str = "full"   # "full" (every weight) or "lora" (rank-4 adapters)
+    stress_weight: float = 1000.0   # stress in eV/Å³ is ~100× smaller than forces in eV/Å
     seed: int = 0
     samplers: tuple = field(default=())
 
@@ -124,6 +125,8 @@ class UBMDConfig:
             raise ValueError("valid_every must be >= 2 (every valid_every-th label calibrates, the rest train)")
         if self.uncertainty == "ensemble" and self.ensemble_size < 2:
             raise ValueError(f"an ensemble needs at least 2 models, got ensemble_size={self.ensemble_size}")
+        if self.finetune_mode not in ("full", "lora"):
+            raise ValueError(f"finetune_mode must be 'full' or 'lora', got {self.finetune_mode!r}")
         if self.ensemble not in ("auto", "nvt", "npt"):
             raise ValueError(f"ensemble must be 'auto', 'nvt' or 'npt', got {self.ensemble!r}")
         if self.ensemble == "npt" and self.system != "periodic":
@@ -157,9 +160,9 @@ class UBMDConfig:
 #: Small settings that run end to end in minutes on 2 cores (``skmd ubmd --quick``).
 QUICK = {
     "ala2": dict(iterations=2, initial_frames=60, test_frames=60, walkers=2, steps=300, interval=30, n_select=10,
-                 surrogate_epochs=30, finetune_epochs=8, n_features=256, ensemble_size=2),
+                 surrogate_epochs=30, finetune_epochs=8, n_features=256, ensemble_size=2, window=20),
     "periodic": dict(iterations=2, initial_frames=60, test_frames=30, walkers=1, steps=300, interval=30,
-                     n_select=8, timestep_fs=2.0, md_temperatures=(300.0,), atomic_threshold=1.0,
-                     surrogate_epochs=30, finetune_epochs=8, n_features=256, ensemble_size=2),
+                     n_select=8, timestep_fs=2.0, md_temperatures=(300.0,), atomic_threshold=2.0,
+                     surrogate_epochs=60, finetune_epochs=8, n_features=256, ensemble_size=2, window=20),
 }
-FULL = {"ala2": {}, "periodic": dict(timestep_fs=2.0, md_temperatures=(300.0,), atomic_threshold=1.0, walkers=2)}
+FULL = {"ala2": {}, "periodic": dict(timestep_fs=2.0, md_temperatures=(300.0,), atomic_threshold=2.0, walkers=2)}

@@ -45,6 +45,8 @@ class Study(Stages):
         from ...uncertainty.sampling import make_dynamics, run_until_uncertain  # noqa: PLC0415
         c = self.config
         atoms = start.copy()
+        atoms.info, atoms.calc = {}, None   # no labels of the start frame travel with the candidates
+        atoms.arrays.pop("REF_forces", None)
         atoms.calc = UncertaintyBias(calculator, tau=c.tau, tau_stress=c.tau_stress, window=c.window) \
             if sampler.biased else calculator
         dynamics = make_dynamics(atoms, c.dynamics(), sampler.temperature_K, c.timestep_fs, pressure_GPa=pressure,
@@ -53,10 +55,7 @@ class Study(Stages):
         every = max(1, c.interval // 10)
         dynamics.attach(lambda: trace.append(atoms.get_volume() if c.system == "periodic" else atoms.positions.copy()),
                         interval=every)
-        run = run_until_uncertain(dynamics, c.steps, atomic_threshold=c.atomic_threshold, interval=c.interval)
-        end = atoms.copy()
-        end.calc = None
-        return run, trace, end
+        return run_until_uncertain(dynamics, c.steps, atomic_threshold=c.atomic_threshold, interval=c.interval), trace
 
     def sample(self, sampler, k: int, calculator) -> list:
         """Candidates of iteration ``k`` (checkpointed), with the trace of what the walkers visited."""
@@ -65,22 +64,19 @@ class Study(Stages):
         c, folder = self.config, self.folder(sampler.name, k)
         if (folder / "candidates.extxyz").exists():
             return read_frames(folder / "candidates.extxyz")
-        starts = read_frames(self.folder(sampler.name, k - 1) / "ends.extxyz") if k > 1 else None
         pressures = c.pressures_GPa if c.dynamics() == "npt" else (0.0,)
         jobs = [(p, w) for p in pressures for w in range(c.walkers)]
-        candidates, ends, record = [], [], {"walkers": []}
+        candidates, record = [], {"walkers": []}
         started = time.perf_counter()
         for index, (pressure, w) in enumerate(jobs):
-            start = starts[index] if starts else self.initial[w * len(self.initial) // c.walkers]
-            run, trace, end = self._walker(sampler, calculator, start, pressure, seed=c.seed * 10007 + 100 * k + index)
+            start = self.initial[w * len(self.initial) // c.walkers]   # every iteration restarts from the data
+            run, trace = self._walker(sampler, calculator, start, pressure, seed=c.seed * 10007 + 100 * k + index)
             candidates += run.candidates
-            ends.append(end)
             visited = trace if c.system == "periodic" else ramachandran(np.array(trace)).tolist()
             record["walkers"].append({"pressure_GPa": pressure, "stopped": run.stopped, "steps": run.steps,
                                       "visited": visited})
         record["sample_s"] = time.perf_counter() - started
         write_json(folder / "sampling.json", record)
-        atomic_write_frames(folder / "ends.extxyz", ends)
         atomic_write_frames(folder / "candidates.extxyz", candidates)
         return candidates
 

@@ -74,7 +74,7 @@ class Stages:
     # ------------------------------------------------------------------ data
     def initial_data(self) -> list:
         """Oracle labels of the starting data: oracle Langevin MD in C7eq (molecule) or
-        perturbed cells (periodic, Gaussian strains of 2% and displacements of 0.08 Å)."""
+        perturbed cells (periodic, Gaussian strains of 4% and displacements of 0.08 Å)."""
         from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
         c = self.config
         path = self.out / "init" / "frames.extxyz"
@@ -85,13 +85,13 @@ class Stages:
                 frames = oracle_md_frames(atoms, self.calculator_factory(), c.initial_temperature_K,
                                           c.initial_frames, 10, c.seed)
             else:
-                frames = perturbed(atoms, c.initial_frames, 0.08, 0.02, c.seed)
+                frames = perturbed(atoms, c.initial_frames, 0.08, 0.04, c.seed)
             atomic_write_frames(path, frames)
         return self.store.label("init", read_frames(path))[0]
 
     def test_set(self) -> list:
         """The fixed test set: ``test_frames`` evenly spaced frames of the shipped alanine-dipeptide set,
-        or, for the periodic system, perturbed cells (strains of 4%, displacements of 0.12 Å, seed
+        or, for the periodic system, perturbed cells (strains of 3%, displacements of 0.08 Å, seed
         ``TEST_SEED``) labelled before any sampler runs."""
         from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
         c = self.config
@@ -102,7 +102,7 @@ class Stages:
             return [frames[i] for i in picks]
         path = self.out / "test" / "frames.extxyz"
         if not path.exists():
-            atomic_write_frames(path, perturbed(starting_structure(c.system), c.test_frames, 0.12, 0.04, TEST_SEED))
+            atomic_write_frames(path, perturbed(starting_structure(c.system), c.test_frames, 0.08, 0.03, TEST_SEED))
         return self.store.label("test", read_frames(path))[0]
 
     def e0s(self, numbers) -> dict:
@@ -137,7 +137,7 @@ class Stages:
                 trained = train_surrogate(folder / "train.extxyz", work, self.e0s(train_frames[0].numbers),
                                           settings, seed=c.seed + m, name="model")
             else:
-                settings = FinetuneSettings(epochs=c.finetune_epochs, switch_epoch=max(1, c.finetune_epochs // 2),
+                settings = FinetuneSettings(mode=c.finetune_mode, epochs=c.finetune_epochs, switch_epoch=max(1, c.finetune_epochs // 2),
                                             valid_fraction=0.1, stress_weight=stress,
                                             e0s=self.e0s(train_frames[0].numbers))
                 trained = finetune(base_models[m], folder / "train.extxyz", work, settings, seed=c.seed + m,
