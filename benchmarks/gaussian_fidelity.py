@@ -223,7 +223,8 @@ def table(results: dict) -> str:
         cells = [f"{r['ratio']['estimate']:.3f} [{r['ratio']['low']:.3f}, {r['ratio']['high']:.3f}]"
                  if r["ratio"]["estimate"] < 10 else f"runaway ({r['ratio']['estimate']:.2g})"
                  for r in case["summary"]]
-        lines.append(f"| {case['dim']} | {case['n_particles']} | {case['steps_per_move']} | " + " | ".join(cells) + " |")
+        lead = f"| {case['dim']} | {case['n_particles']} | {case['steps_per_move']} | "
+        lines.append(lead + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
