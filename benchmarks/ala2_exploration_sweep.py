@@ -181,6 +181,12 @@ def _span(values) -> float | None:
     return round(float(360.0 - gaps.max()), 1)
 
 
+def _short(cause: str) -> str:
+    """A short name for a divergence message (its check's name where the message holds one)."""
+    return next((name for name in ("max_step", "force_limit", "min_distance") if name in cause),
+                "calculation_failed" if "calculator failed" in cause else cause)
+
+
 def _round(value) -> float:
     return round(float(value), 3)
 
@@ -195,19 +201,41 @@ def choose(results) -> dict | None:
     return max(admissible, key=lambda r: (r["cells_visited"], -r[rise]))
 
 
+def table(report) -> str:
+    """The sweep as a markdown table (one row per setting, the chosen one marked)."""
+    rows = ["| friction (eV·fs/Å²) | h | T (K) | cells (coverage) | max φ/ψ change | E − lowest start: end median / "
+            "highest frame (eV) | E − E_min highest (eV) | dropped (causes) | wall (s) |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    chosen = report["chosen"] or {}
+    for r in sorted(report["settings"], key=lambda r: (-r["friction_eV_fs_per_A2"], r["amplitude"], r["temperature_K"])):
+        mark = " **chosen**" if (r["friction_eV_fs_per_A2"], r["amplitude"], r["temperature_K"]) == \
+            (chosen.get("friction"), chosen.get("amplitude"), chosen.get("temperature_K")) else ""
+        causes = ", ".join(f"{_short(k)} {v}" for k, v in r["dropped_causes"].items())
+        rows.append(f"| {r['friction_eV_fs_per_A2']:g}{mark} | {r['amplitude']:g} | {r['temperature_K']:g} | "
+                    f"{r['cells_visited']} ({100 * r['coverage']:.2f} %) | {r['max_phi_psi_change_deg']:.0f}° | "
+                    f"{r['end_energy_above_lowest_start_eV']['median']} / {r['max_energy_above_lowest_start_eV']} | "
+                    f"{r['max_energy_above_min_eV']} | {r['dropped']} of {r['moves']}{f' ({causes})' if causes else ''} | "
+                    f"{r['wall_s']:.0f} |")
+    return "\n".join(rows)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--surrogate", required=True, help="MACE surrogate .model (descriptors only)")
-    parser.add_argument("--scratch", required=True, help="folder for the start ensemble (kept between runs)")
+    parser.add_argument("--surrogate", help="MACE surrogate .model (descriptors only)")
+    parser.add_argument("--scratch", help="folder for the start ensemble (kept between runs)")
     parser.add_argument("--moves", type=int, default=24)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2, help="settings run side by side")
     parser.add_argument("--only", type=int, nargs="*", help="indices of the settings to run (for timing)")
     parser.add_argument("--out", default="benchmarks/results/ala2_exploration_sweep.json")
+    parser.add_argument("--table", action="store_true", help="print the markdown table of --out and stop")
     args = parser.parse_args(argv)
-    surrogate = Path(args.surrogate)
-    if not surrogate.is_file():
-        raise ValueError(f"no surrogate model at {surrogate}")
+    if args.table:
+        print(table(json.loads(Path(args.out).read_text())))
+        return
+    surrogate = Path(args.surrogate or "")
+    if not surrogate.is_file() or args.scratch is None:
+        raise ValueError(f"give --scratch and --surrogate, a MACE model file (none at {args.surrogate!r})")
     if args.moves < 1 or args.steps < RECORD_EVERY or args.steps % RECORD_EVERY or args.workers < 1:
         raise ValueError(f"moves >= 1, steps a positive multiple of {RECORD_EVERY}, workers >= 1")
     from skmd.atoms.alanine import ramachandran
