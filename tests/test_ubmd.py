@@ -155,12 +155,12 @@ Study(replace(UBMDConfig(), **{settings}), {out!r}, calculator_factory=slow, log
 @pytest.mark.slow
 def test_kill_and_resume_sends_no_configuration_twice(tmp_path):
     out = tmp_path / "run"
-    settings = {**TINY, "md_temperatures": (), "n_select": 6, "steps": 24}
+    settings = {**TINY, "md_temperatures": (), "initial_frames": 24}   # a lost label still leaves 10 to train
     script = SCRIPT.format(settings=repr(settings), out=str(out))
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    labels = out / "labels" / "ubmd300" / "iter01"
+    labels = out / "labels" / "init"   # killed while the starting data are being labelled
     deadline = time.time() + 300
-    while time.time() < deadline and len(list(labels.glob("*.extxyz"))) < 2 and process.poll() is None:
+    while time.time() < deadline and len(list(labels.glob("*.extxyz"))) < 3 and process.poll() is None:
         time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be killed"
     process.send_signal(signal.SIGKILL)
@@ -169,6 +169,7 @@ def test_kill_and_resume_sends_no_configuration_twice(tmp_path):
     assert finished.returncode == 0, finished.stderr[-3000:]
     keys = (out / "labels" / "oracle_calls.log").read_text().split()
     assert len(keys) == len(set(keys)), "a configuration went to the oracle twice"
+    assert sum(key.startswith("init/") for key in keys) == settings["initial_frames"]
     results = json.loads((out / "results.json").read_text())
     assert results["oracle_calls"] == len(keys)
     assert os.path.exists(out / "samplers" / "ubmd300" / "iter01" / "model0.model")
