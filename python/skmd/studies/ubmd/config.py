@@ -162,7 +162,8 @@ QUICK = {
     "ala2": dict(iterations=2, initial_frames=60, test_frames=60, walkers=2, steps=300, interval=30, n_select=10,
                  surrogate_epochs=30, finetune_epochs=8, n_features=256, ensemble_size=2, window=20),
     "periodic": dict(iterations=2, initial_frames=60, test_frames=30, walkers=1, steps=300, interval=30,
-                     n_select=8, timestep_fs=2.0, md_temperatures=(300.0,), atomic_threshold=2.0,
-                     surrogate_epochs=60, finetune_epochs=8, n_features=256, ensemble_size=2, window=20),
+                     n_select=8, timestep_fs=2.0, md_temperatures=(300.0,), atomic_threshold=3.0,
+                     pressures_GPa=(-2.0, 2.0),
+                     surrogate_epochs=60, finetune_epochs=8, n_features=256, ensemble_size=2, window=5),
 }
 FULL = {"ala2": {}, "periodic": dict(timestep_fs=2.0, md_temperatures=(300.0,), atomic_threshold=2.0, walkers=2)}

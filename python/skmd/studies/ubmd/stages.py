@@ -137,8 +137,8 @@ class Stages:
                 trained = train_surrogate(folder / "train.extxyz", work, self.e0s(train_frames[0].numbers),
                                           settings, seed=c.seed + m, name="model")
             else:
-                settings = FinetuneSettings(mode=c.finetune_mode, epochs=c.finetune_epochs, switch_epoch=max(1, c.finetune_epochs // 2),
-                                            valid_fraction=0.1, stress_weight=stress,
+                settings = FinetuneSettings(mode=c.finetune_mode, epochs=c.finetune_epochs,
+                                            switch_epoch=max(1, c.finetune_epochs // 2), valid_fraction=0.1, stress_weight=stress,
                                             e0s=self.e0s(train_frames[0].numbers))
                 trained = finetune(base_models[m], folder / "train.extxyz", work, settings, seed=c.seed + m,
                                    name="model")
