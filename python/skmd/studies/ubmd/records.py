@@ -25,7 +25,7 @@ def visited(study, sampler) -> dict:
     volumes = {}
     for w in walkers:
         volumes.setdefault(f"{w['pressure_GPa']:g}", []).extend(w["visited"])
-    return {"volumes": volumes, "threshold_stops": stops, "walker_runs": len(walkers),
+    return {"volumes": volumes, "threshold_stops": stops, "walker_runs": len(walkers), "n_atoms": len(study.initial[0]),
             "volume_range_A3": {p: [min(v), max(v)] for p, v in volumes.items()}}
 
 
@@ -70,7 +70,7 @@ def visited_figure(path, results) -> None:
                    title=f"{name}: coverage {r['ramachandran_coverage']:.3f}")
         else:
             for pressure, volumes in r["volumes"].items():
-                ax.plot(np.asarray(volumes) / 8.0, ".", ms=2, label=f"{pressure} GPa")
+                ax.plot(np.asarray(volumes) / r["n_atoms"], ".", ms=2, label=f"{pressure} GPa")
             ax.set(xlabel="recorded frame", ylabel="volume per atom (Å³)", title=name)
             ax.legend()
     fig.tight_layout()

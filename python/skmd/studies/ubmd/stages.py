@@ -138,8 +138,8 @@ class Stages:
                                           settings, seed=c.seed + m, name="model")
             else:
                 settings = FinetuneSettings(mode=c.finetune_mode, epochs=c.finetune_epochs,
-                                            switch_epoch=max(1, c.finetune_epochs // 2), valid_fraction=0.1, stress_weight=stress,
-                                            e0s=self.e0s(train_frames[0].numbers))
+                                            switch_epoch=max(1, c.finetune_epochs // 2), valid_fraction=0.1,
+                                            stress_weight=stress, e0s=self.e0s(train_frames[0].numbers))
                 trained = finetune(base_models[m], folder / "train.extxyz", work, settings, seed=c.seed + m,
                                    name="model")
             shutil.copyfile(trained, path.with_suffix(".tmp"))
