@@ -127,10 +127,12 @@ def _check_run(out, results, system):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("system", ["ala2", "periodic"])
-def test_one_iteration_end_to_end_with_xtb(tmp_path, system):
+@pytest.mark.parametrize("system, choices", [("ala2", {}), ("periodic", {}),
+                                             ("periodic", dict(uncertainty="ensemble", ensemble_size=2,
+                                                               selection="fps"))])
+def test_one_iteration_end_to_end_with_xtb(tmp_path, system, choices):
     settings = TINY_PERIODIC if system == "periodic" else {**TINY, "md_temperatures": ()}
-    config = replace(UBMDConfig(system=system), **settings)
+    config = replace(UBMDConfig(system=system), **settings, **choices)
     out = tmp_path / system
     results = Study(config, out, log=lambda *_: None).run()
     _check_run(out, results, system)
