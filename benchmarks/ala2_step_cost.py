@@ -23,22 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from skmd.atoms import Brownian, GaussianKernel, IndependentWalkers, MACEDescriptorCalculator, RoundRobin, Stein
-from skmd.atoms.alanine import alanine_dipeptide
+from skmd.atoms.alanine import rattled_ensemble
 from skmd.atoms.mace_models import build_mace
 from skmd.tools.machine import machine_info
 from skmd.tools.threads import set_threads
 
 N_PARTICLES, STEPS, ROUNDS, THREADS = 30, 500, 3, 2
-
-
-def ensemble(n, seed=0):
-    rng = np.random.default_rng(seed)
-    frames = []
-    for _ in range(n):
-        atoms = alanine_dipeptide()
-        atoms.positions += 0.03 * rng.standard_normal(atoms.positions.shape)
-        frames.append(atoms)
-    return frames
 
 
 def timed_walk(driver, calculator, particle, move):
@@ -55,7 +45,7 @@ def timed_walk(driver, calculator, particle, move):
 def main(out="benchmarks/results/ala2_step_cost.json"):
     set_threads(THREADS)
     model = build_mace(channels=32, max_L=0, num_interactions=2, seed=0)
-    frames = ensemble(N_PARTICLES)
+    frames = rattled_ensemble(N_PARTICLES)
     integrator = Brownian(temperature_K=50.0, timestep_fs=0.1, friction=75.0)
     brownian = IndependentWalkers(frames, MACEDescriptorCalculator(model), integrator, steps=STEPS)
     started = time.perf_counter()

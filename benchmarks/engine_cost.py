@@ -29,7 +29,7 @@ import numpy as np
 
 from skmd.atoms import (Brownian, GaussianKernel, IndependentWalkers, Langevin, MACEDescriptorCalculator, RoundRobin,
                         Stein, build_mace, save_mace)
-from skmd.atoms.alanine import alanine_dipeptide
+from skmd.atoms.alanine import rattled_ensemble
 from skmd.atoms.parallel import MACEFactory, SamplerSpec, run_samplers
 from skmd.tools.machine import machine_info
 from skmd.tools.threads import set_threads
@@ -39,16 +39,6 @@ N_PARTICLES = 10
 STEPS, REPEATS = (10, 2) if QUICK else (30, 6)
 KERNEL = GaussianKernel(8.0, "median")
 BROWNIAN = Brownian(temperature_K=50.0, timestep_fs=0.1, friction=75.0)
-
-
-def ensemble(n=N_PARTICLES, seed=0):
-    rng = np.random.default_rng(seed)
-    frames = []
-    for _ in range(n):
-        atoms = alanine_dipeptide()
-        atoms.positions += 0.03 * rng.standard_normal(atoms.positions.shape)
-        frames.append(atoms)
-    return frames
 
 
 class StepClock:
@@ -73,7 +63,7 @@ class StepClock:
 
 def seam_overhead(model) -> dict:
     """(a): SKMD steps through the seam against plain Brownian steps, alternating moves."""
-    members = ensemble()
+    members = rattled_ensemble(N_PARTICLES)
     skmd_calc, plain_calc = MACEDescriptorCalculator(model), MACEDescriptorCalculator(model)
     skmd_clock, plain_clock = StepClock(skmd_calc, STEPS), StepClock(plain_calc, STEPS)
     started = time.perf_counter()
@@ -100,7 +90,7 @@ def seam_overhead(model) -> dict:
 
 def float32_sampling(model) -> dict:
     """(b): float32 against float64 Brownian steps, alternating, and their force difference."""
-    members = ensemble()
+    members = rattled_ensemble(N_PARTICLES)
     results = {}
     for dtype in ("float64", "float32"):
         calculator = MACEDescriptorCalculator(model, dtype=dtype)
@@ -146,7 +136,7 @@ def parallel_samplers(model, order=(1, 2)) -> dict:
         path = Path(folder) / "model.pt"
         save_mace(model, path)
         factory = MACEFactory(str(path))
-        members = ensemble()
+        members = rattled_ensemble(N_PARTICLES)
         started = time.perf_counter()
         serial = run_samplers(iteration_specs(), members, factory, threads=1)
         report = {"samplers": {spec.name: {"moves": spec.n_moves, "steps_per_move": spec.steps}

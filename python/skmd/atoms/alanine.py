@@ -49,6 +49,17 @@ def alanine_dipeptide() -> Atoms:
     return Atoms(symbols=symbols, positions=positions)
 
 
+def rattled_ensemble(n: int, scale: float = 0.03, seed: int = 0) -> list:
+    """``n`` copies of C7eq with Gaussian displacements of ``scale`` Å per coordinate (seeded)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        atoms = alanine_dipeptide()
+        atoms.positions += scale * rng.standard_normal(atoms.positions.shape)
+        frames.append(atoms)
+    return frames
+
+
 def _dihedral(positions, indices) -> np.ndarray:
     """Dihedral angles in degrees in (−180, 180] for positions (..., n, 3)."""
     p0, p1, p2, p3 = (positions[..., i, :] for i in indices)
