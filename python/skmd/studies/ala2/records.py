@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Ala2Config
 
 
 def load_factory(spec: str):
@@ -39,8 +38,8 @@ def write_json(path, payload) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default))
 
 
-def as_json(config: Ala2Config) -> dict:
-    """The settings as plain JSON values (tuples become lists)."""
+def as_json(config) -> dict:
+    """A study's settings (a config dataclass) as plain JSON values (tuples become lists)."""
     return json.loads(json.dumps(asdict(config), default=_json_default))
 
 
@@ -57,10 +56,10 @@ def make_run_directory(out) -> Path:
     return out
 
 
-def check_config(out: Path, config: Ala2Config) -> None:
-    """Save the settings in ``out/config.json``, or refuse to resume a run made with other settings.
-
-    A setting missing from an older config.json counts as its default value.
+def check_config(out: Path, config) -> None:
+    """Save the settings (any study's config dataclass) in ``out/config.json``, or refuse to resume
+    a run made with other settings. A setting missing from an older config.json counts as its
+    default value; the backend may change between runs.
     """
     path = out / "config.json"
     current = as_json(config)
@@ -68,7 +67,7 @@ def check_config(out: Path, config: Ala2Config) -> None:
         write_json(path, current)
         return
     saved = json.loads(path.read_text())
-    defaults = as_json(Ala2Config())
+    defaults = as_json(type(config)())
     changed = sorted(key for key in current if key != "backend" and saved.get(key, defaults[key]) != current[key])
     if changed:
         raise ValueError(f"{out} holds a run with other settings ({', '.join(changed)}); "

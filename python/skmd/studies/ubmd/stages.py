@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ala2.records import as_json, make_run_directory, write_json
+from ..ala2.records import check_config, make_run_directory, write_json
 from .config import UBMDConfig, perturbed, starting_structure
 
 #: Seed of the periodic test set: fixed, independent of --seed, so every run is judged on the same frames.
@@ -34,19 +34,6 @@ def with_reference(frames) -> list:
         copy.calc = SinglePointCalculator(copy, energy=frame.info[ENERGY_KEY], forces=frame.arrays[FORCES_KEY])
         copies.append(copy)
     return copies
-
-
-def check_config(out: Path, config: UBMDConfig) -> None:
-    """Save the settings in ``out/config.json``, or refuse to resume a run made with other settings."""
-    path, current = out / "config.json", as_json(config)
-    if not path.exists():
-        write_json(path, current)
-        return
-    saved = json.loads(path.read_text())
-    changed = sorted(key for key in current if saved.get(key) != current[key])
-    if changed:
-        raise ValueError(f"{out} holds a run with other settings ({', '.join(changed)}); "
-                         "rerun with the same settings to resume, or use a new --out")
 
 
 class Stages:
