@@ -133,7 +133,7 @@ def test_diverging_moves_are_dropped_never_candidates(calculator, ensemble):
 
 def test_the_samplers_of_an_iteration_give_the_same_candidates_on_any_executor(tmp_path, model, ensemble):
     surrogate = save_mace(model, tmp_path / "tiny.model")
-    config = Ala2Config(**{**TINY, "n_candidates": 3, "steps": 3, "n_select": 3})
+    config = Ala2Config(**{**TINY, "n_candidates": 3, "steps": 3, "n_select": 3, "valid_fraction": 0.34})
     runs = {}
     # one thread: torch.serialization.safe_globals (used by load_mace) is not safe for concurrent loads
     for label, executor in (("serial", None), ("threads", ThreadPoolExecutor(1))):
@@ -157,7 +157,7 @@ def test_a_spawned_process_pool_gives_the_serial_candidates(tmp_path, model, ens
     from concurrent.futures import ProcessPoolExecutor
     from skmd.atoms.store import read_frames
     surrogate = save_mace(model, tmp_path / "tiny.model")
-    config = Ala2Config(**{**TINY, "n_candidates": 3, "steps": 3, "n_select": 3})
+    config = Ala2Config(**{**TINY, "n_candidates": 3, "steps": 3, "n_select": 3, "valid_fraction": 0.34})
     serial = Study(config, tmp_path / "serial", log=lambda *_: None)
     serial.sample(1, surrogate, ensemble)
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -174,6 +174,14 @@ def test_a_spawned_process_pool_gives_the_serial_candidates(tmp_path, model, ens
 def test_bad_settings_are_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="cannot select"):
         Ala2Config(n_select=400).validate()
+    with pytest.raises(ValueError, match="too few for ubmd_alpha"):
+        Ala2Config(samplers=("ubmd",), surrogate_frames=20).validate()
+    with pytest.raises(ValueError, match="no validation frame"):
+        Ala2Config(n_select=3, valid_fraction=0.25).validate()
+    with pytest.raises(ValueError, match="committee needs at least 2"):
+        Ala2Config(committee_size=1).validate()
+    with pytest.raises(ValueError, match="no test set file"):
+        Ala2Config(testset=str(tmp_path / "missing.extxyz")).validate()
     with pytest.raises(ValueError, match="amplitude"):
         Study(Ala2Config(amplitude=-3.0), tmp_path / "a")
     with pytest.raises(ValueError, match="explore_fraction"):
@@ -186,29 +194,42 @@ def test_bad_settings_are_refused_before_any_work(tmp_path):
 
 
 @pytest.mark.slow
-def test_end_to_end_iteration_with_xtb_labels_and_mace_training(tmp_path):
-    """Surrogate built from xTB labels, test set, one SKMD and one MD iteration, LoRA fine-tuning."""
-    config = Ala2Config(samplers=("skmd", "md300"), **TINY)
-    results = Study(config, tmp_path, log=lambda *_: None).run()
-    assert (tmp_path / "surrogate" / "surrogate.model").is_file()
-    assert results["test_size"] == 4 and results["oracle_calls"] == 8 + 4 + 2 * 4
-    for name in ("skmd", "md300"):
-        metrics = results["samplers"][name]["iterations"][0]
-        assert metrics["n_train"] == 4 and np.isfinite(metrics["energy_rmse"]) and np.isfinite(metrics["force_rmse"])
-        train = tmp_path / "samplers" / name / "iter01" / "train.extxyz"
-        log = (tmp_path / "samplers" / name / "iter01" / "finetune" / "finetuned.stdout").read_text()
+def test_end_to_end_head_to_head_of_five_samplers_on_a_fixed_test_set(tmp_path):
+    """xTB-labelled surrogate, a 2-model UDD committee, one iteration of skmd, md300, md700, ubmd and
+    udd with LoRA fine-tuning, scored per basin on a given test set; a finished run is not redone."""
+    from ase.io import read, write
+    from skmd.studies.ala2_testset import SHIPPED_TESTSET, file_sha256, load_testset
+    test_file = tmp_path / "test.extxyz"
+    write(test_file, load_testset(SHIPPED_TESTSET)[::50], format="extxyz")
+    config = Ala2Config(**{**TINY, "n_particles": 4, "n_candidates": 4, "ubmd_threshold": 50.0},
+                        samplers=("skmd", "md300", "md700", "ubmd", "udd"), committee_size=2, n_features=32,
+                        ubmd_alpha=0.25, testset=str(test_file), testset_sha256=file_sha256(test_file),
+                        trace_interval=2)
+    out = tmp_path / "run"
+    results = Study(config, out, log=lambda *_: None, jobs=2).run()
+    assert results["test_size"] == 6 and results["oracle_calls"] == 8 + 5 * 4   # the test set is given, not labelled
+    for name, result in results["samplers"].items():
+        metrics = result["iterations"][0]
+        assert set(metrics["by_basin"]) >= {"all", "C7eq"} and metrics["n_labelled"] == metrics["n_train"] == 4
+        assert np.isfinite(metrics["energy_rmse"]) and np.isfinite(metrics["force_rmse"])
+        assert metrics["finetune_s"] > 0 and metrics["sample_s"] > 0 and metrics["label_s"] >= 0
+        assert result["trace_frames"] == [4 * 2] and 0 < result["coverage"][0] == result["coverage_cumulative"][0]
+        assert len(result["phi_psi"]) == 4
+        log = (out / "samplers" / name / "iter01" / "finetune" / "finetuned.stdout").read_text()
         assert "Injecting LoRA layers with rank=4" in log and "train=3, valid=1" in log
-        from ase.io import read
-        frames = read(train, ":")
+        frames = read(out / "samplers" / name / "iter01" / "train.extxyz", ":")
         assert all(ENERGY_KEY in f.info and FORCES_KEY in f.arrays for f in frames)
-        model = load_mace(tmp_path / "samplers" / name / "iter01" / "model.model")
-        assert sum(p.numel() for p in model.parameters()) > 0
-        assert len(results["samplers"][name]["phi_psi"]) == 4
-    assert (tmp_path / "ramachandran.png").stat().st_size > 10_000 and (tmp_path / "rmse.png").is_file()
-    again = Study(config, tmp_path, log=lambda *_: None).run()   # a finished run is not redone
+    assert results["samplers"]["skmd"]["iterations"][0]["freeze_s"] > 0
+    assert (out / "samplers" / "udd" / "iter01" / "committee1.model").is_file()
+    assert (out / "surrogate" / "committee1.model").is_file()
+    assert set(results["timing"]) == {"surrogate_s", "committee_s", "initial_ensemble_s", "test_set_s"}
+    assert (out / "ramachandran.png").stat().st_size > 10_000 and (out / "coverage.png").is_file()
+    again = Study(config, out, log=lambda *_: None).run()   # a finished run is not redone
     assert again["oracle_calls"] == results["oracle_calls"]
     with pytest.raises(ValueError, match="other settings"):
-        Study(replace(config, steps=6), tmp_path)
+        Study(replace(config, steps=6), out)
+    with pytest.raises(ValueError, match="not the fixed test set"):
+        Study(replace(config, testset_sha256="0" * 64), tmp_path / "other", log=lambda *_: None).test_set(None, None)
 
 
 SLOW_ORACLE = '''
@@ -287,7 +308,7 @@ def test_cli_refuses_bad_choices_before_any_work(tmp_path, capsys):
     assert main(["ala2", "--quick", "--calculator", "no_such_module:factory", "--out", str(tmp_path / "c")]) == 2
     assert main(["ala2", "--quick", "--surrogate", str(tmp_path / "missing.model"), "--out", str(tmp_path / "d")]) == 2
     errors = capsys.readouterr().err
-    assert "choose --quick" in errors and "cannot import" in errors and "no surrogate model file" in errors
+    assert "choose one of --quick" in errors and "cannot import" in errors and "no surrogate model file" in errors
 
 
 @pytest.mark.parametrize("flags", [

@@ -13,12 +13,13 @@ import pytest
 pytest.importorskip("mace")
 pytest.importorskip("tblite")
 
+from ase import units  # noqa: E402
 from ase.calculators.calculator import Calculator, all_changes  # noqa: E402
 
 from skmd.atoms.oracle import STRESS_KEY, Oracle  # noqa: E402
 from skmd.atoms.training import stress_args  # noqa: E402
 from skmd.cli.main import main  # noqa: E402
-from skmd.studies.ubmd import QUICK, Study, UBMDConfig, gfn1_xtb, silicon_cell  # noqa: E402
+from skmd.studies.ubmd import FULL, QUICK, Study, UBMDConfig, co2_cell, gfn1_xtb, silicon_cell  # noqa: E402
 
 TINY = dict(iterations=1, initial_frames=20, test_frames=6, walkers=1, steps=12, interval=4, n_select=3,
             window=5, surrogate_epochs=4, finetune_epochs=2, n_features=32, valid_every=2, alpha=0.1)
@@ -74,8 +75,28 @@ def test_periodic_settings_and_an_oracle_without_stress_are_refused(tmp_path):
 def test_quick_presets_are_valid_and_pick_the_ensemble():
     for system, preset in QUICK.items():
         config = replace(UBMDConfig(system=system), **preset).validate()
-        assert config.dynamics() == ("npt" if system == "periodic" else "nvt")
+        assert config.dynamics() == ("nvt" if system == "ala2" else "npt") and config.periodic == (system != "ala2")
         assert config.chosen_samplers()[0].biased and not any(s.biased for s in config.chosen_samplers()[1:])
+
+
+def test_co2_crystal_is_relaxed_under_gfn1_xtb_and_its_stress_matches_finite_differences():
+    from ase.calculators.fd import calculate_numerical_stress
+    cell = co2_cell()
+    assert len(cell) == 12 and cell.pbc.all() and set(FULL) == set(QUICK)
+    distances = cell.get_all_distances(mic=True)
+    bonded = distances[0::3][:, [i for i in range(12) if i % 3]]   # each C to the 8 O atoms
+    assert np.isclose(np.sort(bonded, axis=1)[:, :2], 1.141).all()  # two O at the C=O bond, the rest far
+    assert np.sort(bonded, axis=1)[:, 2].min() > 2.5
+    cell.calc = gfn1_xtb()
+    assert abs(cell.get_stress()[:3].mean()) < 0.1 * units.GPa   # |p| < 0.1 GPa at the relaxed cell
+    assert np.abs(cell.get_forces()).max() < 0.05
+    strained = cell.copy()
+    strained.rattle(0.05, seed=2)
+    strained.set_cell(cell.cell.array @ (np.eye(3) + 0.03 * np.array([[1, .2, 0], [.2, -.5, .1], [0, .1, .3]])),
+                      scale_atoms=True)
+    strained.calc = gfn1_xtb()
+    numerical = calculate_numerical_stress(strained, eps=1e-5, force_consistent=False)
+    assert np.allclose(strained.get_stress(), numerical, atol=2e-5)
 
 
 def test_stress_flags_of_mace_run_train():
@@ -119,7 +140,12 @@ def _check_run(out, results, system):
         metrics = sampler["iterations"][0]
         assert metrics["n_labelled"] >= 1 and metrics["energy_rmse_meV_atom"] > 0
         assert (out / "samplers" / name / "iter01" / "model0.model").is_file()
-    if system == "periodic":
+        walkers = json.loads((out / "samplers" / name / "iter01" / "sampling.json").read_text())["walkers"]
+        for walker in walkers:   # every walker ran through the engine: steps, stop, dropped moves, trace
+            assert 1 <= walker["steps"] <= 12 and isinstance(walker["stopped"], bool)
+            assert walker["dropped"] == [] and len(walker["visited"]) >= 1
+        assert sampler["walker_runs"] == len(walkers) and sampler["dropped_walkers"] == 0
+    if system != "ala2":
         assert results["initial"]["stress_rmse_meV_A3"] > 0
         assert set(results["samplers"]["ubmd300"]["volume_range_A3"]) == {"-5", "5"}
     else:
@@ -127,11 +153,11 @@ def _check_run(out, results, system):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("system, choices", [("ala2", {}), ("periodic", {}),
+@pytest.mark.parametrize("system, choices", [("ala2", {}), ("periodic", {}), ("co2", {}),
                                              ("periodic", dict(uncertainty="ensemble", ensemble_size=2,
                                                                selection="fps"))])
 def test_one_iteration_end_to_end_with_xtb(tmp_path, system, choices):
-    settings = TINY_PERIODIC if system == "periodic" else {**TINY, "md_temperatures": ()}
+    settings = {**TINY, "md_temperatures": ()} if system == "ala2" else TINY_PERIODIC
     config = replace(UBMDConfig(system=system), **settings, **choices)
     out = tmp_path / system
     results = Study(config, out, log=lambda *_: None).run()

@@ -1,4 +1,5 @@
-"""UncertaintyBias: bias forces and stress by finite differences, the τ window, NPT, the stop, bad input."""
+"""UncertaintyBias: bias forces and stress by finite differences, the τ window, NPT, the stops, divergence,
+bad input."""
 import warnings
 
 import numpy as np
@@ -7,12 +8,14 @@ from ase.build import bulk, molecule
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 
+from skmd.atoms.divergence import DivergenceCheck
 from skmd.atoms.drivers import IndependentWalkers
 from skmd.atoms.integrators import NPT, Langevin
 from skmd.atoms.mace_models import build_mace
+from skmd.atoms.observers import Every, EveryK, UncertaintyCross, UncertaintyStop
+from skmd.tools.divergence import DivergenceWarning
 from skmd.uncertainty import EnsembleUncertainty, GradientUncertainty, UncertaintyBias
-from skmd.uncertainty.sampling import make_dynamics, run_until_uncertain
-from skmd.atoms.observers import EveryK, UncertaintyCross
+from skmd.uncertainty.sampling import integrator_for
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
@@ -191,41 +194,70 @@ def test_bad_input_is_refused_before_any_work(silicon, gradient_source):
         IndependentWalkers([water], UncertaintyBias(source, tau=1.0), NPT(), steps=5)
 
 
-def test_standalone_runner_stops_at_the_crossing_frame(silicon, gradient_source):
-    def run(**kwargs):
-        atoms = silicon.copy()
-        atoms.calc = UncertaintyBias(gradient_source, tau=2.0, adaptive=False)
-        dynamics = make_dynamics(atoms, "nvt", temperature_K=3000.0, timestep_fs=2.0, friction_per_fs=0.05, seed=4)
-        return run_until_uncertain(dynamics, 10, **kwargs)
+def hot_walk(gradient_source, silicon, observers, steps=10, **kwargs):
+    """A biased NVT walk from the lattice at 3000 K (u grows) through the engine; returns the driver."""
+    bias = UncertaintyBias(gradient_source, tau=2.0, adaptive=False)
+    integrator = integrator_for("nvt", temperature_K=3000.0, timestep_fs=2.0, friction_per_fs=0.05)
+    driver = IndependentWalkers([silicon], bias, integrator, acquisition=observers, steps=steps, seed=4, **kwargs)
+    driver.run(1)
+    return driver
 
-    record = run(interval=1)
-    peaks = np.array([frame.info["max_atomic_uncertainty"] for frame in record.candidates])
-    assert len(peaks) == 10 and not record.stopped and peaks.max() > peaks[0]
-    threshold = 0.5 * (peaks[0] + peaks.max())
+
+def test_uncertainty_stop_returns_only_the_crossing_frame(silicon, gradient_source):
+    recorder = Recorder()
+    free = hot_walk(gradient_source, silicon, [UncertaintyStop(10, atomic_threshold=1e6, interval=1), recorder])
+    peaks = np.array([frame.info["max_atomic_uncertainty"] for frame in free.candidates])
+    assert len(peaks) == 10 and np.allclose(peaks, recorder.peaks) and peaks.max() > peaks[0]
+    assert [frame.info["skmd_step"] for frame in free.candidates] == list(range(1, 11))
+    late = int(np.argmax(peaks[3:] > peaks[:3].max())) + 3   # the first crossing after three interval frames
+    assert peaks[late] > peaks[:3].max()
+    threshold = 0.5 * (peaks[:3].max() + peaks[late])
     first = int(np.argmax(peaks > threshold))
-    stopped = run(atomic_threshold=threshold, interval=5)
-    assert stopped.stopped and stopped.steps == first + 1 and len(stopped.candidates) == 1
-    assert stopped.candidates[0].info["step"] == first + 1
-    assert np.allclose(stopped.candidates[0].positions, record.candidates[first].positions)
+    assert first >= 3
+    trace = []
+    stopped = hot_walk(gradient_source, silicon, [UncertaintyStop(10, atomic_threshold=threshold, interval=1),
+                                                  Every(lambda walk: trace.append(walk.step), 2)])
+    assert len(stopped.candidates) == 1                                 # the interval frames were cleared
+    frame = stopped.candidates[0]
+    assert frame.info["skmd_step"] == first + 1 and frame.info["skmd_reason"] == "uncertainty threshold crossed"
+    assert np.allclose(frame.positions, free.candidates[first].positions)
+    assert np.isclose(frame.info["max_atomic_uncertainty"], peaks[first]) and "uncertainty" in frame.info
+    assert trace == list(range(2, first + 2, 2))                       # Every ran until the stop
+    end = hot_walk(gradient_source, silicon, UncertaintyStop(4, structure_threshold=1e6))
+    assert len(end.candidates) == 1 and end.candidates[0].info["skmd_reason"] == "end point"
 
 
-def test_make_dynamics_refuses_bad_runs(silicon, gradient_source):
-    no_stress = silicon.copy()
-    no_stress.calc = UncertaintyBias(EnergyForcesOnly(silicon.positions), uncertainty=gradient_source, tau=1.0)
+def test_a_diverging_biased_walk_is_dropped_without_candidates(silicon, gradient_source):
+    with pytest.warns(DivergenceWarning, match="force component"):
+        driver = hot_walk(gradient_source, silicon, UncertaintyStop(10, atomic_threshold=1e6, interval=1),
+                          divergence=DivergenceCheck(force_limit=1e-9), restarts=1)
+    assert driver.candidates == [] and len(driver.dropped) == 1
+    assert driver.dropped[0]["move"] == 0 and "force_limit" in driver.dropped[0]["cause"]
+
+
+def test_integrator_for_refuses_bad_runs(silicon, gradient_source):
+    no_stress = UncertaintyBias(EnergyForcesOnly(silicon.positions), uncertainty=gradient_source, tau=1.0)
     with pytest.raises(ValueError, match="gives no stress"):
-        make_dynamics(no_stress, "npt")
+        integrator_for("npt", atoms=silicon, calculator=no_stress)
     water = molecule("H2O")
     water.calc = EnergyForcesOnly(water.positions)
     with pytest.raises(ValueError, match="periodic"):
-        make_dynamics(water, "npt")
+        integrator_for("npt", atoms=water)
     with pytest.raises(ValueError, match="ensemble"):
-        make_dynamics(water, "nve")
-    with pytest.raises(ValueError, match="temperature"):
-        make_dynamics(water, "nvt", temperature_K=-1.0)
-    atoms = silicon.copy()
-    atoms.calc = UncertaintyBias(gradient_source, tau=1.0)
-    run = run_until_uncertain(make_dynamics(atoms, "npt", pressure_GPa=-0.5, seed=1), 3, interval=1)
-    assert len(run.candidates) == 3 and atoms.calc.results["stress"].shape == (6,)
+        integrator_for("nve")
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="temperature"):
+            integrator_for("nvt", temperature_K=bad)
+        with pytest.raises(ValueError, match="timestep"):
+            integrator_for("npt", timestep_fs=bad)
+        with pytest.raises(ValueError, match="friction"):
+            integrator_for("nvt", friction_per_fs=bad)
+    assert isinstance(integrator_for("nvt", friction_per_fs=0.05), Langevin)
+    assert integrator_for("nvt", friction_per_fs=0.05).damping_fs == pytest.approx(20.0)
+    bias = UncertaintyBias(gradient_source, tau=1.0)
+    npt = integrator_for("npt", pressure_GPa=-0.5, atoms=silicon, calculator=bias)
+    driver = IndependentWalkers([silicon], bias, npt, acquisition=UncertaintyStop(3, 1e6, interval=1), seed=1)
+    assert len(driver.run(1)) == 3 and bias.results["stress"].shape == (6,)
 
 
 def test_two_pass_bias_equals_one_pass(silicon, gradient_source):

@@ -18,16 +18,16 @@ from .divergence import DivergenceCheck
 from .drivers import IndependentWalkers, RoundRobin
 from .integrators import NPT, Brownian, Langevin
 from .mace_models import build_mace, load_mace, save_mace
-from .observers import EndPoint, EveryK, SteinStop, UncertaintyCross, Walk, as_observer
+from .observers import EndPoint, Every, EveryK, SteinStop, UncertaintyCross, UncertaintyStop, Walk, as_observer
 from .oracle import Oracle, gfn2_xtb
 from .stein_bias import FrozenMember, Stein, SteinBias, freeze
 from .store import LabelStore
 
 __all__ = [
     "AdaptiveStop", "BiasCalculator", "Brownian", "BrownianDynamics", "CommitteeBias", "CommitteeMean",
-    "DivergenceCheck", "DivergenceWarning", "EndPoint", "EveryK", "FixedSteps", "FrozenMember", "GaussianKernel",
+    "DivergenceCheck", "DivergenceWarning", "EndPoint", "Every", "EveryK", "FixedSteps", "FrozenMember", "GaussianKernel",
     "IndependentWalkers", "KernelSchedule", "LabelStore", "Langevin", "MACEDescriptor", "MACEDescriptorCalculator",
     "NPT", "Oracle", "Periodic", "RestartPolicy", "RoundRobin", "Stein", "SteinBias", "SteinStop",
-    "UncertaintyCross", "UncertaintyThreshold", "Walk", "as_observer", "build_mace", "freeze", "gfn2_xtb",
-    "load_mace", "save_mace",
+    "UncertaintyCross", "UncertaintyStop", "UncertaintyThreshold", "Walk", "as_observer", "build_mace", "freeze",
+    "gfn2_xtb", "load_mace", "save_mace",
 ]

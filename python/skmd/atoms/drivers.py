@@ -60,6 +60,9 @@ class Driver:
         steps: steps per walk (default: the largest ``max_steps`` of the observers).
         seed: the seed of every random stream.
         divergence: a :class:`DivergenceCheck`. restarts: a :class:`RestartPolicy` or an int.
+
+    ``dropped`` lists the moves given up after the last restart: ``{"move", "particle", "cause"
+    (the message), "kind" (a key of skmd.tools.divergence.CAUSES)}``.
     """
 
     minimum_members = 1
@@ -127,18 +130,18 @@ class Driver:
 
     def walk(self, particle: int, move: int, calculator) -> Walk | None:
         """Move ``particle`` from its current state; restart on divergence; None if dropped."""
-        failures, cause = 0, ""
+        failures, cause, kind = 0, "", ""
         for attempt in self.restarts.attempts:
             try:
                 return self._walk_once(self.particles[particle], calculator, particle, move,
                                        substream(self.seed, move, attempt))
             except Diverged as error:
-                cause = str(error)
+                cause, kind = str(error), error.cause
             except CalculationFailed as error:
-                cause = str(Diverged("calculation_failed", str(error)))
+                cause, kind = str(Diverged("calculation_failed", str(error))), "calculation_failed"
             failures += 1
             self.restarts.warn(f"move {move} of particle {particle}", cause, failures)
-        self.dropped.append({"move": move, "particle": particle, "cause": cause})
+        self.dropped.append({"move": move, "particle": particle, "cause": cause, "kind": kind})
         return None
 
     def _accept(self, particle: int, walk: Walk) -> None:

@@ -128,6 +128,72 @@ class UncertaintyCross:
                 walk.stop()
 
 
+class UncertaintyStop:
+    """Uncertainty-biased MD acquisition: stop at the first step whose calibrated uncertainty
+    crosses a threshold; that frame is then the walk's only candidate.
+
+    ``atomic_threshold`` (eV/Å) is compared with the largest of ``results["atomic_uncertainties"]``
+    and ``structure_threshold`` (eV/atom) with ``results["uncertainty"]``; give at least one. A walk
+    without a crossing runs ``max_steps`` steps and yields the frames every ``interval`` steps
+    (or, with ``interval=None``, its end point). Every candidate's ``info`` holds the two
+    uncertainties at that frame (``uncertainty``, ``max_atomic_uncertainty``).
+    """
+
+    def __init__(self, max_steps: int, atomic_threshold: float | None = None,
+                 structure_threshold: float | None = None, interval: int | None = None):
+        self.max_steps = positive_int("max_steps", max_steps)
+        if atomic_threshold is None and structure_threshold is None:
+            raise ValueError("UncertaintyStop needs atomic_threshold or structure_threshold")
+        self.atomic_threshold = None if atomic_threshold is None else positive("atomic_threshold", atomic_threshold)
+        self.structure_threshold = None if structure_threshold is None else \
+            positive("structure_threshold", structure_threshold)
+        self.interval = None if interval is None else positive_int("interval", interval)
+
+    @staticmethod
+    def _levels(walk) -> tuple[float, float]:
+        results = walk.results
+        if "uncertainty" not in results or "atomic_uncertainties" not in results:
+            raise ValueError("UncertaintyStop needs a calculator that gives 'uncertainty' and "
+                             "'atomic_uncertainties' (e.g. skmd.uncertainty.UncertaintyBias)")
+        return float(results["uncertainty"]), float(max(results["atomic_uncertainties"]))
+
+    def _acquire(self, walk, reason: str, levels) -> None:
+        walk.acquire(reason)
+        walk.candidates[-1].info.update(uncertainty=levels[0], max_atomic_uncertainty=levels[1])
+
+    def __call__(self, walk):
+        levels = self._levels(walk)
+        crossed = (self.atomic_threshold is not None and levels[1] > self.atomic_threshold) or \
+                  (self.structure_threshold is not None and levels[0] > self.structure_threshold)
+        if crossed:
+            walk.candidates.clear()          # the crossing frame replaces this walk's interval frames
+            self._acquire(walk, "uncertainty threshold crossed", levels)
+            walk.stop()
+        elif self.interval is not None and walk.step % self.interval == 0:
+            self._acquire(walk, f"every {self.interval} steps", levels)
+
+    def finish(self, walk):
+        if self.interval is None:
+            self._acquire(walk, "end point", self._levels(walk))
+
+
+class Every:
+    """Call ``function(walk)`` after every ``interval`` steps of every walk (a trace, a log line).
+
+    A plain observer with no say over candidates or stopping; ``function`` reads ``walk.atoms``.
+    """
+
+    def __init__(self, function, interval: int = 1):
+        if not callable(function):
+            raise ValueError(f"Every needs a callable, got {function!r}")
+        self.function = function
+        self.interval = positive_int("interval", interval)
+
+    def __call__(self, walk):
+        if walk.step % self.interval == 0:
+            self.function(walk)
+
+
 def as_observer(rule):
     """A 2D acquisition rule (or an observer, returned as is) as an atomistic observer."""
     if isinstance(rule, FixedSteps):

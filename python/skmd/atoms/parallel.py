@@ -13,6 +13,7 @@ ordinary exception in a task is raised at once. Labelling goes through
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 
 from ..tools.checks import positive_int
@@ -75,12 +76,20 @@ class SamplerSpec:
 
 
 def run_sampler(spec: SamplerSpec, ensemble, calculator_factory, threads: int = 1) -> dict:
-    """Run one sampler for ``spec.n_moves`` moves: candidates, dropped moves and the end ensemble."""
+    """Run one sampler for ``spec.n_moves`` moves: candidates, dropped moves and the end ensemble.
+
+    Also returns ``records`` (the ``records`` of every observer that keeps some, e.g. a trace),
+    ``seconds`` (wall time of the task, calculator built) and ``freeze_s`` (of it, the time the
+    bias factory spent freezing members).
+    """
     set_threads(threads)
+    started = time.perf_counter()
     driver = spec.build(ensemble, calculator_factory())
     candidates = driver.run(spec.n_moves)
     return {"name": spec.name, "candidates": candidates, "dropped": driver.dropped, "ensemble": driver.particles,
-            "kernel_history": list(getattr(spec.bias, "history", []))}
+            "kernel_history": list(getattr(spec.bias, "history", [])),
+            "records": [observer.records for observer in driver.observers if hasattr(observer, "records")],
+            "seconds": time.perf_counter() - started, "freeze_s": getattr(spec.bias, "freeze_seconds", 0.0)}
 
 
 def _run_copy(spec, ensemble, calculator_factory, threads):

@@ -9,6 +9,8 @@ computed once, when a member is frozen (:func:`freeze`).
 """
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,9 +131,13 @@ class Stein:
         get_backend(backend)            # fail early on a bad name; kept as given so the factory pickles
         self.backend = backend
         self.history = []
+        self.freeze_seconds = 0.0   # wall time spent freezing members (forces + descriptor Jacobians)
 
     def freeze(self, atoms, calculator) -> FrozenMember:
-        return freeze(atoms, calculator, self.descriptor)
+        started = time.perf_counter()
+        member = freeze(atoms, calculator, self.descriptor)
+        self.freeze_seconds += time.perf_counter() - started
+        return member
 
     def build(self, calculator, frozen: list, particle: int, move: int) -> SteinBias:
         """The bias on ``particle`` at move ``move`` from every other frozen member."""

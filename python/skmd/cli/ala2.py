@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from ..studies import add_common_flags
 
@@ -11,10 +12,15 @@ def add_command(sub) -> None:
     p = sub.add_parser("ala2", help="alanine-dipeptide active learning and MACE fine-tuning (paper Fig. 3)")
     p.add_argument("--full", action="store_true",
                    help="the paper's settings: 300 candidates, 500 steps per move, 100 selected, 10 iterations")
+    p.add_argument("--medium", action="store_true",
+                   help="the head-to-head of skmd, md300, md700, ubmd and udd on the shipped independent test set "
+                        "(under an hour on 2 cores with --workers 2)")
+    p.add_argument("--testset", default=None,
+                   help="a labelled extxyz file to score on (default: --medium the shipped set, else built by the run)")
     p.add_argument("--iterations", type=int, default=None, help="active-learning iterations (>= 1)")
     p.add_argument("--samplers", default=",".join(SAMPLERS),
-                   help="comma-separated subset of skmd and md<T> for T in --md-temperatures "
-                        f"(default {','.join(SAMPLERS)})")
+                   help="comma-separated subset of skmd, md<T> for T in --md-temperatures, ubmd and udd "
+                        f"(default {','.join(SAMPLERS)}; --medium: all five)")
     p.add_argument("--md-temperatures", default=None,
                    help="comma-separated temperatures in K of the Langevin-MD baselines (default 300,700)")
     p.add_argument("--amplitude", type=float, default=None, help="SKMD kernel amplitude h >= 0 (default 8)")
@@ -40,15 +46,25 @@ def _temperatures(text: str) -> tuple:
 
 def config_from_args(args):
     """The validated :class:`~skmd.studies.ala2.Ala2Config` the flags describe."""
-    from ..studies.ala2 import QUICK, Ala2Config  # noqa: PLC0415
-    if args.quick and args.full:
-        raise ValueError("choose one of --quick and --full")
-    if not (args.quick or args.full):
-        raise ValueError("choose --quick (minutes) or --full (the paper's settings, days on 2 cores)")
+    from ..studies.ala2 import MEDIUM, QUICK, SAMPLERS, Ala2Config  # noqa: PLC0415
+    from ..studies.ala2_testset import file_sha256, shipped_testset  # noqa: PLC0415
+    if sum((args.quick, args.medium, args.full)) != 1:
+        raise ValueError("choose one of --quick (minutes), --medium (the head-to-head, under an hour) "
+                         "and --full (the paper's settings, days on 2 cores)")
     config = Ala2Config(seed=args.seed, backend=args.backend, finetune_mode=args.finetune,
                         samplers=tuple(s.strip() for s in args.samplers.split(",")))
     if args.quick:
         config = replace(config, **QUICK)
+    if args.medium:
+        chosen = MEDIUM["samplers"] if args.samplers == ",".join(SAMPLERS) else config.samplers
+        config = replace(config, **{**MEDIUM, "samplers": chosen})
+        if args.testset is None:
+            path, sha = shipped_testset()
+            config = replace(config, testset=path, testset_sha256=sha)
+    if args.testset is not None:
+        if not Path(args.testset).is_file():
+            raise ValueError(f"no test set file at {args.testset}")
+        config = replace(config, testset=args.testset, testset_sha256=file_sha256(args.testset))
     overrides = {"iterations": args.iterations, "amplitude": args.amplitude,
                  "md_temperatures": None if args.md_temperatures is None else _temperatures(args.md_temperatures)}
     config = replace(config, **{key: value for key, value in overrides.items() if value is not None})
@@ -77,7 +93,7 @@ def _main(args) -> int:
     executor = _executor(args.workers)
     try:
         study = Study(config, args.out, calculator_factory=factory, executor=executor, surrogate=args.surrogate,
-                      threads=args.threads)
+                      threads=args.threads, jobs=args.workers or 1)
         results = study.run()
     finally:
         if executor is not None:

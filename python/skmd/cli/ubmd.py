@@ -8,14 +8,15 @@ def add_command(sub) -> None:
     from ..studies.ubmd.config import SELECTIONS, SYSTEMS, UNCERTAINTIES  # noqa: PLC0415
     p = sub.add_parser("ubmd", help="active learning with uncertainty-biased MD (molecule NVT, periodic NPT)")
     p.add_argument("--system", default="ala2", choices=SYSTEMS,
-                   help="ala2: alanine dipeptide (NVT, GFN2-xTB); periodic: 8-atom diamond Si (NPT, GFN1-xTB)")
+                   help="ala2: alanine dipeptide (NVT, GFN2-xTB); periodic: 8-atom diamond Si (NPT, GFN1-xTB); "
+                        "co2: 12-atom dry-ice crystal (NPT, GFN1-xTB)")
     p.add_argument("--quick", action="store_true", help="small settings that finish in minutes")
     p.add_argument("--full", action="store_true", help="the full settings (hours on 2 cores)")
     p.add_argument("--out", default=None, help="output directory (default runs/ubmd_<system>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--calculator", default=None,
                    help="the oracle, 'module:function' returning an ASE calculator "
-                        "(default: GFN2-xTB for ala2, GFN1-xTB for periodic, both tblite)")
+                        "(default: GFN2-xTB for ala2, GFN1-xTB for periodic and co2, all tblite)")
     p.add_argument("--uncertainty", default="gradient", choices=UNCERTAINTIES)
     p.add_argument("--selection", default="max_det", choices=SELECTIONS)
     p.add_argument("--iterations", type=int, default=None, help="active-learning iterations (>= 1)")

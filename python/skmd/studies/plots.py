@@ -142,8 +142,10 @@ def w2_figure(path, results):
     plt.close(fig)
 
 
-ALA2_COLORS = {"skmd": "tab:orange", "md300": "tab:blue", "md700": "tab:purple"}
-ALA2_TITLES = {"skmd": "SKMD (50 K)", "md300": "Langevin MD 300 K", "md700": "Langevin MD 700 K"}
+ALA2_COLORS = {"skmd": "tab:orange", "md300": "tab:blue", "md700": "tab:purple", "ubmd": "tab:green",
+               "udd": "tab:red"}
+ALA2_TITLES = {"skmd": "SKMD", "md300": "Langevin MD 300 K", "md700": "Langevin MD 700 K",
+               "ubmd": "UB-MD 300 K", "udd": "UDD committee 300 K"}
 
 
 def ramachandran_figure(path, results):
@@ -185,7 +187,23 @@ def ala2_rmse_figure(path, results):
     plt.close(fig)
 
 
+def ala2_coverage_figure(path, results):
+    """Ramachandran coverage (10° cells) of what each sampler's walks visited, accumulated per iteration."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.6, 3.6))
+    for name, r in results["samplers"].items():
+        values = 100.0 * np.array(r["coverage_cumulative"])
+        ax.plot(range(1, len(values) + 1), values, "o-", color=ALA2_COLORS.get(name), label=ALA2_TITLES.get(name, name))
+    ax.set(xlabel="active-learning iteration", ylabel="φ/ψ cells visited so far (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def ala2_figures(out_dir, results):
     out_dir = Path(out_dir)
     ramachandran_figure(out_dir / "ramachandran.png", results)
     ala2_rmse_figure(out_dir / "rmse.png", results)
+    if all("coverage_cumulative" in r for r in results["samplers"].values()):
+        ala2_coverage_figure(out_dir / "coverage.png", results)

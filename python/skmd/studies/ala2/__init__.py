@@ -9,25 +9,29 @@ The oracle is any ASE calculator (default GFN2-xTB through tblite). The workflow
    the starting ensemble of every sampler.
 3. ``test/``: SKMD driven by the oracle (descriptors from the surrogate), furthest-point
    selection of the held-out test set, oracle labels.
-4. For every iteration and sampler (:class:`SKMDSampler`: round-robin SKMD at 50 K;
-   :class:`MDSampler`: Langevin MD at each of ``md_temperatures``, 300 K and 700 K by default):
-   sampling on the current model, furthest-point selection seeded with all earlier data, oracle
-   labels, fine-tuning of the surrogate on all labels so far, RMSE on the test set.
+   With ``testset`` set (``--medium``: the shipped independent set), that file is the test set.
+4. For every iteration and sampler (:class:`SKMDSampler`: round-robin SKMD; :class:`MDSampler`:
+   Langevin MD at each of ``md_temperatures``; :class:`UBMDSampler`: uncertainty-biased MD;
+   :class:`UDDSampler`: UDD on a MACE committee): sampling on the current model, furthest-point
+   selection seeded with all earlier data, oracle labels, fine-tuning of the surrogate on all
+   labels so far, RMSE on the test set (per basin on the independent set), Ramachandran coverage.
 
-Modules: :mod:`.config` (settings and samplers), :mod:`.records` (run-directory files),
-:mod:`.stages` (steps 1–3), :mod:`.loop` (step 4). The command line is :mod:`skmd.cli.ala2`.
+Modules: :mod:`.config` (settings), :mod:`.samplers` (samplers and their calculator factories),
+:mod:`.records` (run-directory files), :mod:`.stages` (steps 1–3), :mod:`.loop` (step 4),
+:mod:`.scoring` (test errors, coverage). The command line is :mod:`skmd.cli.ala2`.
 
 Every stage writes its outputs atomically and is skipped when rerun, and labels go through a
 :class:`~skmd.atoms.store.LabelStore`; so killing the run and rerunning the same command resumes
 without losing labels or sending a configuration to the oracle twice.
 """
-from .config import QUICK, SKMD, Ala2Config, MDSampler, SKMDSampler, md_name
+from .config import MEDIUM, QUICK, Ala2Config
 from .loop import Study, run_study
 from .records import load_factory
+from .samplers import SKMD, UBMD, UDD, MDSampler, SKMDSampler, UBMDSampler, UDDSampler, md_name
 from .stages import oracle_md_frames
 
 #: The samplers of the default settings.
 SAMPLERS = Ala2Config.samplers
 
-__all__ = ["Ala2Config", "MDSampler", "QUICK", "SAMPLERS", "SKMD", "SKMDSampler", "Study", "load_factory",
-           "md_name", "oracle_md_frames", "run_study"]
+__all__ = ["Ala2Config", "MDSampler", "MEDIUM", "QUICK", "SAMPLERS", "SKMD", "SKMDSampler", "Study", "UBMD",
+           "UBMDSampler", "UDD", "UDDSampler", "load_factory", "md_name", "oracle_md_frames", "run_study"]

@@ -1,19 +1,25 @@
-"""The active-learning loop: per iteration, sample with every sampler, then select, label, fine-tune.
+"""The active-learning loop: per iteration, sample with every sampler, then select, label, fine-tune, score.
 
 Iteration k of every sampler starts from that sampler's model and ensemble after iteration k − 1
 (the surrogate and the initial ensemble for k = 1). The samplers of one iteration run together
-through :func:`~skmd.atoms.parallel.run_samplers`, on the study's executor or in this process.
+through :func:`~skmd.atoms.parallel.run_samplers`, on the study's executor or in this process;
+then each sampler's batch is selected and labelled (in this process, one label store), the
+fine-tunings run side by side on ``jobs`` threads (each a ``mace_run_train`` process), and every
+model is scored on the test set. Every stage's wall time lands in ``metrics.json`` and ``results.json``.
 """
 from __future__ import annotations
 
 import json
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
 from ...tools.selection import furthest_point_sampling
 from .records import write_json
+from .samplers import UBMD, UDD, CommitteeFactory, UBMDFactory, split_calibration
+from .scoring import coverage_summary, score
 from .stages import Stages
 
 
@@ -27,71 +33,126 @@ class Study(Stages):
         """The model sampler ``name`` samples with in iteration ``k``."""
         return surrogate if k == 1 else self.folder(name, k - 1) / "model.model"
 
-    def sample(self, k: int, surrogate: Path, initial) -> dict:
-        """Candidates of iteration ``k`` for every sampler still without them; returns {name: seconds}."""
-        from ...atoms.parallel import MACEFactory, run_samplers  # noqa: PLC0415
+    def committee_paths(self, k: int, surrogate: Path) -> list:
+        """UDD's committee in iteration ``k``: the starting members for k = 1, else their fine-tunes."""
+        if k == 1:
+            return self.committee(surrogate)
+        folder = self.folder(UDD, k - 1)
+        return [folder / "model.model"] + [folder / f"committee{m}.model" for m in range(1, self.config.committee_size)]
+
+    # ------------------------------------------------------------------ sampling
+    def factory(self, name: str, k: int, surrogate: Path):
+        """The picklable calculator factory sampler ``name`` samples with in iteration ``k``."""
+        from ...atoms.parallel import MACEFactory  # noqa: PLC0415
         from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
         c = self.config
-        pending = [s for s in c.chosen_samplers() if not (self.folder(s.name, k) / "candidates.extxyz").exists()
-                   and not (self.folder(s.name, k) / "metrics.json").exists()]
+        if name == UDD:
+            return CommitteeFactory(tuple(str(p) for p in self.committee_paths(k, surrogate)), c.udd_A, c.udd_B)
+        model = str(self.model_path(name, k, surrogate))
+        if name != UBMD:
+            return MACEFactory(model)
+        surrogate_train = self.out / "surrogate" / "train.extxyz"
+        if not surrogate_train.is_file():
+            raise ValueError("ubmd fits its uncertainty on the surrogate's training frames; run without "
+                             "--surrogate, or leave ubmd out")
+        fit, calibration = split_calibration(read_frames(surrogate_train) + self.labelled_so_far(name, k - 1))
+        paths = [self.folder(name, k) / "uncertainty_fit.extxyz", self.folder(name, k) / "uncertainty_calibration.extxyz"]
+        for path, frames in zip(paths, (fit, calibration)):
+            atomic_write_frames(path, frames)
+        return UBMDFactory(model, str(paths[0]), str(paths[1]), n_features=c.n_features, alpha=c.ubmd_alpha,
+                           tau=c.ubmd_tau, seed=c.seed)
+
+    def sample(self, k: int, surrogate: Path, initial) -> dict:
+        """Candidates of iteration ``k`` for every sampler still without them (with sampling.json);
+        returns {name: seconds} of the samplers it ran."""
+        from ...atoms.parallel import run_samplers  # noqa: PLC0415
+        from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
+        c = self.config
+        pending = [s for s in c.chosen_samplers() if not (self.folder(s.name, k) / "candidates.extxyz").exists()]
         if not pending:
             return {}
         ensembles = {s.name: initial if k == 1 else read_frames(self.folder(s.name, k - 1) / "ensemble.extxyz")
                      for s in pending}
         specs = {s.name: s.spec(c.n_candidates, c.steps, seed=c.seed * 1000 + k) for s in pending}
-        # On an executor the samplers of an iteration run side by side, each with its own model;
-        # in this process each runs, and is timed, on its own.
-        factories = {name: MACEFactory(str(self.model_path(name, k, surrogate))) for name in specs}
+        factories = {name: self.factory(name, k, surrogate) for name in specs}
+        # On an executor the samplers of an iteration run side by side; in this process one after another.
         groups = [list(specs)] if self.executor is not None else [[name] for name in specs]
         seconds = {}
         for group in groups:
-            started = time.perf_counter()
             results = run_samplers([specs[name] for name in group], ensembles, {n: factories[n] for n in group},
                                    executor=self.executor, threads=self.threads)
-            elapsed = time.perf_counter() - started
             for name, result in results.items():
-                atomic_write_frames(self.folder(name, k) / "ensemble.extxyz", result["ensemble"])
-                atomic_write_frames(self.folder(name, k) / "candidates.extxyz", result["candidates"])
-                seconds[name] = elapsed
+                folder = self.folder(name, k)
+                trace = [angles for record in result["records"] for angles in record]
+                write_json(folder / "sampling.json", {"sample_s": result["seconds"], "freeze_s": result["freeze_s"],
+                                                      "dropped": result["dropped"], "phi_psi_trace": trace})
+                atomic_write_frames(folder / "ensemble.extxyz", result["ensemble"])
+                atomic_write_frames(folder / "candidates.extxyz", result["candidates"])
+                seconds[name] = result["seconds"]
         return seconds
 
-    def finish_iteration(self, name: str, k: int, surrogate: Path, test, sample_s: float = 0.0) -> dict:
-        """Select, label, fine-tune and evaluate iteration ``k`` of ``name`` (after :meth:`sample`)."""
+    # ------------------------------------------------------------------ select, label, train, score
+    def prepare(self, name: str, k: int, surrogate: Path) -> dict:
+        """Select and label iteration ``k``'s batch of ``name``; write its training file. Returns timings."""
         from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
-        from ...atoms.training import finetune, rmse  # noqa: PLC0415
-        c = self.config
-        folder = self.folder(name, k)
-        done = folder / "metrics.json"
-        if done.exists():
-            return json.loads(done.read_text())
-        model_path = self.model_path(name, k, surrogate)
+        c, folder = self.config, self.folder(name, k)
         candidates = read_frames(folder / "candidates.extxyz")
-        dropped = c.n_candidates - len(candidates)   # every dropped move is a missing candidate, also after a resume
         earlier = self.labelled_so_far(name, k - 1)
         selected_path = folder / "selected.extxyz"
         if not selected_path.exists():
             surrogate_train = self.out / "surrogate" / "train.extxyz"
             seen = earlier + (read_frames(surrogate_train) if surrogate_train.exists() else [])
-            n_pick = min(c.n_select, len(candidates))
-            if n_pick == 0:
+            if not candidates:
                 raise RuntimeError(f"{name} iteration {k}: every move diverged; no candidates")
-            picks = furthest_point_sampling(self.descriptors(model_path, candidates), n_pick,
+            model_path = self.model_path(name, k, surrogate)
+            picks = furthest_point_sampling(self.descriptors(model_path, candidates), min(c.n_select, len(candidates)),
                                             existing=self.descriptors(model_path, seen) if seen else None)
             atomic_write_frames(selected_path, [candidates[i] for i in picks])
-        labelled, failures = self.store.label(f"{name}/iter{k:02d}", read_frames(selected_path))
-        dataset = earlier + labelled
-        atomic_write_frames(folder / "train.extxyz", dataset)
         started = time.perf_counter()
-        trained = finetune(surrogate, folder / "train.extxyz", folder / "finetune", c.finetune_settings(),
-                           seed=c.seed, name="finetuned")
-        shutil.copyfile(trained, folder / "model.tmp")
-        (folder / "model.tmp").replace(folder / "model.model")
-        errors = rmse(self.model(folder / "model.model"), test)
-        metrics = {**errors, "iteration": k, "n_train": len(dataset), "n_labelled": len(labelled),
-                   "n_failed": len(failures), "failures": failures, "dropped_moves": dropped,
-                   "sample_s": sample_s, "finetune_s": time.perf_counter() - started}
-        write_json(done, metrics)
-        return metrics
+        labelled, failures = self.store.label(f"{name}/iter{k:02d}", read_frames(selected_path))
+        atomic_write_frames(folder / "train.extxyz", earlier + labelled)
+        return {"label_s": time.perf_counter() - started, "n_train": len(earlier) + len(labelled),
+                "n_labelled": len(labelled), "n_failed": len(failures), "failures": failures,
+                "dropped_moves": c.n_candidates - len(candidates)}
+
+    def train(self, name: str, k: int, surrogate: Path) -> float:
+        """Fine-tune the surrogate (and, for UDD, every other committee member) on all of ``name``'s
+        labels so far; returns the wall time."""
+        from ...atoms.training import finetune  # noqa: PLC0415
+        c, folder = self.config, self.folder(name, k)
+        started = time.perf_counter()
+        starts = self.committee_paths(1, surrogate) if name == UDD else [surrogate]
+        for m, start in enumerate(starts):
+            final = folder / ("model.model" if m == 0 else f"committee{m}.model")
+            if final.is_file():
+                continue
+            work = folder / ("finetune" if m == 0 else f"finetune{m}")
+            trained = finetune(start, folder / "train.extxyz", work, c.finetune_settings(), seed=c.seed + m,
+                               name="finetuned")
+            shutil.copyfile(trained, final.with_suffix(".tmp"))
+            final.with_suffix(".tmp").replace(final)
+        return time.perf_counter() - started
+
+    def iteration(self, k: int, surrogate: Path, initial, test) -> dict:
+        """Run iteration ``k`` of every sampler; returns {name: metrics}."""
+        names = list(self.config.samplers)
+        done = {name: self.folder(name, k) / "metrics.json" for name in names}
+        if all(path.exists() for path in done.values()):
+            return {name: json.loads(done[name].read_text()) for name in names}
+        self.sample(k, surrogate, initial)
+        todo = [name for name in names if not done[name].exists()]
+        prepared = {name: self.prepare(name, k, surrogate) for name in todo}
+        with ThreadPoolExecutor(self.jobs) as pool:
+            train_s = dict(zip(todo, pool.map(lambda name: self.train(name, k, surrogate), todo)))
+        for name in todo:
+            sampling = json.loads((self.folder(name, k) / "sampling.json").read_text())
+            started = time.perf_counter()
+            errors = score(self.calculator(self.folder(name, k) / "model.model"), test)
+            metrics = {**errors, "iteration": k, **prepared[name], "sample_s": sampling["sample_s"],
+                       "freeze_s": sampling["freeze_s"], "finetune_s": train_s[name],
+                       "score_s": time.perf_counter() - started}
+            write_json(done[name], metrics)
+        return {name: json.loads(done[name].read_text()) for name in names}
 
     def labelled_so_far(self, name: str, last: int) -> list:
         """Every frame the oracle labelled for ``name`` in iterations 1..``last``."""
@@ -102,33 +163,40 @@ class Study(Stages):
             frames += self.store.results(f"{name}/iter{k:02d}", len(selected))[0]
         return frames
 
+    def _timed(self, timing: dict, key: str, stage, *args):
+        started = time.perf_counter()
+        value = stage(*args)
+        timing[key] = time.perf_counter() - started
+        return value
+
     def run(self) -> dict:
         """Run (or resume) every stage; write results.json and the figures; return the results."""
         from ...atoms.alanine import ramachandran  # noqa: PLC0415
-        from ...atoms.training import rmse  # noqa: PLC0415
-        started = time.perf_counter()
-        surrogate = self.surrogate()
-        initial = self.initial_ensemble(surrogate)
-        test = self.test_set(surrogate, initial)
+        started, timing, c = time.perf_counter(), {}, self.config
+        surrogate = self._timed(timing, "surrogate_s", self.surrogate)
+        if UDD in c.samplers:
+            self._timed(timing, "committee_s", self.committee, surrogate)
+        initial = self._timed(timing, "initial_ensemble_s", self.initial_ensemble, surrogate)
+        test = self._timed(timing, "test_set_s", self.test_set, surrogate, initial)
         if not test:
             raise RuntimeError("the oracle labelled none of the test configurations")
-        baseline = rmse(self.model(surrogate), test)
-        names = list(self.config.samplers)
-        history = {name: [] for name in names}
-        for k in range(1, self.config.iterations + 1):
-            sample_s = self.sample(k, surrogate, initial)
-            for name in names:
-                history[name].append(self.finish_iteration(name, k, surrogate, test, sample_s.get(name, 0.0)))
-                self.log(f"{name} iteration {k}: energy RMSE {history[name][-1]['energy_rmse']:.4f} eV, "
-                         f"force RMSE {history[name][-1]['force_rmse']:.4f} eV/Å")
-        results = {"config": asdict(self.config), "test_size": len(test), "surrogate": str(surrogate),
-                   "initial_rmse": baseline, "samplers": {}}
-        for name in names:
-            samples = self.labelled_so_far(name, self.config.iterations)
+        baseline = score(self.calculator(surrogate), test)
+        history = {name: [] for name in c.samplers}
+        for k in range(1, c.iterations + 1):
+            for name, metrics in self.iteration(k, surrogate, initial, test).items():
+                history[name].append(metrics)
+                self.log(f"{name} iteration {k}: energy RMSE {metrics['energy_rmse']:.4f} eV, "
+                         f"force RMSE {metrics['force_rmse']:.4f} eV/Å")
+        results = {"config": asdict(c), "test_size": len(test), "surrogate": str(surrogate),
+                   "initial_rmse": baseline, "samplers": {}, "timing": timing}
+        for name in c.samplers:
+            samples = self.labelled_so_far(name, c.iterations)
+            traces = [json.loads((self.folder(name, k) / "sampling.json").read_text())["phi_psi_trace"]
+                      for k in range(1, c.iterations + 1)]
             results["samplers"][name] = {
                 "energy_rmse": [baseline["energy_rmse"]] + [h["energy_rmse"] for h in history[name]],
                 "force_rmse": [baseline["force_rmse"]] + [h["force_rmse"] for h in history[name]],
-                "iterations": history[name],
+                "iterations": history[name], **coverage_summary(traces),
                 "phi_psi": ramachandran(samples).tolist() if samples else []}
         results["test_phi_psi"] = ramachandran(test).tolist()
         results["oracle_calls"] = self.store.oracle_calls
@@ -142,3 +210,4 @@ class Study(Stages):
 def run_study(config, out, **kwargs) -> dict:
     """Run (or resume) the study in ``out``; returns the results written to results.json."""
     return Study(config, out, **kwargs).run()
+

@@ -29,15 +29,17 @@ class Stages:
         surrogate: a MACE .model file to start from instead of training one.
         threads: torch/BLAS threads of each sampler task.
         log: a print-like function for progress lines.
+        jobs: trainings (``mace_run_train`` processes) run side by side (``--workers``).
     """
 
     def __init__(self, config: Ala2Config, out, calculator_factory=None, executor=None, surrogate=None,
-                 threads: int = 1, log=print):
+                 threads: int = 1, log=print, jobs: int = 1):
         from ...atoms.oracle import Oracle, gfn2_xtb  # noqa: PLC0415
         from ...atoms.store import LabelStore  # noqa: PLC0415
         from ...tools.checks import positive_int  # noqa: PLC0415
         self.config = config.validate()
         self.threads = positive_int("threads", threads)
+        self.jobs = positive_int("jobs", jobs)
         self.surrogate_path = None if surrogate is None else Path(surrogate)
         if self.surrogate_path is not None and not self.surrogate_path.is_file():
             raise ValueError(f"no surrogate model file at {self.surrogate_path}")
@@ -136,13 +138,17 @@ class Stages:
         return snapshots
 
     def test_set(self, surrogate: Path, ensemble) -> list:
-        """The held-out test set: oracle-driven SKMD end points, furthest-point selected, labelled.
+        """The held-out test set: the labelled file ``config.testset`` if given (checked against
+        ``config.testset_sha256``), else oracle-driven SKMD end points, furthest-point selected, labelled.
 
         The dynamics and the Stein force's forces use the oracle; the kernel uses the surrogate's
         descriptors.
         """
         from ...atoms.parallel import run_sampler  # noqa: PLC0415
         from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
+        if self.config.testset:
+            from ..ala2_testset import load_testset  # noqa: PLC0415
+            return load_testset(self.config.testset, self.config.testset_sha256 or None)
         folder = self.out / "test"
         final = folder / "test.extxyz"
         if final.exists():
@@ -165,6 +171,31 @@ class Stages:
         labelled, _ = self.store.label("test", read_frames(selected_path))
         atomic_write_frames(final, labelled)
         return labelled
+
+
+    def committee(self, surrogate: Path) -> list:
+        """The UDD committee's starting models: the surrogate and ``committee_size − 1`` more trained
+        from scratch on the same frames with seeds ``seed + m`` (side by side on ``jobs`` threads)."""
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+        from ...atoms.training import SurrogateSettings, train_surrogate  # noqa: PLC0415
+        c, folder = self.config, self.out / "surrogate"
+        if not (folder / "train.extxyz").is_file():
+            raise ValueError("udd needs the surrogate's training frames: its committee members are trained on "
+                             "them with other seeds; run without --surrogate, or leave udd out")
+        e0s = {int(z): e for z, e in json.loads((folder / "e0s.json").read_text()).items()}
+
+        def member(m: int) -> Path:
+            final = folder / f"committee{m}.model"
+            if not final.is_file():
+                settings = SurrogateSettings(epochs=c.surrogate_epochs, valid_fraction=c.valid_fraction)
+                trained = train_surrogate(folder / "train.extxyz", folder / f"training{m}", e0s, settings,
+                                          seed=c.seed + m, name=f"committee{m}")
+                shutil.copyfile(trained, final.with_suffix(".tmp"))
+                final.with_suffix(".tmp").replace(final)
+            return final
+
+        with ThreadPoolExecutor(self.jobs) as pool:
+            return [surrogate, *pool.map(member, range(1, c.committee_size))]
 
 
 def oracle_md_frames(atoms, calculator, temperature_K: float, n_frames: int, stride: int, seed: int) -> list:

@@ -1,5 +1,6 @@
 """``skmd ubmd``: active learning with uncertainty-biased MD (docs/method.md §9) on alanine dipeptide
-(NVT) or a periodic cell (NPT with a fully flexible cell, at each of ± pressure).
+(NVT) or a periodic cell (8-atom diamond Si or the 12-atom CO2 crystal; NPT with a fully flexible
+cell, at each of ± pressure).
 
 Under ``--out``: ``init/`` (oracle labels of the starting data), ``test/`` (periodic test set),
 ``surrogate/`` (MACE trained from scratch with ``mace_run_train``), and per sampler and iteration
@@ -10,7 +11,7 @@ threshold stop, selection and fine-tuning. Modules: :mod:`.config`, :mod:`.stage
 go through a :class:`~skmd.atoms.store.LabelStore`, so a killed run resumes without a duplicate
 oracle call.
 """
-from .config import FULL, QUICK, Sampler, UBMDConfig, gfn1_xtb, silicon_cell
+from .config import FULL, QUICK, Sampler, UBMDConfig, co2_cell, gfn1_xtb, silicon_cell
 from .loop import Study, run_study
 
-__all__ = ["FULL", "QUICK", "Sampler", "Study", "UBMDConfig", "gfn1_xtb", "run_study", "silicon_cell"]
+__all__ = ["FULL", "QUICK", "Sampler", "Study", "UBMDConfig", "co2_cell", "gfn1_xtb", "run_study", "silicon_cell"]

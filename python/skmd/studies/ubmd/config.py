@@ -2,8 +2,8 @@
 
 Units: K, fs, GPa, eV, Å. A sampler is (name, biased, temperature); a biased sampler runs
 uncertainty-biased MD (E − τu), an unbiased one plain MD with the same threshold stop. The molecule
-samples NVT (Langevin); the periodic system samples NPT (ASE's MTK barostat, fully flexible cell)
-at every pressure of ``pressures_GPa``.
+samples NVT (Langevin); the periodic systems (diamond Si, or the CO2 molecular crystal) sample NPT
+(ASE's MTK barostat, fully flexible cell) at every pressure of ``pressures_GPa``.
 """
 from __future__ import annotations
 
@@ -14,11 +14,16 @@ import numpy as np
 from ...tools.checks import non_negative, positive, positive_int
 from ...uncertainty.selection import METHODS
 
-SYSTEMS = ("ala2", "periodic")
+SYSTEMS = ("ala2", "periodic", "co2")
+#: the systems sampled in NPT, labelled with stress
+PERIODIC = ("periodic", "co2")
 UNCERTAINTIES = ("gradient", "ensemble")
 SELECTIONS = (*METHODS, "fps")
 #: GFN1-xTB lattice constant of diamond silicon (Å): the stress vanishes there (see the README).
 SI_LATTICE = 5.70
+#: GFN1-xTB lattice constant (Å) and C=O bond (Å) of the Pa-3 CO2 crystal, from a cell relaxation:
+#: residual pressure 0.08 GPa, largest force 0.015 eV/Å (see the README).
+CO2_LATTICE, CO2_BOND = 5.47, 1.141
 
 
 def gfn1_xtb(charge: int | None = None, multiplicity: int | None = None):
@@ -33,12 +38,23 @@ def silicon_cell():
     return bulk("Si", "diamond", a=SI_LATTICE, cubic=True)
 
 
+def co2_cell(lattice: float = CO2_LATTICE, bond: float = CO2_BOND):
+    """Dry ice (CO2-I, space group Pa-3): 4 linear molecules on the fcc sites of a cubic cell of
+    ``lattice`` Å, each along a different body diagonal, C=O ``bond`` Å; 12 atoms, periodic in 3D."""
+    from ase import Atoms  # noqa: PLC0415
+    x = bond / (lattice * np.sqrt(3.0))
+    centres = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    axes = np.array([[1, 1, 1], [-1, 1, -1], [-1, -1, 1], [1, -1, -1]])
+    scaled = [site for centre, axis in zip(centres, axes) for site in (centre, centre + x * axis, centre - x * axis)]
+    return Atoms("COO" * 4, scaled_positions=scaled, cell=[lattice] * 3, pbc=True)
+
+
 def starting_structure(system: str):
     """The structure every run of ``system`` starts from (``Atoms`` without a calculator)."""
     if system == "ala2":
         from ...atoms.alanine import alanine_dipeptide  # noqa: PLC0415
         return alanine_dipeptide()
-    return silicon_cell()
+    return co2_cell() if system == "co2" else silicon_cell()
 
 
 @dataclass(frozen=True)
@@ -71,7 +87,7 @@ class UBMDConfig:
     thresholds are calibrated uncertainties (atomic: eV/Å, structure: eV/atom)."""
 
     system: str = "ala2"
-    ensemble: str = "auto"   # "nvt", "npt" or "auto" (NPT for the periodic system, NVT for the molecule)
+    ensemble: str = "auto"   # "nvt", "npt" or "auto" (NPT for the periodic systems, NVT for the molecule)
     uncertainty: str = "gradient"
     selection: str = "max_det"
     iterations: int = 8
@@ -129,9 +145,9 @@ class UBMDConfig:
             raise ValueError(f"finetune_mode must be 'full' or 'lora', got {self.finetune_mode!r}")
         if self.ensemble not in ("auto", "nvt", "npt"):
             raise ValueError(f"ensemble must be 'auto', 'nvt' or 'npt', got {self.ensemble!r}")
-        if self.ensemble == "npt" and self.system != "periodic":
+        if self.ensemble == "npt" and not self.periodic:
             raise ValueError(f"NPT needs a periodic system with a full 3D cell; {self.system} is a molecule")
-        if self.system == "periodic":
+        if self.periodic:
             if not self.pressures_GPa or not all(np.isfinite(p) for p in self.pressures_GPa):
                 raise ValueError(f"pressures_GPa must be finite numbers, got {self.pressures_GPa}")
             if self.stress_weight <= 0:
@@ -145,11 +161,16 @@ class UBMDConfig:
             raise ValueError(f"repeated samplers {names}")
         return self
 
+    @property
+    def periodic(self) -> bool:
+        """True for the periodic systems (NPT, stress labels, cell volumes as the visited region)."""
+        return self.system in PERIODIC
+
     def dynamics(self) -> str:
         """The ensemble sampled: ``ensemble``, or for "auto" NPT (periodic) / NVT (molecule)."""
         if self.ensemble != "auto":
             return self.ensemble
-        return "npt" if self.system == "periodic" else "nvt"
+        return "npt" if self.periodic else "nvt"
 
     def chosen_samplers(self) -> list:
         """The biased sampler at ``temperature_K`` and plain MD at each of ``md_temperatures``."""
@@ -165,5 +186,10 @@ QUICK = {
                      n_select=8, timestep_fs=2.0, md_temperatures=(300.0,), atomic_threshold=3.0,
                      pressures_GPa=(-2.0, 2.0),
                      surrogate_epochs=60, finetune_epochs=8, n_features=256, ensemble_size=2, window=5),
+    "co2": dict(iterations=2, initial_frames=90, test_frames=40, walkers=2, steps=300, interval=30, n_select=8,
+                timestep_fs=1.0, md_temperatures=(300.0,), atomic_threshold=1.0, pressures_GPa=(-1.0, 1.0),
+                surrogate_epochs=100, finetune_epochs=10, n_features=256, ensemble_size=2, window=5),
 }
-FULL = {"ala2": {}, "periodic": dict(timestep_fs=2.0, md_temperatures=(300.0,), atomic_threshold=2.0, walkers=2)}
+FULL = {"ala2": {}, "periodic": dict(timestep_fs=2.0, md_temperatures=(300.0,), atomic_threshold=2.0, walkers=2),
+        "co2": dict(timestep_fs=1.0, md_temperatures=(300.0,), atomic_threshold=0.7, pressures_GPa=(-1.0, 1.0),
+                    walkers=2)}

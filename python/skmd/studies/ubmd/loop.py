@@ -41,24 +41,34 @@ class Study(Stages):
 
     # ------------------------------------------------------------------ sampling
     def _walker(self, sampler, calculator, start, pressure: float, seed: int) -> tuple:
+        """One walker through the engine: a biased (or plain) walk from ``start`` that stops at the
+        threshold. Returns (candidates, the record of sampling.json)."""
+        from ...atoms import Every, IndependentWalkers, UncertaintyStop  # noqa: PLC0415
         from ...uncertainty import UncertaintyBias  # noqa: PLC0415
-        from ...uncertainty.sampling import make_dynamics, run_until_uncertain  # noqa: PLC0415
+        from ...uncertainty.sampling import integrator_for  # noqa: PLC0415
         c = self.config
         atoms = start.copy()
         atoms.info, atoms.calc = {}, None   # no labels of the start frame travel with the candidates
-        atoms.arrays.pop("REF_forces", None)
-        atoms.calc = UncertaintyBias(calculator, tau=c.tau, tau_stress=c.tau_stress, window=c.window) \
+        for key in [k for k in atoms.arrays if k.startswith("REF_")]:
+            del atoms.arrays[key]
+        walk_calc = UncertaintyBias(calculator, tau=c.tau, tau_stress=c.tau_stress, window=c.window) \
             if sampler.biased else calculator
-        dynamics = make_dynamics(atoms, c.dynamics(), sampler.temperature_K, c.timestep_fs, pressure_GPa=pressure,
-                                 pdamp_fs=c.pdamp_fs, seed=seed)
-        trace = []
-        every = max(1, c.interval // 10)
-        dynamics.attach(lambda: trace.append(atoms.get_volume() if c.system == "periodic" else atoms.positions.copy()),
-                        interval=every)
-        return run_until_uncertain(dynamics, c.steps, atomic_threshold=c.atomic_threshold, interval=c.interval), trace
+        integrator = integrator_for(c.dynamics(), sampler.temperature_K, c.timestep_fs, pressure_GPa=pressure,
+                                    pdamp_fs=c.pdamp_fs)
+        trace = _Trace(periodic=c.periodic)
+        driver = IndependentWalkers([atoms], walk_calc, integrator, steps=c.steps, seed=seed, acquisition=[
+            UncertaintyStop(c.steps, atomic_threshold=c.atomic_threshold, interval=c.interval),
+            Every(trace.add, max(1, c.interval // 10)), trace])
+        candidates = driver.run(1)
+        walk = trace.walk
+        return candidates, {"pressure_GPa": pressure, "stopped": bool(walk.stopped and not driver.dropped),
+                            "steps": int(walk.step), "dropped": driver.dropped,
+                            "trace": [] if driver.dropped else trace.values}
 
     def sample(self, sampler, k: int, calculator) -> list:
-        """Candidates of iteration ``k`` (checkpointed), with the trace of what the walkers visited."""
+        """Candidates of iteration ``k`` (checkpointed), with the trace of what the walkers visited
+        (sampling.json: per walker the pressure, threshold stop, steps done, dropped moves with their
+        divergence cause, and the visited volumes (Å³) or φ/ψ angles (degrees))."""
         from ...atoms.alanine import ramachandran  # noqa: PLC0415
         from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
         c, folder = self.config, self.folder(sampler.name, k)
@@ -70,11 +80,13 @@ class Study(Stages):
         started = time.perf_counter()
         for index, (pressure, w) in enumerate(jobs):
             start = self.initial[w * len(self.initial) // c.walkers]   # every iteration restarts from the data
-            run, trace = self._walker(sampler, calculator, start, pressure, seed=c.seed * 10007 + 100 * k + index)
-            candidates += run.candidates
-            visited = trace if c.system == "periodic" else ramachandran(np.array(trace)).tolist()
-            record["walkers"].append({"pressure_GPa": pressure, "stopped": run.stopped, "steps": run.steps,
-                                      "visited": visited})
+            found, walker = self._walker(sampler, calculator, start, pressure,
+                                         seed=c.seed * 10007 + 100 * k + index)
+            candidates += found
+            trace = walker.pop("trace")
+            walker["visited"] = trace if c.periodic or not trace else \
+                ramachandran(np.array(trace)).tolist()
+            record["walkers"].append(walker)
         record["sample_s"] = time.perf_counter() - started
         write_json(folder / "sampling.json", record)
         atomic_write_frames(folder / "candidates.extxyz", candidates)
@@ -141,6 +153,23 @@ class Study(Stages):
         results_summary(self, results)
         write_json(self.out / "results.json", results)
         return results
+
+
+class _Trace:
+    """What a walk visited (cell volumes in Å³, or positions), restarted with every attempt;
+    an observer whose ``start`` keeps the live walk (its ``step`` and ``stopped``)."""
+
+    def __init__(self, periodic: bool):
+        self.periodic, self.walk, self.values = periodic, None, []
+
+    def start(self, walk) -> None:
+        self.walk, self.values = walk, []
+
+    def __call__(self, walk) -> None:
+        pass
+
+    def add(self, walk) -> None:
+        self.values.append(float(walk.atoms.get_volume()) if self.periodic else walk.atoms.positions.copy())
 
 
 def _reference(frames) -> list:

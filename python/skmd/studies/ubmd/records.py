@@ -12,21 +12,22 @@ __all__ = ["results_summary", "visited", "write_json"]
 
 def visited(study, sampler) -> dict:
     """What the walkers of ``sampler`` visited over all iterations: Ramachandran coverage (10° cells)
-    for the molecule; per pressure the smallest and largest cell volume (Å³) for the periodic system."""
+    for the molecule; per pressure the smallest and largest cell volume (Å³) for the periodic system.
+    Walkers dropped for divergence visited nothing (their trace is not kept); they are counted."""
     walkers = []
     for k in range(1, study.config.iterations + 1):
         walkers += json.loads((study.folder(sampler.name, k) / "sampling.json").read_text())["walkers"]
-    stops = sum(w["stopped"] for w in walkers)
+    counts = {"threshold_stops": sum(w["stopped"] for w in walkers), "walker_runs": len(walkers),
+              "dropped_walkers": sum(bool(w.get("dropped")) for w in walkers)}
     if study.config.system == "ala2":
         from ..ala2_metrics import ramachandran_coverage  # noqa: PLC0415
         angles = np.concatenate([np.reshape(w["visited"], (-1, 2)) for w in walkers])
-        return {"ramachandran_coverage": ramachandran_coverage(angles), "phi_psi": angles.tolist(),
-                "threshold_stops": stops, "walker_runs": len(walkers)}
+        return {"ramachandran_coverage": ramachandran_coverage(angles), "phi_psi": angles.tolist(), **counts}
     volumes = {}
     for w in walkers:
         volumes.setdefault(f"{w['pressure_GPa']:g}", []).extend(w["visited"])
-    return {"volumes": volumes, "threshold_stops": stops, "walker_runs": len(walkers), "n_atoms": len(study.initial[0]),
-            "volume_range_A3": {p: [min(v), max(v)] for p, v in volumes.items()}}
+    return {"volumes": volumes, **counts, "n_atoms": len(study.initial[0]),
+            "volume_range_A3": {p: [min(v), max(v)] for p, v in volumes.items() if v}}
 
 
 def _pyplot():

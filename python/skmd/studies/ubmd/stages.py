@@ -46,11 +46,11 @@ class Stages:
         from .config import gfn1_xtb  # noqa: PLC0415
         self.config = config.validate()
         self.threads = positive_int("threads", threads)
-        self.calculator_factory = calculator_factory or (gfn1_xtb if config.system == "periodic" else gfn2_xtb)
-        if config.system == "periodic":
+        self.calculator_factory = calculator_factory or (gfn1_xtb if config.periodic else gfn2_xtb)
+        if config.periodic:
             calc = self.calculator_factory()
             if "stress" not in getattr(calc, "implemented_properties", ()):
-                raise ValueError(f"the periodic system needs stress labels; the oracle {type(calc).__name__} "
+                raise ValueError(f"a periodic system needs stress labels; the oracle {type(calc).__name__} "
                                  "gives no stress")
         self.out = make_run_directory(out)
         check_config(self.out, config)
@@ -110,7 +110,7 @@ class Stages:
         from ...atoms.store import atomic_write_frames  # noqa: PLC0415
         from ...atoms.training import FinetuneSettings, SurrogateSettings, finetune, train_surrogate  # noqa: PLC0415
         c = self.config
-        stress = c.stress_weight if c.system == "periodic" else 0.0
+        stress = c.stress_weight if c.periodic else 0.0
         paths = [folder / f"model{m}.model" for m in range(self.n_models())]
         if all(p.is_file() for p in paths):
             return paths

@@ -1,0 +1,182 @@
+"""The alanine-dipeptide head-to-head at ``--medium`` scale, timed stage by stage (issue #11).
+
+Runs (or resumes) ``skmd ala2 --medium`` in ``runs/ala2-medium`` with a pool of ``--workers``
+processes (default 2, one thread each), then writes benchmarks/results/ala2_medium.json:
+
+- ``wall_s``: the whole run; ``stages``: surrogate (oracle MD, labels, training), UDD committee
+  training, initial ensemble, per-iteration sampling (side by side on the pool), of it the SKMD
+  Jacobians (freezing members), labelling, fine-tuning (side by side on ``--workers`` threads) and
+  test-set scoring, each summed over samplers and iterations;
+- ``samplers``: per sampler and iteration, the test RMSEs (whole set and per basin) and the
+  Ramachandran coverage; ``comparisons_final_force``: every pair of samplers on the final per-frame
+  force RMSE (paired bootstrap over test frames within basins, Wilcoxon, Holm). One run, so these
+  intervals speak to the test set's sampling error, not to run-to-run variation;
+- ``machine``: CPU model, cores, threads and load average.
+
+``coverage_final``: each sampler's accumulated coverage and every pair's difference, with
+block-bootstrap intervals over walks.
+
+Run: .venv/bin/python benchmarks/ala2_medium.py [--workers 2] [--out runs/ala2-medium]
+Print the tables: .venv/bin/python benchmarks/ala2_medium.py --table
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULT = HERE / "results" / "ala2_medium.json"
+
+
+def stage_breakdown(results: dict) -> dict:
+    """Seconds per stage, summed over samplers and iterations (sampling: the largest per iteration,
+    since the samplers of one iteration run side by side)."""
+    iterations = [h for r in results["samplers"].values() for h in r["iterations"]]
+    by_iteration = {}
+    for h in iterations:
+        by_iteration.setdefault(h["iteration"], []).append(h)
+    return {**results["timing"],
+            "sampling_s_wall": sum(max(h["sample_s"] for h in hs) for hs in by_iteration.values()),
+            "sampling_s_cpu": sum(h["sample_s"] for h in iterations),
+            "jacobians_s": sum(h["freeze_s"] for h in iterations),
+            "labelling_s": sum(h["label_s"] for h in iterations),
+            "finetuning_s_cpu": sum(h["finetune_s"] for h in iterations),
+            "scoring_s": sum(h["score_s"] for h in iterations)}
+
+
+def paired_force_errors(out: Path, names: list, iteration: int) -> tuple[dict, list]:
+    """Per test frame, the force RMSE (meV/Å) of each sampler's model after ``iteration``; and the basins."""
+    from skmd.atoms.oracle import FORCES_KEY
+    from skmd.studies.ala2_metrics import mace_calculator, predict
+    from skmd.studies.ala2_testset import load_testset, shipped_testset
+    test = load_testset(*shipped_testset())
+    errors = {}
+    for name in names:
+        _, forces = predict(mace_calculator(out / "samplers" / name / f"iter{iteration:02d}" / "model.model"), test)
+        errors[name] = np.array([1e3 * np.sqrt(np.mean((f - t.arrays[FORCES_KEY]) ** 2)) for f, t in zip(forces, test)])
+    return errors, [t.info["basin"] for t in test]
+
+
+def comparisons(errors: dict, basins: list) -> dict:
+    """Every pair of samplers on the per-frame force RMSE: the median paired difference with its
+    bootstrap interval over test frames (resampled within basins), Wilcoxon p, Holm-adjusted."""
+    from skmd.tools.stats import all_pairs, compare_all
+    return compare_all(errors, all_pairs(errors), strata=np.array(basins))
+
+
+def coverage_intervals(out: Path, names: list, iterations: int, block: int, seed: int = 0, n_boot: int = 2000) -> dict:
+    """Accumulated Ramachandran coverage of each sampler with a block-bootstrap 95 % interval, and
+    every pair's difference with its interval.
+
+    A sampler's trace holds (φ, ψ) every 10 steps of each walk, walk after walk; blocks of
+    ``block`` consecutive entries (one 100-step walk) are resampled with replacement, per
+    iteration, and the coverage of the union recomputed. Pairs are resampled independently.
+    """
+    from skmd.studies.ala2_metrics import visited_cells
+    rng = np.random.default_rng(seed)
+    traces = {name: [np.asarray(json.loads((out / "samplers" / name / f"iter{k:02d}" / "sampling.json").read_text())
+                                ["phi_psi_trace"], float).reshape(-1, 2) for k in range(1, iterations + 1)]
+              for name in names}
+
+    def resampled(trace_list):
+        parts = []
+        for trace in trace_list:
+            blocks = [trace[i:i + block] for i in range(0, len(trace), block)]
+            parts += [blocks[j] for j in rng.integers(0, len(blocks), len(blocks))]
+        return visited_cells(np.concatenate(parts)).mean()
+
+    draws = {name: np.array([resampled(traces[name]) for _ in range(n_boot)]) for name in names}
+    point = {name: float(visited_cells(np.concatenate(traces[name])).mean()) for name in names}
+    summary = {"per_sampler": {n: {"coverage": point[n], "ci95": np.percentile(draws[n], [2.5, 97.5]).tolist()}
+                               for n in names}, "pairs": {}}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            low, high = np.percentile(draws[a] - draws[b], [2.5, 97.5])
+            summary["pairs"][f"{a} vs {b}"] = {"difference": point[a] - point[b], "ci95": [float(low), float(high)],
+                                               "significant": bool(low > 0 or high < 0)}
+    return summary
+
+
+def run(out: Path, workers: int) -> dict:
+    from skmd.cli.ala2 import config_from_args
+    from skmd.cli.main import build_parser
+    from skmd.studies.ala2 import Study
+    from skmd.tools.machine import machine_info
+    from skmd.tools.threads import set_threads
+    set_threads(1)
+    args = build_parser().parse_args(["ala2", "--medium", "--out", str(out), "--workers", str(workers)])
+    config = config_from_args(args)
+    started = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = Study(config, out, executor=pool, threads=1, jobs=workers).run()
+    wall = time.perf_counter() - started
+    names = list(results["samplers"])
+    errors, basins = paired_force_errors(out, names, config.iterations)
+    summary = {"command": f"skmd ala2 --medium --workers {workers}", "wall_s_this_call": wall,
+               "wall_s_study": results["wall_s"], "stages": stage_breakdown(results), "machine": machine_info(),
+               "oracle_calls": results["oracle_calls"], "comparisons_final_force": comparisons(errors, basins),
+               "coverage_final": coverage_intervals(out, names, config.iterations, config.steps // config.trace_interval),
+               "samplers": {name: {key: r[key] for key in ("energy_rmse", "force_rmse", "coverage",
+                                                          "coverage_cumulative", "trace_frames")}
+                            | {"by_basin": [h["by_basin"] for h in r["iterations"]],
+                               "dropped_moves": [h["dropped_moves"] for h in r["iterations"]]}
+                            for name, r in results["samplers"].items()},
+               "initial": results["initial_rmse"], "config": results["config"]}
+    if RESULT.is_file():   # a rerun resumes a finished study: keep the timings of the run that did the work
+        earlier = json.loads(RESULT.read_text())
+        if earlier.get("config") == summary["config"] and earlier["wall_s_study"] > summary["wall_s_study"]:
+            for key in ("wall_s_this_call", "wall_s_study", "stages", "machine"):
+                summary[key] = earlier[key]
+    RESULT.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def table(summary: dict) -> str:
+    basins = list(next(iter(summary["samplers"].values()))["by_basin"][-1])
+    lines = ["| sampler | force RMSE (meV/Å) per iteration | final, per basin: " + ", ".join(basins) +
+             " | φ/ψ cells visited, cumulative (%) |", "|---|---|---|---|"]
+    for name, r in summary["samplers"].items():
+        curve = ", ".join(f"{1e3 * v:.0f}" for v in r["force_rmse"])
+        final = ", ".join(f"{r['by_basin'][-1][b]['forces_rmse_meV_per_A']:.0f}" for b in basins)
+        cover = ", ".join(f"{100 * v:.2f}" for v in r["coverage_cumulative"])
+        lines.append(f"| {name} | {curve} | {final} | {cover} |")
+    lines += ["", "| a vs b | median per-frame force-RMSE difference a − b (meV/Å) [95 % CI] | p (Holm) | "
+              "significant |", "|---|---|---|---|"]
+    for pair, row in summary["comparisons_final_force"]["pairs"].items():
+        d = row["median_difference"]
+        lines.append(f"| {pair} | {d['estimate']:.1f} [{d['low']:.1f}, {d['high']:.1f}] | {row['p_holm']:.2g} | "
+                     f"{'yes' if row['significant'] else 'no'} |")
+    coverage = summary["coverage_final"]
+    lines += ["", "| sampler | φ/ψ cells visited after the last iteration (%) [95 % CI] |", "|---|---|"]
+    for name, row in coverage["per_sampler"].items():
+        lines.append(f"| {name} | {100 * row['coverage']:.2f} [{100 * row['ci95'][0]:.2f}, {100 * row['ci95'][1]:.2f}] |")
+    lines += ["", "| a vs b | coverage difference a − b (percentage points) [95 % CI] | significant |", "|---|---|---|"]
+    for pair, row in coverage["pairs"].items():
+        lines.append(f"| {pair} | {100 * row['difference']:.2f} [{100 * row['ci95'][0]:.2f}, {100 * row['ci95'][1]:.2f}] "
+                     f"| {'yes' if row['significant'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default="runs/ala2-medium")
+    parser.add_argument("--table", action="store_true", help="print the tables of the saved JSON and stop")
+    args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(RESULT.read_text())))
+        return
+    summary = run(Path(args.out), args.workers)
+    print(json.dumps(summary["stages"], indent=2))
+    print(table(summary))
+
+
+if __name__ == "__main__":
+    main()
