@@ -23,7 +23,7 @@ def add_command(sub) -> None:
                         f"(default {','.join(SAMPLERS)}; --medium: all five)")
     p.add_argument("--md-temperatures", default=None,
                    help="comma-separated temperatures in K of the Langevin-MD baselines (default 300,700)")
-    p.add_argument("--amplitude", type=float, default=None, help="SKMD kernel amplitude h >= 0 (default 8)")
+    p.add_argument("--amplitude", type=float, default=None, help="SKMD kernel amplitude h >= 0 (default 3; --quick 8)")
     p.add_argument("--surrogate", default=None, help="a MACE .model to start from (default: train one)")
     p.add_argument("--surrogate-only", action="store_true",
                    help="build the surrogate (oracle MD in C7eq, labels, mace_run_train) and stop")

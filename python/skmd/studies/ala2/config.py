@@ -38,10 +38,10 @@ class Ala2Config:
     steps: int = 500
     n_select: int = 100
     samplers: tuple = (SKMD, "md300", "md700")
-    skmd_temperature: float = 50.0
+    skmd_temperature: float = 300.0   # T and h: the exploration sweep's choice (h/N = 0.1 at N = 30)
     skmd_timestep: float = 0.1
     friction: float = 75.0
-    amplitude: float = 8.0
+    amplitude: float = 3.0
     explore_fraction: float = 250 / 300
     md_timestep: float = 1.0
     md_damping: float = 100.0
@@ -147,7 +147,9 @@ class Ala2Config:
 
 
 #: Small settings that run end to end in minutes (``skmd ala2 --quick``).
+#: It keeps the pilot's SKMD setting (50 K, h = 8) its recorded results were made with.
 QUICK = dict(iterations=2, n_particles=6, n_candidates=16, steps=20, n_select=8, burn_in=200, snapshot_interval=20,
+             skmd_temperature=50.0, amplitude=8.0,
              test_size=16, test_candidates=24, test_steps=20, surrogate_frames=60, surrogate_stride=10,
              surrogate_epochs=15, finetune_epochs=6, finetune_switch_epoch=3, valid_fraction=0.25)
 

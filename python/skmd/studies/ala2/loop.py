@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ...tools.selection import furthest_point_sampling
 from .records import write_json
-from .samplers import UBMD, UDD, CommitteeFactory, UBMDFactory, split_calibration
+from .samplers import SKMD, UBMD, UDD, CommitteeFactory, UBMDFactory, split_calibration
 from .scoring import coverage_summary, score
 from .stages import Stages
 
@@ -69,6 +69,10 @@ class Study(Stages):
         from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
         c = self.config
         pending = [s for s in c.chosen_samplers() if not (self.folder(s.name, k) / "candidates.extxyz").exists()]
+        # The costliest first, so that a pool does not end an iteration with one long task alone:
+        # UDD calls K models per step, UB-MD adds u and its gradients, SKMD its Jacobians.
+        cost = {UDD: c.committee_size, UBMD: 1.5, SKMD: 1.2}
+        pending.sort(key=lambda sampler: -cost.get(sampler.name, 1.0))
         if not pending:
             return {}
         ensembles = {s.name: initial if k == 1 else read_frames(self.folder(s.name, k - 1) / "ensemble.extxyz")
