@@ -149,9 +149,12 @@ def run(out: Path, workers: int) -> dict:
                "initial": results["initial_rmse"], "config": results["config"]}
     if RESULT.is_file():   # a rerun resumes a finished study: keep the timings of the run that did the work
         earlier = json.loads(RESULT.read_text())
-        if earlier.get("config") == summary["config"] and earlier["wall_s_study"] > summary["wall_s_study"]:
+        same = earlier.get("config") == json.loads(json.dumps(summary["config"]))
+        if same and earlier["wall_s_study"] > summary["wall_s_study"]:
             for key in ("wall_s_this_call", "wall_s_study", "machine"):
                 summary[key] = earlier[key]
+            for key in ("surrogate_s", "committee_s", "initial_ensemble_s", "test_set_s"):
+                summary["stages"][key] = earlier["stages"][key]
     RESULT.write_text(json.dumps(summary, indent=2))
     return summary
 
