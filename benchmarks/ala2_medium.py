@@ -9,8 +9,9 @@ processes (default 2, one thread each), then writes benchmarks/results/ala2_medi
   ``--workers`` threads, test-set scoring) and sums over samplers of the task times (sampling, of
   it the SKMD Jacobians, labelling, fine-tuning);
 - ``samplers``: per sampler and iteration, the test RMSEs (whole set and per basin) and the
-  Ramachandran coverage; ``comparisons_final_force``: every pair of samplers on the final per-frame
-  force RMSE (paired bootstrap over test frames within basins, Wilcoxon, Holm). One run, so these
+  Ramachandran coverage; ``comparisons_final_force`` / ``comparisons_final_energy``: every pair of
+  samplers on the final per-frame force RMSE / absolute per-atom energy error (paired bootstrap
+  over test frames within basins, Wilcoxon, Holm). One run, so these
   intervals speak to the test set's sampling error, not to run-to-run variation;
 - ``machine``: CPU model, cores, threads and load average.
 
@@ -62,21 +63,25 @@ def stage_breakdown(results: dict, out: Path) -> dict:
             "finetuning_task_s_sum": sum(h["finetune_s"] for h in iterations)}
 
 
-def paired_force_errors(out: Path, names: list, iteration: int) -> tuple[dict, list]:
-    """Per test frame, the force RMSE (meV/Å) of each sampler's model after ``iteration``; and the basins."""
-    from skmd.atoms.oracle import FORCES_KEY
+def paired_errors(out: Path, names: list, iteration: int) -> tuple[dict, dict, list]:
+    """Per test frame, each sampler's final model's force RMSE (meV/Å) and absolute per-atom
+    energy error (meV/atom); and the frames' basins."""
+    from skmd.atoms.oracle import ENERGY_KEY, FORCES_KEY
     from skmd.studies.ala2_metrics import mace_calculator, predict
     from skmd.studies.ala2_testset import load_testset, shipped_testset
     test = load_testset(*shipped_testset())
-    errors = {}
+    forces_error, energy_error = {}, {}
     for name in names:
-        _, forces = predict(mace_calculator(out / "samplers" / name / f"iter{iteration:02d}" / "model.model"), test)
-        errors[name] = np.array([1e3 * np.sqrt(np.mean((f - t.arrays[FORCES_KEY]) ** 2)) for f, t in zip(forces, test)])
-    return errors, [t.info["basin"] for t in test]
+        energies, forces = predict(mace_calculator(out / "samplers" / name / f"iter{iteration:02d}" / "model.model"),
+                                   test)
+        forces_error[name] = np.array([1e3 * np.sqrt(np.mean((f - t.arrays[FORCES_KEY]) ** 2))
+                                       for f, t in zip(forces, test)])
+        energy_error[name] = np.array([1e3 * abs(e - t.info[ENERGY_KEY]) / len(t) for e, t in zip(energies, test)])
+    return forces_error, energy_error, [t.info["basin"] for t in test]
 
 
 def comparisons(errors: dict, basins: list) -> dict:
-    """Every pair of samplers on the per-frame force RMSE: the median paired difference with its
+    """Every pair of samplers on a per-frame error (force RMSE, or |energy error| per atom): the median paired difference with its
     bootstrap interval over test frames (resampled within basins), Wilcoxon p, Holm-adjusted."""
     from skmd.tools.stats import all_pairs, compare_all
     return compare_all(errors, all_pairs(errors), strata=np.array(basins))
@@ -136,10 +141,11 @@ def run(out: Path, workers: int) -> dict:
         results = Study(config, out, executor=pool, threads=1, jobs=workers).run()
     wall = time.perf_counter() - started
     names = list(results["samplers"])
-    errors, basins = paired_force_errors(out, names, config.iterations)
+    errors, energy_errors, basins = paired_errors(out, names, config.iterations)
     summary = {"command": f"skmd ala2 --medium --workers {workers}", "wall_s_this_call": wall,
                "wall_s_study": results["wall_s"], "stages": stage_breakdown(results, out), "machine": machine_info(),
                "oracle_calls": results["oracle_calls"], "comparisons_final_force": comparisons(errors, basins),
+               "comparisons_final_energy": comparisons(energy_errors, basins),
                "coverage_final": coverage_intervals(out, names, config.iterations, config.steps // config.trace_interval),
                "samplers": {name: {key: r[key] for key in ("energy_rmse", "force_rmse", "coverage",
                                                           "coverage_cumulative", "trace_frames")}
@@ -173,6 +179,12 @@ def table(summary: dict) -> str:
     for pair, row in summary["comparisons_final_force"]["pairs"].items():
         d = row["median_difference"]
         lines.append(f"| {pair} | {d['estimate']:.1f} [{d['low']:.1f}, {d['high']:.1f}] | {row['p_holm']:.2g} | "
+                     f"{'yes' if row['significant'] else 'no'} |")
+    lines += ["", "| a vs b | median per-frame |energy error| difference a − b (meV/atom) [95 % CI] | p (Holm) | "
+              "significant |", "|---|---|---|---|"]
+    for pair, row in summary["comparisons_final_energy"]["pairs"].items():
+        d = row["median_difference"]
+        lines.append(f"| {pair} | {d['estimate']:.2f} [{d['low']:.2f}, {d['high']:.2f}] | {row['p_holm']:.2g} | "
                      f"{'yes' if row['significant'] else 'no'} |")
     coverage = summary["coverage_final"]
     lines += ["", "| sampler | φ/ψ cells visited after the last iteration (%) | half the walks: 95 % range (%) |",

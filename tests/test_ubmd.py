@@ -153,9 +153,9 @@ def _check_run(out, results, system):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("system, choices", [("ala2", {}), ("periodic", {}), ("co2", {}),
-                                             ("periodic", dict(uncertainty="ensemble", ensemble_size=2,
-                                                               selection="fps"))])
+@pytest.mark.parametrize("system, choices", [("ala2", {}), ("periodic", {}),
+                                             ("co2", dict(uncertainty="ensemble", ensemble_size=2,
+                                                          selection="fps"))])
 def test_one_iteration_end_to_end_with_xtb(tmp_path, system, choices):
     settings = {**TINY, "md_temperatures": ()} if system == "ala2" else TINY_PERIODIC
     config = replace(UBMDConfig(system=system), **settings, **choices)
