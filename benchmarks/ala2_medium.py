@@ -165,6 +165,17 @@ def run(out: Path, workers: int) -> dict:
     return summary
 
 
+def pair_table(comparison: dict, quantity: str, unit: str, digits: int) -> list:
+    """Markdown rows of every pair of a :func:`comparisons` result."""
+    lines = ["", f"| a vs b | median per-frame {quantity} difference a − b ({unit}) [95 % CI] | p (Holm) | "
+             "significant |", "|---|---|---|---|"]
+    for pair, row in comparison["pairs"].items():
+        d = row["median_difference"]
+        lines.append(f"| {pair} | {d['estimate']:.{digits}f} [{d['low']:.{digits}f}, {d['high']:.{digits}f}] | "
+                     f"{row['p_holm']:.2g} | {'yes' if row['significant'] else 'no'} |")
+    return lines
+
+
 def table(summary: dict) -> str:
     basins = list(next(iter(summary["samplers"].values()))["by_basin"][-1])
     lines = ["| sampler | force RMSE (meV/Å) per iteration | final, per basin: " + ", ".join(basins) +
@@ -174,18 +185,8 @@ def table(summary: dict) -> str:
         final = ", ".join(f"{r['by_basin'][-1][b]['forces_rmse_meV_per_A']:.0f}" for b in basins)
         cover = ", ".join(f"{100 * v:.2f}" for v in r["coverage_cumulative"])
         lines.append(f"| {name} | {curve} | {final} | {cover} |")
-    lines += ["", "| a vs b | median per-frame force-RMSE difference a − b (meV/Å) [95 % CI] | p (Holm) | "
-              "significant |", "|---|---|---|---|"]
-    for pair, row in summary["comparisons_final_force"]["pairs"].items():
-        d = row["median_difference"]
-        lines.append(f"| {pair} | {d['estimate']:.1f} [{d['low']:.1f}, {d['high']:.1f}] | {row['p_holm']:.2g} | "
-                     f"{'yes' if row['significant'] else 'no'} |")
-    lines += ["", "| a vs b | median per-frame |energy error| difference a − b (meV/atom) [95 % CI] | p (Holm) | "
-              "significant |", "|---|---|---|---|"]
-    for pair, row in summary["comparisons_final_energy"]["pairs"].items():
-        d = row["median_difference"]
-        lines.append(f"| {pair} | {d['estimate']:.2f} [{d['low']:.2f}, {d['high']:.2f}] | {row['p_holm']:.2g} | "
-                     f"{'yes' if row['significant'] else 'no'} |")
+    lines += pair_table(summary["comparisons_final_force"], "force-RMSE", "meV/Å", 1)
+    lines += pair_table(summary["comparisons_final_energy"], "|energy error|", "meV/atom", 2)
     coverage = summary["coverage_final"]
     lines += ["", "| sampler | φ/ψ cells visited after the last iteration (%) | half the walks: 95 % range (%) |",
               "|---|---|---|"]

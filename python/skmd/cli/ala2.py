@@ -18,7 +18,7 @@ def add_command(sub) -> None:
     p.add_argument("--testset", default=None,
                    help="a labelled extxyz file to score on (default: --medium the shipped set, else built by the run)")
     p.add_argument("--iterations", type=int, default=None, help="active-learning iterations (>= 1)")
-    p.add_argument("--samplers", default=",".join(SAMPLERS),
+    p.add_argument("--samplers", default=None,
                    help="comma-separated subset of skmd, md<T> for T in --md-temperatures, ubmd and udd "
                         f"(default {','.join(SAMPLERS)}; --medium: all five)")
     p.add_argument("--md-temperatures", default=None,
@@ -46,21 +46,21 @@ def _temperatures(text: str) -> tuple:
 
 def config_from_args(args):
     """The validated :class:`~skmd.studies.ala2.Ala2Config` the flags describe."""
-    from ..studies.ala2 import MEDIUM, QUICK, SAMPLERS, Ala2Config  # noqa: PLC0415
+    from ..studies.ala2 import MEDIUM, QUICK, Ala2Config  # noqa: PLC0415
     from ..studies.ala2_testset import file_sha256, shipped_testset  # noqa: PLC0415
     if sum((args.quick, args.medium, args.full)) != 1:
         raise ValueError("choose one of --quick (minutes), --medium (the head-to-head, under an hour) "
                          "and --full (the paper's settings, days on 2 cores)")
-    config = Ala2Config(seed=args.seed, backend=args.backend, finetune_mode=args.finetune,
-                        samplers=tuple(s.strip() for s in args.samplers.split(",")))
+    config = Ala2Config(seed=args.seed, backend=args.backend, finetune_mode=args.finetune)
     if args.quick:
         config = replace(config, **QUICK)
     if args.medium:
-        chosen = MEDIUM["samplers"] if args.samplers == ",".join(SAMPLERS) else config.samplers
-        config = replace(config, **{**MEDIUM, "samplers": chosen})
-        if args.testset is None:
-            path, sha = shipped_testset()
-            config = replace(config, testset=path, testset_sha256=sha)
+        config = replace(config, **MEDIUM)
+    if args.samplers is not None:
+        config = replace(config, samplers=tuple(s.strip() for s in args.samplers.split(",")))
+    if args.medium and args.testset is None:
+        path, sha = shipped_testset()
+        config = replace(config, testset=path, testset_sha256=sha)
     if args.testset is not None:
         if not Path(args.testset).is_file():
             raise ValueError(f"no test set file at {args.testset}")

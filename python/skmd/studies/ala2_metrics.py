@@ -59,7 +59,13 @@ def rmse_by_basin(calculator, frames, basin_key: str = "basin") -> dict:
         missing += [] if FORCES_KEY in frame.arrays else [FORCES_KEY]
         if missing:
             raise ValueError(f"frame {index} lacks {missing}")
-    energies, forces = predict(calculator, frames)
+    return errors_by_basin(frames, *predict(calculator, frames), basin_key)
+
+
+def errors_by_basin(frames, energies, forces, basin_key: str = "basin") -> dict:
+    """:func:`rmse_by_basin` from predictions already made: ``energies`` (n,) in eV and ``forces``,
+    a list of (n_atoms, 3) arrays in eV/Å, of the labelled ``frames``."""
+    energies = np.asarray(energies, float)
     labels = [frame.info[basin_key] for frame in frames]
     order = [name for name in BASIN_CENTRES if name in labels] + sorted(set(labels) - set(BASIN_CENTRES))
     result = {ALL: _errors(frames, energies, forces)}

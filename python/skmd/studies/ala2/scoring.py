@@ -11,26 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ala2_metrics import predict, rmse_by_basin, visited_cells
+from ..ala2_metrics import errors_by_basin, predict, visited_cells
 
 
 def score(calculator, test) -> dict:
     """{"energy_rmse" (eV, total energy), "force_rmse" (eV/Å), ["by_basin"]} of ``calculator`` on ``test``."""
     from ...atoms.oracle import ENERGY_KEY, FORCES_KEY  # noqa: PLC0415
-    if all("basin" in frame.info for frame in test):
-        by_basin = rmse_by_basin(calculator, test)
-        n_atoms = {len(frame) for frame in test}
-        if len(n_atoms) == 1:   # one molecule: the total-energy RMSE is the per-atom one times its size
-            whole = by_basin["all"]
-            return {"energy_rmse": whole["energy_rmse_meV_per_atom"] * n_atoms.pop() / 1000.0,
-                    "force_rmse": whole["forces_rmse_meV_per_A"] / 1000.0, "by_basin": by_basin}
     energies, forces = predict(calculator, test)
     reference = np.array([frame.info[ENERGY_KEY] for frame in test])
     components = np.concatenate([(f - frame.arrays[FORCES_KEY]).ravel() for f, frame in zip(forces, test)])
     result = {"energy_rmse": float(np.sqrt(np.mean((energies - reference) ** 2))),
               "force_rmse": float(np.sqrt(np.mean(components ** 2)))}
     if all("basin" in frame.info for frame in test):
-        result["by_basin"] = rmse_by_basin(calculator, test)
+        result["by_basin"] = errors_by_basin(test, energies, forces)
     return result
 
 
