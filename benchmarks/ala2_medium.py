@@ -10,9 +10,10 @@ processes (default 2, one thread each), then writes benchmarks/results/ala2_medi
   it the SKMD Jacobians, labelling, fine-tuning);
 - ``samplers``: per sampler and iteration, the test RMSEs (whole set and per basin) and the
   Ramachandran coverage; ``comparisons_final_force`` / ``comparisons_final_energy``: every pair of
-  samplers on the final per-frame force RMSE / absolute per-atom energy error (paired bootstrap
-  over test frames within basins, Wilcoxon, Holm). One run, so these
-  intervals speak to the test set's sampling error, not to run-to-run variation;
+  the surrogate and the samplers' final models on the per-frame force RMSE / absolute per-atom
+  energy error, as the study computes them (``skmd.studies.ala2.scoring.compare_final``: paired
+  bootstrap over test frames within basins, Wilcoxon, Holm). One run, so these intervals speak to
+  the test set's sampling error, not to run-to-run variation;
 - ``machine``: CPU model, cores, threads and load average.
 
 ``coverage_final``: each sampler's accumulated coverage and every pair's difference, with ranges
@@ -61,30 +62,6 @@ def stage_breakdown(results: dict, out: Path) -> dict:
             "jacobians_s_sum": sum(h["freeze_s"] for h in iterations),
             "labelling_s_sum": sum(h["label_s"] for h in iterations),
             "finetuning_task_s_sum": sum(h["finetune_s"] for h in iterations)}
-
-
-def paired_errors(out: Path, names: list, iteration: int) -> tuple[dict, dict, list]:
-    """Per test frame, each sampler's final model's force RMSE (meV/Å) and absolute per-atom
-    energy error (meV/atom); and the frames' basins."""
-    from skmd.atoms.oracle import ENERGY_KEY, FORCES_KEY
-    from skmd.studies.ala2_metrics import mace_calculator, predict
-    from skmd.studies.ala2_testset import load_testset, shipped_testset
-    test = load_testset(*shipped_testset())
-    forces_error, energy_error = {}, {}
-    for name in names:
-        energies, forces = predict(mace_calculator(out / "samplers" / name / f"iter{iteration:02d}" / "model.model"),
-                                   test)
-        forces_error[name] = np.array([1e3 * np.sqrt(np.mean((f - t.arrays[FORCES_KEY]) ** 2))
-                                       for f, t in zip(forces, test)])
-        energy_error[name] = np.array([1e3 * abs(e - t.info[ENERGY_KEY]) / len(t) for e, t in zip(energies, test)])
-    return forces_error, energy_error, [t.info["basin"] for t in test]
-
-
-def comparisons(errors: dict, basins: list) -> dict:
-    """Every pair of samplers on a per-frame error (force RMSE, or |energy error| per atom): the median paired difference with its
-    bootstrap interval over test frames (resampled within basins), Wilcoxon p, Holm-adjusted."""
-    from skmd.tools.stats import all_pairs, compare_all
-    return compare_all(errors, all_pairs(errors), strata=np.array(basins))
 
 
 def coverage_intervals(out: Path, names: list, iterations: int, block: int, seed: int = 0, n_draws: int = 2000) -> dict:
@@ -136,16 +113,17 @@ def run(out: Path, workers: int) -> dict:
     set_threads(1)
     args = build_parser().parse_args(["ala2", "--medium", "--out", str(out), "--workers", str(workers)])
     config = config_from_args(args)
+    fresh = not out.exists()
     started = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         results = Study(config, out, executor=pool, threads=1, jobs=workers).run()
     wall = time.perf_counter() - started
     names = list(results["samplers"])
-    errors, energy_errors, basins = paired_errors(out, names, config.iterations)
     summary = {"command": f"skmd ala2 --medium --workers {workers}", "wall_s_this_call": wall,
                "wall_s_study": results["wall_s"], "stages": stage_breakdown(results, out), "machine": machine_info(),
-               "oracle_calls": results["oracle_calls"], "comparisons_final_force": comparisons(errors, basins),
-               "comparisons_final_energy": comparisons(energy_errors, basins),
+               "oracle_calls": results["oracle_calls"],
+               "comparisons_final_force": results["comparisons_final"]["forces"],
+               "comparisons_final_energy": results["comparisons_final"]["energy"],
                "coverage_final": coverage_intervals(out, names, config.iterations, config.steps // config.trace_interval),
                "samplers": {name: {key: r[key] for key in ("energy_rmse", "force_rmse", "coverage",
                                                           "coverage_cumulative", "trace_frames")}
@@ -153,10 +131,9 @@ def run(out: Path, workers: int) -> dict:
                                "dropped_moves": [h["dropped_moves"] for h in r["iterations"]]}
                             for name, r in results["samplers"].items()},
                "initial": results["initial_rmse"], "config": results["config"]}
-    if RESULT.is_file():   # a rerun resumes a finished study: keep the timings of the run that did the work
+    if not fresh and RESULT.is_file():   # a resumed study: keep the timings of the run that did the work
         earlier = json.loads(RESULT.read_text())
-        same = earlier.get("config") == json.loads(json.dumps(summary["config"]))
-        if same and earlier["wall_s_study"] > summary["wall_s_study"]:
+        if earlier.get("config") == json.loads(json.dumps(summary["config"])):
             for key in ("wall_s_this_call", "wall_s_study", "machine"):
                 summary[key] = earlier[key]
             for key in ("surrogate_s", "committee_s", "initial_ensemble_s", "test_set_s"):

@@ -1,11 +1,12 @@
 """Pilot runs behind the mb-al parameters (UDD's B and threshold, a-SKMD's tau), written to JSON.
 
-    python benchmarks/mb_al_pilot.py [--trials 8] [--out benchmarks/results/mb_al_pilot.json]
+    python benchmarks/mb_al_pilot.py [--trials 8] [--amplitude H]
+      → benchmarks/results/mb_al_pilot.json (default amplitude) or mb_al_pilot_h{H}.json
 
 * UDD (Kulichenko et al.): B is tuned so that the mean ‖F_bias‖/‖F̄‖ ≈ 0.36 along unbiased
   dynamics on the initial committee; the threshold is compared with rho at the training data.
 * a-SKMD: the distribution of ‖b(x)‖ along fixed-length SKMD moves on the initial model;
-  tau is chosen near its lower percentiles.
+  tau is its 10th percentile to 2 significant digits (``tau_rule``), fixed before the study runs.
 """
 from __future__ import annotations
 
@@ -26,10 +27,15 @@ from skmd.tools.machine import machine_info
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "mb_al_pilot.json"))
+    parser.add_argument("--amplitude", type=float, default=None, help="kernel amplitude h (default: the study's)")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
     warnings.simplefilter("ignore", skmd.DivergenceWarning)
     c = mb_al.ALConfig(trials=args.trials, backend="numpy")
+    if args.amplitude is not None:
+        c.amplitude = args.amplitude
+    suffix = "" if args.amplitude is None else f"_h{args.amplitude:g}"
+    out_path = args.out or str(Path(__file__).resolve().parent / "results" / f"mb_al_pilot{suffix}.json")
     initial = np.stack([mbs.basin_samples(c.n_initial, c.kT, np.random.default_rng(s))
                         for s in mbs.trial_seeds(c.seed, c.trials)])
     data = [(x, *mbs.label(x)) for x in initial]
@@ -67,11 +73,12 @@ def main() -> int:
         "udd_rho_training_data_percentiles_50_90": np.percentile(np.concatenate(rho_data), [50, 90]).tolist(),
         "udd_rho_unbiased_path_percentiles_50_90_99": np.percentile(np.concatenate(rho_path), [50, 90, 99]).tolist(),
         "skmd_bias_norm_percentiles_1_5_10_25_50": np.percentile(norms, [1, 5, 10, 25, 50]).tolist(),
+        "tau_rule": float(f"{np.percentile(norms, 10):.2g}"),
         "chosen": {"udd_B": c.udd_B, "udd_threshold": c.udd_threshold, "tau": c.tau, "t_min": c.t_min},
         "machine": machine_info(),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_path).write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
     return 0
 

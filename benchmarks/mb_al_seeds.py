@@ -11,7 +11,9 @@ combined statistics are computed by the same function ``skmd mb-al`` calls
 (:func:`skmd.studies.mueller_brown.al_statistics`).
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/mb_al_seeds.py`` → ``benchmarks/results/mb_al_seeds.json``,
-``benchmarks/results/mb_w2_full.json`` and ``docs/figures/mb_al_seeds.png``.
+``benchmarks/results/mb_w2_full.json`` and ``docs/figures/mb_al_seeds.png`` (the studies' default amplitude,
+which meets the fidelity rule). ``--amplitude 300 --tau 3`` runs the exploration setting instead; its files
+carry the suffix ``_h300`` (runs in ``runs/mb-al-seeds-h300``, ``runs/mb-w2-full-h300``).
 """
 from __future__ import annotations
 
@@ -35,12 +37,14 @@ SEEDS = (0, 1, 2)
 SKMD_CLI = [sys.executable, "-m", "skmd.cli.main"]
 
 
-def run_command(command: str, seed: int, out: Path) -> dict:
-    """Run one full study in a subprocess (single-threaded); return wall time and machine info."""
+def run_command(command: str, seed: int, out: Path, extra=()) -> dict:
+    """Run one full study in a subprocess (single-threaded, ``extra`` CLI flags); return wall time and
+    machine info."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     before = machine_info()
     started = time.perf_counter()
-    subprocess.run(SKMD_CLI + [command, "--seed", str(seed), "--backend", "numpy", "--no-progress", "--out", str(out)],
+    subprocess.run(SKMD_CLI + [command, "--seed", str(seed), "--backend", "numpy", "--no-progress", "--out", str(out),
+                    *extra],
                    check=True, env=env, cwd=ROOT)
     return {"wall_s": time.perf_counter() - started, "machine_before": before, "machine_after": machine_info()}
 
@@ -59,9 +63,9 @@ def recorded_run(out: Path) -> dict | None:
             "peak_rss_mb": int(rss.group(1)) / 1024 if rss else None, "log": log.read_text().strip().splitlines()}
 
 
-def ensure_run(command: str, seed: int, out: Path, rerun: bool) -> tuple[dict, dict]:
+def ensure_run(command: str, seed: int, out: Path, rerun: bool, extra=()) -> tuple[dict, dict]:
     if rerun or not (out / "results.json").exists():
-        timing = run_command(command, seed, out)
+        timing = run_command(command, seed, out, extra)
     else:
         timing = recorded_run(out) or {"note": "results reused; no timing recorded"}
     return json.loads((out / "results.json").read_text()), timing
@@ -83,14 +87,14 @@ def pooled_samplers(results_by_seed: dict) -> tuple[dict, np.ndarray]:
     return pooled, strata
 
 
-def al_section(runs: Path, rerun: bool, seeds=SEEDS, aggregate_only: bool = False) -> dict:
+def al_section(runs: Path, rerun: bool, seeds=SEEDS, aggregate_only: bool = False, extra=()) -> dict:
     per_seed, timings = {}, {}
     for seed in seeds:
         out = runs / f"seed{seed}"
         if aggregate_only and not (out / "results.json").exists():
             print(f"seed {seed}: no {out / 'results.json'} yet; left out of this aggregate")
             continue
-        results, timings[seed] = ensure_run("mb-al", seed, out, rerun)
+        results, timings[seed] = ensure_run("mb-al", seed, out, rerun, extra)
         kT = results["config"]["kT"]
         statistics = mbs.al_statistics(results["samplers"], kT, seed=seed)
         if results.get("statistics") not in (None, json.loads(json.dumps(statistics))):
@@ -112,8 +116,8 @@ def al_section(runs: Path, rerun: bool, seeds=SEEDS, aggregate_only: bool = Fals
                          "statistics": mbs.al_statistics(pooled, kT, seed=0, strata=strata)}}, per_seed
 
 
-def w2_section(out: Path, rerun: bool) -> dict:
-    results, timing = ensure_run("mb-w2", 0, out, rerun)
+def w2_section(out: Path, rerun: bool, extra=()) -> dict:
+    results, timing = ensure_run("mb-w2", 0, out, rerun, extra)
     statistics = mbs.w2_statistics(results["methods"], seed=0)
     return {"config": results["config"], "statistics": statistics, "run": timing,
             "n_diverged": {n: m["n_diverged"] for n, m in results["methods"].items()},
@@ -148,31 +152,41 @@ def pooled_figure(path: Path, per_seed: dict) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "mb-al-seeds", help="one folder per seed")
-    parser.add_argument("--w2-out", type=Path, default=ROOT / "runs" / "mb-w2-full")
+    parser.add_argument("--runs", type=Path, default=None, help="one folder per seed (default runs/mb-al-seeds[-hH])")
+    parser.add_argument("--w2-out", type=Path, default=None, help="default runs/mb-w2-full[-hH]")
+    parser.add_argument("--amplitude", type=float, default=None, help="kernel amplitude h (default: the studies')")
+    parser.add_argument("--tau", type=float, default=None, help="a-SKMD threshold (default: the study's)")
     parser.add_argument("--rerun", action="store_true", help="rerun studies whose results.json exists")
     parser.add_argument("--tables", action="store_true", help="only print the README tables from the JSON files")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--aggregate-only", action="store_true", help="never run a study; use the finished ones")
     args = parser.parse_args(argv)
+    tag = "" if args.amplitude is None else f"h{args.amplitude:g}"
+    suffix = f"_{tag}" if tag else ""
+    runs = args.runs or ROOT / "runs" / ("mb-al-seeds" + (f"-{tag}" if tag else ""))
+    w2_out = args.w2_out or ROOT / "runs" / ("mb-w2-full" + (f"-{tag}" if tag else ""))
+    extra_al = [flag for name in ("amplitude", "tau") if getattr(args, name) is not None
+                for flag in (f"--{name}", str(getattr(args, name)))]
+    extra_w2 = [] if args.amplitude is None else ["--amplitude", str(args.amplitude)]
     results_dir = ROOT / "benchmarks" / "results"
+    al_json, w2_json = results_dir / f"mb_al_seeds{suffix}.json", results_dir / f"mb_w2_full{suffix}.json"
     if args.tables:
-        al = json.loads((results_dir / "mb_al_seeds.json").read_text())
+        al = json.loads(al_json.read_text())
         print(summary_tables(al))
         print(tables(al))
-        print(w2_tables(json.loads((results_dir / "mb_w2_full.json").read_text())))
+        print(w2_tables(json.loads(w2_json.read_text())))
         return 0
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    al, per_seed = al_section(args.runs, args.rerun, args.seeds, args.aggregate_only)
+    al, per_seed = al_section(runs, args.rerun, args.seeds, args.aggregate_only, extra_al)
     al.update(machine=machine_info(), commit_at_aggregation=commit)
-    (ROOT / "benchmarks" / "results" / "mb_al_seeds.json").write_text(json.dumps(al, indent=1))
-    pooled_figure(ROOT / "docs" / "figures" / "mb_al_seeds.png", per_seed)
-    if args.aggregate_only and not (args.w2_out / "results.json").exists():
+    al_json.write_text(json.dumps(al, indent=1))
+    pooled_figure(ROOT / "docs" / "figures" / f"mb_al_seeds{suffix}.png", per_seed)
+    if args.aggregate_only and not (w2_out / "results.json").exists():
         return 0
-    w2 = w2_section(args.w2_out, args.rerun)
+    w2 = w2_section(w2_out, args.rerun, extra_w2)
     w2.update(machine=machine_info(), commit_at_aggregation=commit)
-    (ROOT / "benchmarks" / "results" / "mb_w2_full.json").write_text(json.dumps(w2, indent=1))
-    print("wrote benchmarks/results/mb_al_seeds.json, mb_w2_full.json and docs/figures/mb_al_seeds.png")
+    w2_json.write_text(json.dumps(w2, indent=1))
+    print(f"wrote {al_json}, {w2_json} and docs/figures/mb_al_seeds{suffix}.png")
     return 0
 
 

@@ -213,6 +213,7 @@ def test_end_to_end_head_to_head_of_five_samplers_on_a_fixed_test_set(tmp_path):
         assert set(metrics["by_basin"]) >= {"all", "C7eq"} and metrics["n_labelled"] == metrics["n_train"] == 4
         assert np.isfinite(metrics["energy_rmse"]) and np.isfinite(metrics["force_rmse"])
         assert metrics["finetune_s"] > 0 and metrics["sample_s"] > 0 and metrics["label_s"] >= 0
+        assert metrics["score_s"] > 0
         assert result["trace_frames"] == [4 * 2] and 0 < result["coverage"][0] == result["coverage_cumulative"][0]
         assert len(result["phi_psi"]) == 4
         log = (out / "samplers" / name / "iter01" / "finetune" / "finetuned.stdout").read_text()
@@ -220,6 +221,13 @@ def test_end_to_end_head_to_head_of_five_samplers_on_a_fixed_test_set(tmp_path):
         frames = read(out / "samplers" / name / "iter01" / "train.extxyz", ":")
         assert all(ENERGY_KEY in f.info and FORCES_KEY in f.arrays for f in frames)
     assert results["samplers"]["skmd"]["iterations"][0]["freeze_s"] > 0
+    for name, result in results["samplers"].items():   # per-frame errors reproduce the reported RMSEs
+        per_frame = result["iterations"][-1]["per_frame"]
+        assert 1e-3 * np.sqrt(np.mean(np.square(per_frame["forces"]))) == pytest.approx(result["force_rmse"][-1])
+        assert len(per_frame["energy"]) == results["test_size"]
+    for quantity, block in results["comparisons_final"].items():   # surrogate and 5 samplers: 15 pairs
+        assert len(block["pairs"]) == 15 and set(block["per_sampler"]) == {"surrogate", *results["samplers"]}
+        assert all(0 <= c["p_value"] <= c["p_holm"] <= 1 for c in block["pairs"].values())
     assert (out / "samplers" / "udd" / "iter01" / "committee1.model").is_file()
     assert (out / "surrogate" / "committee1.model").is_file()
     assert set(results["timing"]) == {"surrogate_s", "committee_s", "initial_ensemble_s", "test_set_s"}

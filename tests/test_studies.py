@@ -68,10 +68,30 @@ def test_mb_al_rejects_bad_flags(tmp_path, capsys):
     assert main(["mb-al", "--trials", "0", "--out", str(tmp_path), "--no-progress"]) == 2
 
 
+def test_every_study_default_meets_the_fidelity_rule():
+    """h/N ≤ 0.1 (README, "Boltzmann fidelity against an exact answer"): one rule, applied to every study's
+    default and to the alanine-dipeptide --medium preset; the exploration settings must be asked for."""
+    from dataclasses import replace
+    from skmd import FIDELITY_AMPLITUDE_PER_PARTICLE, fidelity_amplitude
+    from skmd.studies.ala2 import Ala2Config
+    from skmd.studies.ala2.config import MEDIUM
+    from skmd.studies.mb_al import ALConfig
+    from skmd.studies.mb_w2 import W2Config
+    assert FIDELITY_AMPLITUDE_PER_PARTICLE == 0.1 and fidelity_amplitude(32) == pytest.approx(3.2)
+    for config, n in ((ALConfig(), ALConfig().n_initial), (W2Config(), W2Config().n_particles),
+                      (Ala2Config(), Ala2Config().n_particles), (replace(Ala2Config(), **MEDIUM), MEDIUM["n_particles"])):
+        assert config.amplitude <= fidelity_amplitude(n) + 1e-12, type(config).__name__
+    assert ALConfig().validate().tau > 0
+    with pytest.raises(ValueError, match="n_particles"):
+        fidelity_amplitude(1)
+
+
 def test_mb_w2_cli(tmp_path):
     out = tmp_path / "w2"
-    assert main(["mb-w2", "--trials", "3", "--steps", "4000", "--out", str(out), "--no-progress"]) == 0
+    assert main(["mb-w2", "--trials", "3", "--steps", "4000", "--out", str(out), "--no-progress",
+                 "--amplitude", "300"]) == 0
     results = json.loads((out / "results.json").read_text())
+    assert results["config"]["amplitude"] == 300.0
     assert set(results["methods"]) == {"langevin", "skmd_T1", "skmd_T10", "skmd_T100", "skmd_T1000"}
     for name, r in results["methods"].items():
         w2 = np.array(r["w2"])

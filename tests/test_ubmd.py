@@ -145,6 +145,18 @@ def _check_run(out, results, system):
             assert 1 <= walker["steps"] <= 12 and isinstance(walker["stopped"], bool)
             assert walker["dropped"] == [] and len(walker["visited"]) >= 1
         assert sampler["walker_runs"] == len(walkers) and sampler["dropped_walkers"] == 0
+    comparisons = results["comparisons_final"]   # every pair, with intervals and Holm-adjusted tests
+    assert set(comparisons) == ({"energy", "forces"} if system == "ala2" else {"energy", "forces", "stress"})
+    for quantity, block in comparisons.items():
+        assert set(block["per_sampler"]) == {"surrogate", *results["samplers"]}
+        key = {"energy": "energy_rmse_meV_atom", "forces": "force_rmse_meV_A", "stress": "stress_rmse_meV_A3"}[quantity]
+        for name, sampler in results["samplers"].items():   # per-frame errors reproduce the stored RMSE
+            values = np.asarray(results["final_per_frame"][name][quantity])
+            assert values.shape == (results["test_size"],)
+            assert np.sqrt(np.mean(values ** 2)) == pytest.approx(sampler["iterations"][-1][key])
+        for pair in block["pairs"].values():
+            low, high = pair["median_difference"]["low"], pair["median_difference"]["high"]
+            assert low <= pair["median_difference"]["estimate"] <= high and 0 <= pair["p_value"] <= pair["p_holm"] <= 1
     if system != "ala2":
         assert results["initial"]["stress_rmse_meV_A3"] > 0
         assert set(results["samplers"]["ubmd300"]["volume_range_A3"]) == {"-5", "5"}

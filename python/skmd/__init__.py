@@ -14,7 +14,7 @@ from .md.rules import AdaptiveStop, FixedSteps, Periodic, UncertaintyThreshold
 from .md.skmd import SKMD
 from .md.udd import UDD, udd_bias
 from .modules.descriptors import FunctionDescriptor, IdentityDescriptor
-from .modules.kernels import GaussianKernel, median_bandwidth
+from .modules.kernels import FIDELITY_AMPLITUDE_PER_PARTICLE, GaussianKernel, fidelity_amplitude, median_bandwidth
 from .modules.potentials import FunctionPotential, MLPPotential, MuellerBrown, Potential, Quadratic
 from .modules.stein import stein_force
 from .tools.noise import ExplicitNoise, NoiseStream

@@ -62,4 +62,17 @@ def summary_table(results) -> str:
         else:
             seen = "; ".join(f"{p} GPa: {lo:.1f}–{hi:.1f} Å³" for p, (lo, hi) in r["volume_range_A3"].items())
         lines.append(f"| {name} | " + " | ".join(f"{errors[k]:.1f}" for k in keys) + f" | {seen} |")
-    return "\n".join(lines)
+    return "\n".join(lines + comparison_lines(results))
+
+
+def comparison_lines(results) -> list:
+    """Markdown rows: every pair's median per-test-frame error difference a − b [95 % CI], Holm p."""
+    units = {"energy": "meV/atom", "forces": "meV/Å", "stress": "meV/Å³"}
+    lines = ["", "| quantity | a vs b | median per-frame difference a − b [95 % CI] | p (Holm) | significant |",
+             "|---|---|---|---|---|"]
+    for quantity, block in results.get("comparisons_final", {}).items():
+        for pair, c in block["pairs"].items():
+            d = c["median_difference"]
+            lines.append(f"| {quantity} ({units[quantity]}) | {pair} | {d['estimate']:.1f} [{d['low']:.1f}, "
+                         f"{d['high']:.1f}] | {c['p_holm']:.2g} | {'yes' if c['significant'] else 'no'} |")
+    return lines if len(lines) > 3 else []

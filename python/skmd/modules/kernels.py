@@ -6,6 +6,19 @@ import numpy as np
 from ..tools.checks import finite_array, positive
 
 
+#: The fidelity rule: amplitude per particle h/N at most this keeps an SKMD ensemble's variance within
+#: about 5 % of Boltzmann (measured on Gaussians in 2 and 66 dimensions, benchmarks/gaussian_fidelity.py;
+#: docs/method.md §2.1). Larger h/N over-disperses the ensemble: it explores, it no longer samples.
+FIDELITY_AMPLITUDE_PER_PARTICLE = 0.1
+
+
+def fidelity_amplitude(n_particles: int) -> float:
+    """The largest amplitude h the fidelity rule allows for an ensemble of ``n_particles``: 0.1 · N."""
+    if int(n_particles) != n_particles or n_particles < 2:
+        raise ValueError(f"an SKMD ensemble needs an integer n_particles >= 2, got {n_particles!r}")
+    return FIDELITY_AMPLITUDE_PER_PARTICLE * int(n_particles)
+
+
 def median_bandwidth(descriptors) -> float:
     """Median pairwise Euclidean distance between the rows of ``descriptors`` (N, M).
 

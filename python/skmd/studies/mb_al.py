@@ -25,6 +25,10 @@ from . import add_common_flags
 from . import mueller_brown as mbs
 
 SAMPLERS = ("langevin", "skmd", "a-skmd", "udd")
+#: a-SKMD's stop threshold at the default amplitude: the 10th percentile of ‖b‖ along SKMD moves on the
+#: initial models (benchmarks/mb_al_pilot.py), to 2 significant digits. The exploration setting h = 300
+#: used τ = 3.0 by the same pilot.
+TAU_AT_RULE = 6.4
 
 
 @dataclass
@@ -40,8 +44,8 @@ class ALConfig:
     gamma: float = 1.0
     bound: float = 2.5
     period: int = 100
-    amplitude: float = 300.0
-    tau: float = 3.0
+    amplitude: float = 3.2      # the fidelity rule's largest h for 32 particles (fidelity_amplitude(32))
+    tau: float = TAU_AT_RULE
     t_min: int = 20
     t_max: int = 1000
     udd_members: int = 5
@@ -256,6 +260,10 @@ def add_command(sub) -> None:
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated subset of " + ",".join(SAMPLERS))
+    p.add_argument("--amplitude", type=float, default=None,
+                   help="kernel amplitude h (default 3.2 = 0.1 × 32 particles, the fidelity rule; the "
+                        "exploration setting is 300)")
+    p.add_argument("--tau", type=float, default=None, help=f"a-SKMD stop threshold (default {TAU_AT_RULE:g})")
     add_common_flags(p, "runs/mb-al", "4 trials × 4 iterations, shorter training (< 60 s)")
     p.set_defaults(func=_main)
 
@@ -268,6 +276,9 @@ def _main(args) -> int:
         config = replace(config, trials=args.trials)
     if args.iterations is not None:
         config = replace(config, iterations=args.iterations)
+    for name in ("amplitude", "tau"):
+        if getattr(args, name) is not None:
+            config = replace(config, **{name: getattr(args, name)})
     results = run_study(config, args.out, show_progress=not args.no_progress)
     print(summary_table(results))
     print(f"wrote {args.out}/results.json and figures")

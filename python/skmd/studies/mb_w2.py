@@ -37,7 +37,7 @@ class W2Config:
     kT: float = 4.0
     dt: float = 1e-4
     gamma: float = 1.0
-    amplitude: float = 300.0
+    amplitude: float = 3.2      # the fidelity rule's largest h for 32 particles (fidelity_amplitude(32))
     bound: float = 2.5
     seed: int = 0
     backend: str = "auto"
@@ -115,6 +115,9 @@ def add_command(sub) -> None:
     p = sub.add_parser("mb-w2", help="Müller–Brown Boltzmann fidelity: W2 of SKMD vs Langevin (paper Fig. 4)")
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="total steps per trial")
+    p.add_argument("--amplitude", type=float, default=None,
+                   help="kernel amplitude h (default 3.2 = 0.1 × 32 particles, the fidelity rule; the "
+                        "exploration setting is 300)")
     add_common_flags(p, "runs/mb-w2", "10 trials, 8000 steps")
     p.set_defaults(func=_main)
 
@@ -127,6 +130,8 @@ def _main(args) -> int:
         config = replace(config, trials=args.trials)
     if args.steps is not None:
         config = replace(config, total_steps=args.steps)
+    if args.amplitude is not None:
+        config = replace(config, amplitude=args.amplitude)
     results = run_study(config, args.out, show_progress=not args.no_progress)
     final = results["statistics"]["final"]
     for name, r in results["methods"].items():

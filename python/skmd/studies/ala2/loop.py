@@ -4,8 +4,9 @@ Iteration k of every sampler starts from that sampler's model and ensemble after
 (the surrogate and the initial ensemble for k = 1). The samplers of one iteration run together
 through :func:`~skmd.atoms.parallel.run_samplers`, on the study's executor or in this process;
 then each sampler's batch is selected and labelled (in this process, one label store), the
-fine-tunings run side by side on ``jobs`` threads (each a ``mace_run_train`` process), and every
-model is scored on the test set. Every stage's wall time lands in ``metrics.json`` and ``results.json``.
+fine-tunings (UDD's committee members each on its own) run side by side on ``jobs`` threads (each a
+``mace_run_train`` process), and the new models are scored on the test set side by side on the
+executor. Every stage's wall time lands in ``metrics.json`` and ``results.json``.
 """
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
+from ...atoms.tasks import run_tasks
 from ...tools.selection import furthest_point_sampling
 from .records import write_json
 from .samplers import SKMD, UBMD, UDD, CommitteeFactory, UBMDFactory, split_calibration
-from .scoring import coverage_summary, score
+from .scoring import compare_final, coverage_summary, score, score_model
 from .stages import Stages
 
 
@@ -119,19 +121,22 @@ class Study(Stages):
                 "n_labelled": len(labelled), "n_failed": len(failures), "failures": failures,
                 "dropped_moves": c.n_candidates - len(candidates)}
 
-    def train(self, name: str, k: int, surrogate: Path) -> float:
-        """Fine-tune the surrogate (and, for UDD, every other committee member) on all of ``name``'s
-        labels so far; returns the wall time."""
+    def training_jobs(self, name: str, surrogate: Path) -> list:
+        """(name, member, starting model) of every fine-tuning ``name`` needs: the surrogate, and
+        for UDD every other committee member too (each its own job, so they run side by side)."""
+        starts = self.committee_paths(1, surrogate) if name == UDD else [surrogate]
+        return [(name, m, start) for m, start in enumerate(starts)]
+
+    def train(self, name: str, k: int, member: int, start: Path) -> float:
+        """Fine-tune ``start`` on all of ``name``'s labels so far (member 0 becomes the sampler's
+        model, member m ≥ 1 UDD's committee member m); returns the wall time."""
         from ...atoms.training import finetune  # noqa: PLC0415
         c, folder = self.config, self.folder(name, k)
         started = time.perf_counter()
-        starts = self.committee_paths(1, surrogate) if name == UDD else [surrogate]
-        for m, start in enumerate(starts):
-            final = folder / ("model.model" if m == 0 else f"committee{m}.model")
-            if final.is_file():
-                continue
-            work = folder / ("finetune" if m == 0 else f"finetune{m}")
-            trained = finetune(start, folder / "train.extxyz", work, c.finetune_settings(), seed=c.seed + m,
+        final = folder / ("model.model" if member == 0 else f"committee{member}.model")
+        if not final.is_file():
+            work = folder / ("finetune" if member == 0 else f"finetune{member}")
+            trained = finetune(start, folder / "train.extxyz", work, c.finetune_settings(), seed=c.seed + member,
                                name="finetuned")
             shutil.copyfile(trained, final.with_suffix(".tmp"))
             final.with_suffix(".tmp").replace(final)
@@ -146,15 +151,16 @@ class Study(Stages):
         self.sample(k, surrogate, initial)
         todo = [name for name in names if not done[name].exists()]
         prepared = {name: self.prepare(name, k, surrogate) for name in todo}
+        jobs = [job for name in todo for job in self.training_jobs(name, surrogate)]
         with ThreadPoolExecutor(self.jobs) as pool:
-            train_s = dict(zip(todo, pool.map(lambda name: self.train(name, k, surrogate), todo)))
-        for name in todo:
+            seconds = list(pool.map(lambda job: self.train(job[0], k, job[1], job[2]), jobs))
+        train_s = {name: sum(s for (owner, _, _), s in zip(jobs, seconds) if owner == name) for name in todo}
+        models = [(str(self.folder(name, k) / "model.model"), test, self.threads) for name in todo]
+        scores = run_tasks(score_model, models, executor=self.executor)
+        for name, errors in zip(todo, scores):
             sampling = json.loads((self.folder(name, k) / "sampling.json").read_text())
-            started = time.perf_counter()
-            errors = score(self.calculator(self.folder(name, k) / "model.model"), test)
             metrics = {**errors, "iteration": k, **prepared[name], "sample_s": sampling["sample_s"],
-                       "freeze_s": sampling["freeze_s"], "finetune_s": train_s[name],
-                       "score_s": time.perf_counter() - started}
+                       "freeze_s": sampling["freeze_s"], "finetune_s": train_s[name]}
             write_json(done[name], metrics)
         return {name: json.loads(done[name].read_text()) for name in names}
 
@@ -202,6 +208,12 @@ class Study(Stages):
                 "force_rmse": [baseline["force_rmse"]] + [h["force_rmse"] for h in history[name]],
                 "iterations": history[name], **coverage_summary(traces),
                 "phi_psi": ramachandran(samples).tolist() if samples else []}
+        per_frame = {"surrogate": baseline["per_frame"]}
+        for name in c.samplers:   # a run scored before per-frame errors were kept is scored again
+            final = history[name][-1]
+            per_frame[name] = final.get("per_frame") or score(
+                self.calculator(self.folder(name, c.iterations) / "model.model"), test)["per_frame"]
+        results["comparisons_final"] = compare_final(per_frame, test, seed=c.seed)
         results["test_phi_psi"] = ramachandran(test).tolist()
         results["oracle_calls"] = self.store.oracle_calls
         results["wall_s"] = time.perf_counter() - started

@@ -3,11 +3,17 @@
 * :func:`score` — test-set errors of a calculator: the total-energy RMSE (eV) and force-component
   RMSE (eV/Å) the study has always reported, and, when the test frames carry a ``basin`` label
   (the shipped independent set), the per-atom energy and force RMSEs on the whole set and per basin
-  (``by_basin``, in meV/atom and meV/Å; see :func:`~skmd.studies.ala2_metrics.rmse_by_basin`).
+  (``by_basin``, in meV/atom and meV/Å; see :func:`~skmd.studies.ala2_metrics.rmse_by_basin`), and
+  the per-frame errors behind them (``per_frame``).
+* :func:`compare_final` — every pair of models on those per-frame errors, with intervals and tests.
+* :func:`score_model` — :func:`score` of a MACE model file, as a picklable task (the loop scores the
+  fine-tuned models of an iteration side by side on its executor).
 * :func:`coverage_summary` — Ramachandran coverage (fraction of 10° × 10° cells) of the (φ, ψ)
   a sampler's walks visited, per iteration and accumulated over iterations.
 """
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -21,10 +27,40 @@ def score(calculator, test) -> dict:
     reference = np.array([frame.info[ENERGY_KEY] for frame in test])
     components = np.concatenate([(f - frame.arrays[FORCES_KEY]).ravel() for f, frame in zip(forces, test)])
     result = {"energy_rmse": float(np.sqrt(np.mean((energies - reference) ** 2))),
-              "force_rmse": float(np.sqrt(np.mean(components ** 2)))}
+              "force_rmse": float(np.sqrt(np.mean(components ** 2))),
+              "per_frame": {"energy": (1e3 * np.abs(energies - reference) / [len(f) for f in test]).tolist(),
+                            "forces": [1e3 * float(np.sqrt(np.mean((f - frame.arrays[FORCES_KEY]) ** 2)))
+                                       for f, frame in zip(forces, test)]}}
     if all("basin" in frame.info for frame in test):
         result["by_basin"] = errors_by_basin(test, energies, forces)
     return result
+
+
+def score_model(model_path, test, threads: int = 1) -> dict:
+    """:func:`score` of the MACE model at ``model_path`` (float64), with ``score_s``, its wall time (s)."""
+    from ...atoms.calculator import MACEDescriptorCalculator  # noqa: PLC0415
+    from ...atoms.mace_models import load_mace  # noqa: PLC0415
+    from ...tools.threads import set_threads  # noqa: PLC0415
+    set_threads(threads)
+    started = time.perf_counter()
+    errors = score(MACEDescriptorCalculator(load_mace(model_path)), test)
+    return {**errors, "score_s": time.perf_counter() - started}
+
+
+def compare_final(per_frame: dict, test, seed: int = 0) -> dict:
+    """Every pair of models on per-test-frame errors: ``per_frame`` maps a name to the ``per_frame`` of
+    its :func:`score` (|energy error| per atom in meV/atom, force RMSE in meV/Å per frame).
+
+    Per quantity, :func:`skmd.tools.stats.compare_all`: the median paired difference a − b with its
+    95 % bootstrap interval over test frames (resampled within basins when the frames carry one),
+    the Wilcoxon signed-rank p, Holm-adjusted over the pairs. One run, so the intervals speak to the
+    test set's sampling error, not to run-to-run variation.
+    """
+    from ...tools.stats import all_pairs, compare_all  # noqa: PLC0415
+    strata = np.array([f.info["basin"] for f in test]) if all("basin" in f.info for f in test) else None
+    return {quantity: compare_all({name: np.asarray(errors[quantity]) for name, errors in per_frame.items()},
+                                  all_pairs(per_frame), seed=seed, strata=strata)
+            for quantity in ("energy", "forces")}
 
 
 def coverage_summary(traces) -> dict:

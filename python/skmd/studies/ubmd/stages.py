@@ -153,12 +153,13 @@ class Stages:
         calculator.calibrate(with_reference(calibration_frames), alpha=c.alpha)
         return calculator, gradient
 
-    def errors(self, model_paths, frames) -> dict:
-        """Test RMSEs of the (mean) model: energy (meV/atom), forces (meV/Å) and, for periodic
-        frames, stress (meV/Å³) against REF_ labels."""
+    def frame_errors(self, model_paths, frames) -> dict:
+        """Per test frame, the (mean) model's errors against the REF_ labels: ``energy`` (|error| per
+        atom, meV/atom), ``forces`` (RMSE over the frame's components, meV/Å) and, for periodic
+        frames, ``stress`` (RMSE over the 6 Voigt components, meV/Å³); each an (n_frames,) array."""
         from ...atoms.oracle import ENERGY_KEY, FORCES_KEY, STRESS_KEY  # noqa: PLC0415
         from ...uncertainty.graph import forward, gradients, is_periodic  # noqa: PLC0415
-        e_err, f_err, s_err = [], [], []
+        errors = {"energy": [], "forces": [], "stress": []}
         for frame in frames:
             energy, forces, stress = 0.0, 0.0, 0.0
             for path in model_paths:
@@ -167,12 +168,19 @@ class Stages:
                 energy, forces = energy + float(run.energy.detach()), forces - d_pos
                 stress = stress + (model_stress if is_periodic(frame) else 0.0)
             n = len(model_paths)
-            e_err.append((energy / n - frame.info[ENERGY_KEY]) / len(frame))
-            f_err.append((forces / n - frame.arrays[FORCES_KEY]).ravel())
+            errors["energy"].append(1e3 * abs(energy / n - frame.info[ENERGY_KEY]) / len(frame))
+            errors["forces"].append(1e3 * np.sqrt(np.mean(np.square(forces / n - frame.arrays[FORCES_KEY]))))
             if STRESS_KEY in frame.info:
-                s_err.append(stress / n - np.asarray(frame.info[STRESS_KEY]).ravel()[:6])
-        result = {"energy_rmse_meV_atom": 1e3 * float(np.sqrt(np.mean(np.square(e_err)))),
-                  "force_rmse_meV_A": 1e3 * float(np.sqrt(np.mean(np.square(np.concatenate(f_err)))))}
-        if s_err:
-            result["stress_rmse_meV_A3"] = 1e3 * float(np.sqrt(np.mean(np.square(s_err))))
+                reference = np.asarray(frame.info[STRESS_KEY]).ravel()[:6]
+                errors["stress"].append(1e3 * np.sqrt(np.mean(np.square(stress / n - reference))))
+        return {key: np.asarray(values, float) for key, values in errors.items() if values}
+
+    def errors(self, model_paths, frames) -> dict:
+        """Test RMSEs of the (mean) model: energy (meV/atom), forces (meV/Å) and, for periodic
+        frames, stress (meV/Å³). Every frame of a system has the same atom count, so the RMSE over
+        all components is the root mean square of the per-frame RMSEs."""
+        per_frame = self.frame_errors(model_paths, frames)
+        result = {f"{key}_rmse_{unit}": float(np.sqrt(np.mean(np.square(per_frame[name]))))
+                  for name, key, unit in (("energy", "energy", "meV_atom"), ("forces", "force", "meV_A"),
+                                          ("stress", "stress", "meV_A3")) if name in per_frame}
         return result
