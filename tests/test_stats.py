@@ -71,6 +71,18 @@ def test_compare_all_flags_only_real_differences():
         assert c["p_holm"] >= c["p_value"]
 
 
+def test_compare_models_runs_holm_within_each_quantity():
+    rng = np.random.default_rng(5)
+    base = rng.lognormal(size=40)
+    models = {"a": {"energy": base, "forces": base * 3}, "b": {"energy": base * 0.5, "forces": base * 3 + 1e-9},
+              "c": {"energy": base * 1.01, "forces": base * 3.3}}
+    result = stats.compare_models(models, seed=0)
+    assert set(result) == {"energy", "forces"}
+    energy_only = stats.compare_all({n: m["energy"] for n, m in models.items()}, stats.all_pairs(models), seed=0)
+    assert result["energy"] == energy_only   # the same test and the same Holm family as one compare_all
+    assert result["energy"]["pairs"]["a vs b"]["significant"] and result["forces"]["pairs"]["a vs c"]["significant"]
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="at least 2"):
         stats.bootstrap_interval([1.0])

@@ -19,6 +19,7 @@ from .. import (AdaptiveStop, FixedSteps, GaussianKernel, NoiseStream, Overdampe
                 UncertaintyThreshold)
 from ..backends import get_backend
 from ..modules.nn import TrainingConfig, committee_potential, train_mlps
+from ..modules.kernels import fidelity_amplitude
 from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
 from . import add_common_flags
@@ -44,7 +45,7 @@ class ALConfig:
     gamma: float = 1.0
     bound: float = 2.5
     period: int = 100
-    amplitude: float = 3.2      # the fidelity rule's largest h for 32 particles (fidelity_amplitude(32))
+    amplitude: float = fidelity_amplitude(32)   # 3.2, the fidelity rule's largest h for 32 particles
     tau: float = TAU_AT_RULE
     t_min: int = 20
     t_max: int = 1000

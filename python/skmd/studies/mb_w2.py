@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import FixedSteps, GaussianKernel, MuellerBrown, NoiseStream, OverdampedLangevin, SKMD
+from ..modules.kernels import fidelity_amplitude
 from ..backends import get_backend
 from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
@@ -37,7 +38,7 @@ class W2Config:
     kT: float = 4.0
     dt: float = 1e-4
     gamma: float = 1.0
-    amplitude: float = 3.2      # the fidelity rule's largest h for 32 particles (fidelity_amplitude(32))
+    amplitude: float = fidelity_amplitude(32)   # 3.2, the fidelity rule's largest h for 32 particles
     bound: float = 2.5
     seed: int = 0
     backend: str = "auto"

@@ -180,6 +180,20 @@ def compare_all(values_by_name: dict, pairs, *, seed: int = 0, strata=None) -> d
     return out
 
 
+def compare_models(per_quantity: dict, *, seed: int = 0, strata=None) -> dict:
+    """Every pair of models on several per-item metrics at once (e.g. per-test-frame errors).
+
+    Args:
+        per_quantity: model name → {quantity: (n,) values}, the same items and quantities for every model.
+    Returns:
+        {quantity: :func:`compare_all` over :func:`all_pairs` of the models}, Holm within each quantity.
+    """
+    quantities = next(iter(per_quantity.values()), {})
+    return {quantity: compare_all({name: np.asarray(values[quantity], float) for name, values in per_quantity.items()},
+                                  all_pairs(per_quantity), seed=seed, strata=strata)
+            for quantity in quantities}
+
+
 def all_pairs(names) -> list[tuple[str, str]]:
     """Every unordered pair of ``names`` in the given order."""
     names = list(names)

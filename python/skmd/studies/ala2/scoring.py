@@ -51,16 +51,14 @@ def compare_final(per_frame: dict, test, seed: int = 0) -> dict:
     """Every pair of models on per-test-frame errors: ``per_frame`` maps a name to the ``per_frame`` of
     its :func:`score` (|energy error| per atom in meV/atom, force RMSE in meV/Å per frame).
 
-    Per quantity, :func:`skmd.tools.stats.compare_all`: the median paired difference a − b with its
+    Per quantity (:func:`skmd.tools.stats.compare_models`): the median paired difference a − b with its
     95 % bootstrap interval over test frames (resampled within basins when the frames carry one),
     the Wilcoxon signed-rank p, Holm-adjusted over the pairs. One run, so the intervals speak to the
     test set's sampling error, not to run-to-run variation.
     """
-    from ...tools.stats import all_pairs, compare_all  # noqa: PLC0415
+    from ...tools.stats import compare_models  # noqa: PLC0415
     strata = np.array([f.info["basin"] for f in test]) if all("basin" in f.info for f in test) else None
-    return {quantity: compare_all({name: np.asarray(errors[quantity]) for name, errors in per_frame.items()},
-                                  all_pairs(per_frame), seed=seed, strata=strata)
-            for quantity in ("energy", "forces")}
+    return compare_models(per_frame, seed=seed, strata=strata)
 
 
 def coverage_summary(traces) -> dict:

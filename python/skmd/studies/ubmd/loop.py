@@ -162,15 +162,12 @@ class Study(Stages):
         test frames, Wilcoxon signed-rank p, Holm-adjusted over the pairs of each quantity. One run:
         the intervals speak to the test set's sampling error, not to run-to-run variation.
         Returns ({name: {quantity: per-frame errors}}, {quantity: comparisons})."""
-        from ...tools.stats import all_pairs, compare_all  # noqa: PLC0415
+        from ...tools.stats import compare_models  # noqa: PLC0415
         models = {"surrogate": surrogate, **{s.name: self.models(s.name, self.config.iterations)
                                              for s in self.config.chosen_samplers()}}
         per_frame = {name: self.frame_errors(paths, test) for name, paths in models.items()}
-        quantities = next(iter(per_frame.values()))
         listed = {name: {q: values.tolist() for q, values in errors.items()} for name, errors in per_frame.items()}
-        return listed, {quantity: compare_all({name: errors[quantity] for name, errors in per_frame.items()},
-                                      all_pairs(models), seed=self.config.seed)
-                for quantity in quantities}
+        return listed, compare_models(per_frame, seed=self.config.seed)
 
 
 class _Trace:
