@@ -148,26 +148,27 @@ class Study(Stages):
                     f"{key} {history[-1][key]:.2f}" for key in history[-1] if key.endswith(("atom", "_A", "A3"))))
             results["samplers"][sampler.name] = {"biased": sampler.biased, "temperature_K": sampler.temperature_K,
                                                  "iterations": history, **visited(self, sampler)}
-        results["final_per_frame"], results["comparisons_final"] = self.comparisons(surrogate, test)
+        results["final_per_frame"], results["comparisons_final"] = self.comparisons(results, test)
         results["oracle_calls"] = self.store.oracle_calls
         results["wall_s"] = time.perf_counter() - started
         results_summary(self, results)
         write_json(self.out / "results.json", results)
         return results
 
-
-    def comparisons(self, surrogate, test) -> dict:
+    def comparisons(self, results, test) -> tuple[dict, dict]:
         """Every pair of the surrogate and the samplers' final models on per-test-frame errors
         (energy, forces, stress): median paired difference with its 95 % bootstrap interval over
         test frames, Wilcoxon signed-rank p, Holm-adjusted over the pairs of each quantity. One run:
-        the intervals speak to the test set's sampling error, not to run-to-run variation.
+        the intervals speak to the test set's sampling error, not to run-to-run variation. The
+        per-frame errors are those the scoring kept; a run scored before they were kept is scored again.
         Returns ({name: {quantity: per-frame errors}}, {quantity: comparisons})."""
         from ...tools.stats import compare_models  # noqa: PLC0415
-        models = {"surrogate": surrogate, **{s.name: self.models(s.name, self.config.iterations)
-                                             for s in self.config.chosen_samplers()}}
-        per_frame = {name: self.frame_errors(paths, test) for name, paths in models.items()}
-        listed = {name: {q: values.tolist() for q, values in errors.items()} for name, errors in per_frame.items()}
-        return listed, compare_models(per_frame, seed=self.config.seed)
+        per_frame = {"surrogate": results["initial"]["per_frame"]}
+        for name, sampler in results["samplers"].items():
+            final = sampler["iterations"][-1]
+            per_frame[name] = final.get("per_frame") or \
+                self.errors(self.models(name, self.config.iterations), test)["per_frame"]
+        return per_frame, compare_models(per_frame, seed=self.config.seed)
 
 
 class _Trace:

@@ -177,10 +177,11 @@ class Stages:
 
     def errors(self, model_paths, frames) -> dict:
         """Test RMSEs of the (mean) model: energy (meV/atom), forces (meV/Å) and, for periodic
-        frames, stress (meV/Å³). Every frame of a system has the same atom count, so the RMSE over
-        all components is the root mean square of the per-frame RMSEs."""
+        frames, stress (meV/Å³), with the per-frame errors behind them (``per_frame``, lists as in
+        :meth:`frame_errors`). Every frame of a system has the same atom count, so the RMSE over all
+        components is the root mean square of the per-frame RMSEs."""
         per_frame = self.frame_errors(model_paths, frames)
         result = {f"{key}_rmse_{unit}": float(np.sqrt(np.mean(np.square(per_frame[name]))))
                   for name, key, unit in (("energy", "energy", "meV_atom"), ("forces", "force", "meV_A"),
                                           ("stress", "stress", "meV_A3")) if name in per_frame}
-        return result
+        return {**result, "per_frame": {name: values.tolist() for name, values in per_frame.items()}}
