@@ -2,9 +2,7 @@
 
 
 def add_commands(sub) -> None:
-    from ..studies import mb_al, mb_w2  # noqa: PLC0415
-    from . import ala2, ubmd  # noqa: PLC0415
-    mb_al.add_command(sub)
-    mb_w2.add_command(sub)
+    from . import ala2, mueller_brown, ubmd  # noqa: PLC0415
+    mueller_brown.add_commands(sub)
     ala2.add_command(sub)
     ubmd.add_command(sub)

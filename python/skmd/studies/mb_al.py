@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,6 @@ from ..modules.nn import TrainingConfig, committee_potential, train_mlps
 from ..modules.kernels import fidelity_amplitude
 from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
-from . import add_common_flags
 from . import mueller_brown as mbs
 
 SAMPLERS = ("langevin", "skmd", "a-skmd", "udd")
@@ -253,37 +252,6 @@ def _config_dict(config: ALConfig, initial_s: float) -> dict:
     out["test_set"] = "exact Boltzmann samples at kT (rejection sampling on the box)"
     out["force_rmse"] = "RMSE over all force components"
     return out
-
-
-# --------------------------------------------------------------------------- command line
-def add_command(sub) -> None:
-    p = sub.add_parser("mb-al", help="Müller–Brown NN active learning (paper Figs. 1, 2, 5)")
-    p.add_argument("--trials", type=int, default=None)
-    p.add_argument("--iterations", type=int, default=None)
-    p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated subset of " + ",".join(SAMPLERS))
-    p.add_argument("--amplitude", type=float, default=None,
-                   help="kernel amplitude h (default 3.2 = 0.1 × 32 particles, the fidelity rule; the "
-                        "exploration setting is 300)")
-    p.add_argument("--tau", type=float, default=None, help=f"a-SKMD stop threshold (default {TAU_AT_RULE:g})")
-    add_common_flags(p, "runs/mb-al", "4 trials × 4 iterations, shorter training (< 60 s)")
-    p.set_defaults(func=_main)
-
-
-def _main(args) -> int:
-    config = ALConfig(seed=args.seed, backend=args.backend, samplers=tuple(s.strip() for s in args.samplers.split(",")))
-    if args.quick:
-        config = replace(config, **QUICK)
-    if args.trials is not None:
-        config = replace(config, trials=args.trials)
-    if args.iterations is not None:
-        config = replace(config, iterations=args.iterations)
-    for name in ("amplitude", "tau"):
-        if getattr(args, name) is not None:
-            config = replace(config, **{name: getattr(args, name)})
-    results = run_study(config, args.out, show_progress=not args.no_progress)
-    print(summary_table(results))
-    print(f"wrote {args.out}/results.json and figures")
-    return 0
 
 
 def summary_table(results) -> str:

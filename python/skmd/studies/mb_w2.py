@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,6 @@ from ..modules.kernels import fidelity_amplitude
 from ..backends import get_backend
 from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
-from . import add_common_flags
 from . import mueller_brown as mbs
 
 
@@ -110,38 +109,3 @@ def run_study(config: W2Config, out_dir, show_progress: bool = True) -> dict:
     from .plots import w2_figure  # noqa: PLC0415
     w2_figure(out / "fig4_w2.png", results)
     return results
-
-
-def add_command(sub) -> None:
-    p = sub.add_parser("mb-w2", help="Müller–Brown Boltzmann fidelity: W2 of SKMD vs Langevin (paper Fig. 4)")
-    p.add_argument("--trials", type=int, default=None)
-    p.add_argument("--steps", type=int, default=None, help="total steps per trial")
-    p.add_argument("--amplitude", type=float, default=None,
-                   help="kernel amplitude h (default 3.2 = 0.1 × 32 particles, the fidelity rule; the "
-                        "exploration setting is 300)")
-    add_common_flags(p, "runs/mb-w2", "10 trials, 8000 steps")
-    p.set_defaults(func=_main)
-
-
-def _main(args) -> int:
-    config = W2Config(seed=args.seed, backend=args.backend)
-    if args.quick:
-        config = replace(config, **QUICK)
-    if args.trials is not None:
-        config = replace(config, trials=args.trials)
-    if args.steps is not None:
-        config = replace(config, total_steps=args.steps)
-    if args.amplitude is not None:
-        config = replace(config, amplitude=args.amplitude)
-    results = run_study(config, args.out, show_progress=not args.no_progress)
-    final = results["statistics"]["final"]
-    for name, r in results["methods"].items():
-        median = final["per_sampler"][name]["median"]
-        print(f"{name:>12}: final W2 median {median['estimate']:.3f} [{median['low']:.3f}, {median['high']:.3f}]"
-              f"  ({r['wall_s']:.1f} s)")
-    for pair, c in final["pairs"].items():
-        d = c["median_difference"]
-        print(f"{pair:>24}: median difference {d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}], "
-              f"Holm p = {c['p_holm']:.2g}{' (significant)' if c['significant'] else ''}")
-    print(f"wrote {args.out}/results.json and fig4_w2.png")
-    return 0
