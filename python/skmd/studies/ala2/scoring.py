@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from ..ala2_metrics import errors_by_basin, predict, visited_cells
+from ..ala2_metrics import errors_by_basin, mace_calculator, predict, visited_cells
 
 
 def score(calculator, test) -> dict:
@@ -38,12 +38,10 @@ def score(calculator, test) -> dict:
 
 def score_model(model_path, test, threads: int = 1) -> dict:
     """:func:`score` of the MACE model at ``model_path`` (float64), with ``score_s``, its wall time (s)."""
-    from ...atoms.calculator import MACEDescriptorCalculator  # noqa: PLC0415
-    from ...atoms.mace_models import load_mace  # noqa: PLC0415
     from ...tools.threads import set_threads  # noqa: PLC0415
     set_threads(threads)
     started = time.perf_counter()
-    errors = score(MACEDescriptorCalculator(load_mace(model_path)), test)
+    errors = score(mace_calculator(model_path), test)
     return {**errors, "score_s": time.perf_counter() - started}
 
 
