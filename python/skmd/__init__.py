@@ -6,27 +6,26 @@ Public API::
     from skmd import FixedSteps, AdaptiveStop, Periodic, UncertaintyThreshold
     from skmd import MuellerBrown, Quadratic, MLPPotential, NoiseStream
     from skmd import furthest_point_sampling, w2_distance, get_backend
+
+Names are imported from their modules on first use (:mod:`skmd.tools.lazy`), so ``import skmd`` and
+``skmd --help`` cost next to nothing; the atomistic API (torch, mace) is :mod:`skmd.atoms`.
 """
-from .backends import get_backend, julia_available
-from .md.base import Acquisition, DivergenceWarning, Sampler
-from .md.langevin import OverdampedLangevin
-from .md.rules import AdaptiveStop, FixedSteps, Periodic, UncertaintyThreshold
-from .md.skmd import SKMD
-from .md.udd import UDD, udd_bias
-from .modules.descriptors import FunctionDescriptor, IdentityDescriptor
-from .modules.kernels import FIDELITY_AMPLITUDE_PER_PARTICLE, GaussianKernel, fidelity_amplitude, median_bandwidth
-from .modules.potentials import FunctionPotential, MLPPotential, MuellerBrown, Potential, Quadratic
-from .modules.stein import stein_force
-from .tools.noise import ExplicitNoise, NoiseStream
-from .tools.selection import furthest_point_sampling
-from .tools.wasserstein import w2_distance
+from .tools.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AdaptiveStop", "Acquisition", "DivergenceWarning", "ExplicitNoise", "FixedSteps", "FunctionDescriptor",
-    "FunctionPotential", "GaussianKernel", "IdentityDescriptor", "MLPPotential", "MuellerBrown", "NoiseStream",
-    "OverdampedLangevin", "Periodic", "Potential", "Quadratic", "SKMD", "Sampler", "UDD", "UncertaintyThreshold",
-    "furthest_point_sampling", "get_backend", "julia_available", "median_bandwidth", "stein_force", "udd_bias",
-    "w2_distance",
-]
+_WHERE = {
+    "get_backend": ".backends", "julia_available": ".backends",
+    "Acquisition": ".md.base", "DivergenceWarning": ".md.base", "Sampler": ".md.base",
+    "OverdampedLangevin": ".md.langevin", "SKMD": ".md.skmd", "UDD": ".md.udd", "udd_bias": ".md.udd",
+    "AdaptiveStop": ".md.rules", "FixedSteps": ".md.rules", "Periodic": ".md.rules", "UncertaintyThreshold": ".md.rules",
+    "FunctionDescriptor": ".modules.descriptors", "IdentityDescriptor": ".modules.descriptors",
+    "FIDELITY_AMPLITUDE_PER_PARTICLE": ".modules.kernels", "GaussianKernel": ".modules.kernels",
+    "fidelity_amplitude": ".modules.kernels", "median_bandwidth": ".modules.kernels",
+    "FunctionPotential": ".modules.potentials", "MLPPotential": ".modules.potentials",
+    "MuellerBrown": ".modules.potentials", "Potential": ".modules.potentials", "Quadratic": ".modules.potentials",
+    "stein_force": ".modules.stein", "ExplicitNoise": ".tools.noise", "NoiseStream": ".tools.noise",
+    "furthest_point_sampling": ".tools.selection", "w2_distance": ".tools.wasserstein",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+__all__ = sorted(_WHERE)

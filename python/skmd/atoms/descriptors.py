@@ -10,7 +10,7 @@ cached per cell.
 """
 from __future__ import annotations
 
-import mace  # noqa: F401  (must come before e3nn)
+from ..tools import mace_first  # noqa: F401  (imports mace quietly, before e3nn)
 import numpy as np
 import torch
 from e3nn import o3

@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import mace  # noqa: F401  (must come before e3nn)
+from ..tools import mace_first  # noqa: F401  (imports mace quietly, before e3nn)
 import numpy as np
 import torch
 from e3nn import o3

@@ -19,6 +19,7 @@ from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ..tools.checks import positive_int
+from ..tools.pool import replacement_pool
 
 
 def worker_died(error: BaseException) -> bool:
@@ -61,9 +62,7 @@ class _Executors:
             self._replace()
 
     def _replace(self) -> None:
-        old = self.current
-        workers = getattr(old, "_max_workers", None)
-        self.current = ProcessPoolExecutor(max_workers=workers, mp_context=getattr(old, "_mp_context", None))
+        self.current = replacement_pool(self.current)
         self.replacements.append(self.current)
 
     def close(self) -> None:

@@ -3,8 +3,8 @@
 * ``"numpy"``: the vectorised reference implementation (always available).
 * ``"julia"``: the Julia package SKMDCore through juliacall; a clear ``RuntimeError`` if
   Julia cannot start (never a hang: the start is probed with a time limit).
-* ``"auto"`` (default): Julia when juliacall starts, otherwise NumPy with one warning that
-  names the reason.
+* ``"auto"`` (default): Julia when juliacall starts, otherwise NumPy with one short warning, once
+  per process (:func:`julia_available` gives the reason).
 """
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ def get_backend(backend=None):
         if name == "julia":
             raise RuntimeError(f"backend 'julia' was requested but Julia cannot start: {error}") from error
         if not _WARNED:
-            warnings.warn(f"skmd: using the NumPy backend because Julia is unavailable ({error})",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn("skmd: Julia is not available here, so the NumPy backend runs (same results; "
+                          "'skmd info' or skmd.julia_available() says why)", RuntimeWarning, stacklevel=2)
             _WARNED = True
         return NUMPY
 

@@ -34,7 +34,7 @@ def add_command(sub) -> None:
                    help="run the samplers of an iteration, and the labelling, in a pool of this many processes "
                         "(each with --threads threads); default: one after another in this process")
     add_common_flags(p, "runs/ala2", "small settings that finish in under 10 minutes")
-    p.set_defaults(func=_main)
+    p.set_defaults(func=_main, resumable=True)
 
 
 def _temperatures(text: str) -> tuple:
@@ -74,10 +74,8 @@ def config_from_args(args):
 def _executor(workers):
     if workers is None:
         return None
-    import multiprocessing  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-    # spawn: a fresh interpreter per worker, not a fork of a process that already runs torch threads
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    from ..tools.pool import process_pool  # noqa: PLC0415
+    return process_pool(workers)
 
 
 def _main(args) -> int:

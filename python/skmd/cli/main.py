@@ -1,18 +1,30 @@
-"""``skmd`` command-line entry point."""
+"""``skmd`` command-line entry point.
+
+Building the parser imports no torch or mace (``skmd --help`` costs about as much as ``import ase``);
+each command imports what it needs when it runs. Errors the user can act on end in one line
+(``skmd <command>: error: ...``), as do a missing optional dependency and Ctrl-C.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 THREADS_HELP = ("torch/BLAS threads of this process and of each worker it starts (default: $SKMD_THREADS, "
                 "else 1; more threads than free cores slow MACE down several-fold)")
 
+#: the pip extra that brings each optional top-level package skmd uses
+EXTRA_OF_MODULE = {"torch": "ml", "mace": "atoms", "e3nn": "atoms", "tblite": "atoms", "dask": "atoms",
+                   "distributed": "atoms"}
+
 
 def _info(args) -> int:
     import skmd  # noqa: PLC0415
-    from skmd.backends import get_backend  # noqa: PLC0415
+    from skmd.backends import get_backend, julia_available  # noqa: PLC0415
     backend = get_backend(args.backend)
     print(f"skmd {skmd.__version__}; backend: {backend.name}")
+    if backend.name != "julia":
+        print(f"Julia backend: {julia_available()[1] or 'not requested'}")
     return 0
 
 
@@ -36,13 +48,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
+    text = str(message)
+    return f"{text}\n" if text.startswith("skmd") else f"{category.__name__}: {text}\n"
+
+
+def interrupted_line(args) -> str:
+    """What a Ctrl-C leaves behind, and how to go on, in one line."""
+    out = getattr(args, "out", None)
+    if out is None:
+        return f"skmd {args.command}: interrupted"
+    if getattr(args, "resumable", False):
+        return (f"skmd {args.command}: interrupted; finished stages and every label so far are saved in {out}; "
+                f"run the same command again to resume")
+    return f"skmd {args.command}: interrupted; {out} is incomplete (this study does not resume); run it again"
+
+
+def missing_extra_line(command: str, error: ModuleNotFoundError) -> str | None:
+    """One line naming the pip extra that brings the missing module, or None if it is not an optional one."""
+    top = (error.name or "").split(".")[0]
+    if top not in EXTRA_OF_MODULE:
+        return None
+    extra = EXTRA_OF_MODULE[top]
+    return (f"skmd {command}: needs {top}, which comes with the '{extra}' extra: "
+            f"pip install -e \".[{extra}]\" in a checkout (torch first: pip install torch==2.13.0)")
+
+
 def main(argv=None) -> int:
+    warnings.formatwarning = _one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         from skmd.tools.threads import set_threads  # noqa: PLC0415
         args.threads = set_threads(getattr(args, "threads", None))
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("\n" + interrupted_line(args), file=sys.stderr)
+        return 130
+    except ModuleNotFoundError as error:
+        line = missing_extra_line(args.command, error)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
     except (ValueError, RuntimeError, OSError) as error:
         print(f"skmd {args.command}: error: {error}", file=sys.stderr)
         return 2

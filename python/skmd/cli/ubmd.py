@@ -21,7 +21,7 @@ def add_command(sub) -> None:
     p.add_argument("--selection", default="max_det", choices=SELECTIONS)
     p.add_argument("--iterations", type=int, default=None, help="active-learning iterations (>= 1)")
     p.add_argument("--tau", type=float, default=None, help="bias strength τ > 0 (adaptive; default 0.2)")
-    p.set_defaults(func=_main)
+    p.set_defaults(func=_main, resumable=True)
 
 
 def config_from_args(args):
@@ -40,9 +40,9 @@ def config_from_args(args):
 def _main(args) -> int:
     from ..studies.ala2 import load_factory  # noqa: PLC0415
     from ..studies.ubmd import Study  # noqa: PLC0415
+    args.out = out = args.out or f"runs/ubmd_{args.system}"
     config = config_from_args(args)
     factory = None if args.calculator is None else load_factory(args.calculator)
-    out = args.out or f"runs/ubmd_{args.system}"
     results = Study(config, out, calculator_factory=factory, threads=args.threads).run()
     print(summary_table(results))
     print(f"oracle calls: {results['oracle_calls']}; {results['wall_s']:.0f} s; wrote {out}/results.json and figures")

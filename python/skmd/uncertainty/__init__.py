@@ -5,14 +5,13 @@
 - :func:`conformal_scale` / :func:`coverage`: inductive conformal calibration.
 - :class:`UncertaintyBias`: E − τu as an ASE calculator, with bias forces and stress.
 - :mod:`skmd.uncertainty.selection`: batch selection on posterior features.
-"""
-from .base import UncertaintyCalculator
-from .bias import UncertaintyBias
-from .calibration import conformal_scale, coverage
-from .ensemble import EnsembleUncertainty
-from .features import GradientFeatures
-from .gradient import GradientUncertainty
-from .posterior import FeaturePosterior
 
-__all__ = ["EnsembleUncertainty", "FeaturePosterior", "GradientFeatures", "GradientUncertainty", "UncertaintyBias",
-           "UncertaintyCalculator", "conformal_scale", "coverage"]
+The members import torch and mace on first use, not with the package (:mod:`skmd.tools.lazy`).
+"""
+from ..tools.lazy import lazy_exports
+
+_WHERE = {"UncertaintyCalculator": ".base", "UncertaintyBias": ".bias", "conformal_scale": ".calibration",
+          "coverage": ".calibration", "EnsembleUncertainty": ".ensemble", "GradientFeatures": ".features",
+          "GradientUncertainty": ".gradient", "FeaturePosterior": ".posterior"}
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+__all__ = sorted(_WHERE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mace  # noqa: F401  (must come before e3nn)
+from ..tools import mace_first  # noqa: F401  (imports mace quietly, before e3nn)
 import numpy as np
 import torch
 from mace import data as mace_data

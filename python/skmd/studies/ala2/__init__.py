@@ -22,16 +22,14 @@ Modules: :mod:`.config` (settings), :mod:`.samplers` (samplers and their calcula
 
 Every stage writes its outputs atomically and is skipped when rerun, and labels go through a
 :class:`~skmd.atoms.store.LabelStore`; so killing the run and rerunning the same command resumes
-without losing labels or sending a configuration to the oracle twice.
+without losing labels or sending a configuration to the oracle twice. Members are imported on first use (:mod:`skmd.tools.lazy`): the settings alone need no torch.
 """
-from .config import MEDIUM, QUICK, Ala2Config
-from .loop import Study, run_study
-from .records import load_factory
-from .samplers import SKMD, UBMD, UDD, MDSampler, SKMDSampler, UBMDSampler, UDDSampler, md_name
-from .stages import oracle_md_frames
+from ...tools.lazy import lazy_exports
 
-#: The samplers of the default settings.
-SAMPLERS = Ala2Config.samplers
+_WHERE = {"Ala2Config": ".config", "MEDIUM": ".config", "QUICK": ".config", "SAMPLERS": ".config",
+          "Study": ".loop", "run_study": ".loop", "load_factory": ".records", "oracle_md_frames": ".stages"}
+_WHERE.update({name: ".samplers" for name in ("SKMD", "UBMD", "UDD", "MDSampler", "SKMDSampler", "UBMDSampler",
+                                              "UDDSampler", "md_name")})
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 
-__all__ = ["Ala2Config", "MDSampler", "MEDIUM", "QUICK", "SAMPLERS", "SKMD", "SKMDSampler", "Study", "UBMD",
-           "UBMDSampler", "UDD", "UDDSampler", "load_factory", "md_name", "oracle_md_frames", "run_study"]
+__all__ = sorted(_WHERE)

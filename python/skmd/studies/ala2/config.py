@@ -146,6 +146,9 @@ class Ala2Config:
                                 switch_epoch=self.finetune_switch_epoch, valid_fraction=self.valid_fraction)
 
 
+#: The samplers of the default settings.
+SAMPLERS = Ala2Config.samplers
+
 #: Small settings that run end to end in minutes (``skmd ala2 --quick``).
 #: It keeps the pilot's SKMD setting (50 K, h = 8) its recorded results were made with.
 QUICK = dict(iterations=2, n_particles=6, n_candidates=16, steps=20, n_select=8, burn_in=200, snapshot_interval=20,

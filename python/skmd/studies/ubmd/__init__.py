@@ -9,9 +9,12 @@ are biased MD at ``temperature_K`` and plain MD at each of ``md_temperatures``, 
 threshold stop, selection and fine-tuning. Modules: :mod:`.config`, :mod:`.stages`, :mod:`.loop`,
 :mod:`.records`; the command line is :mod:`skmd.cli.ubmd`. Every stage is checkpointed and labels
 go through a :class:`~skmd.atoms.store.LabelStore`, so a killed run resumes without a duplicate
-oracle call.
+oracle call. Members are imported on first use (:mod:`skmd.tools.lazy`): the settings alone need no torch.
 """
-from .config import FULL, QUICK, Sampler, UBMDConfig, co2_cell, gfn1_xtb, silicon_cell
-from .loop import Study, run_study
+from ...tools.lazy import lazy_exports
 
-__all__ = ["FULL", "QUICK", "Sampler", "Study", "UBMDConfig", "co2_cell", "gfn1_xtb", "run_study", "silicon_cell"]
+_WHERE = {name: ".config" for name in ("FULL", "QUICK", "Sampler", "UBMDConfig", "co2_cell", "gfn1_xtb",
+                                       "silicon_cell")}
+_WHERE.update(Study=".loop", run_study=".loop")
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+__all__ = sorted(_WHERE)

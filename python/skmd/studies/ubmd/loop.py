@@ -13,6 +13,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from ...tools.progress import progress
 from .stages import Stages, split
 from .records import results_summary, visited, write_json
 
@@ -78,7 +79,8 @@ class Study(Stages):
         jobs = [(p, w) for p in pressures for w in range(c.walkers)]
         candidates, record = [], {"walkers": []}
         started = time.perf_counter()
-        for index, (pressure, w) in enumerate(jobs):
+        walks = progress(list(enumerate(jobs)), desc=f"{sampler.name} iteration {k}: walkers")
+        for index, (pressure, w) in walks:
             start = self.initial[w * len(self.initial) // c.walkers]   # every iteration restarts from the data
             found, walker = self._walker(sampler, calculator, start, pressure,
                                          seed=c.seed * 10007 + 100 * k + index)
@@ -117,13 +119,18 @@ class Study(Stages):
         done = folder / "metrics.json"
         if done.exists():
             return json.loads(done.read_text())
+        step = f"{sampler.name} iteration {k}/{self.config.iterations}:"
         paths = self.models(sampler.name, k - 1)
         train, calibration = self.data(sampler.name, k - 1)
+        self.log(f"{step} calibrating the uncertainty on {len(calibration)} frames")
         calculator, gradient = self.uncertainty(paths, train, calibration)
+        self.log(f"{step} sampling")
         candidates = self.sample(sampler, k, calculator)
         selected = self.select(sampler.name, k, candidates, gradient)
+        self.log(f"{step} labelling {len(selected)} of {len(candidates)} candidates")
         labelled, failures = self.store.label(f"{sampler.name}/iter{k:02d}", selected)
         started = time.perf_counter()
+        self.log(f"{step} fine-tuning on {len(train) + len(labelled)} frames")
         new_paths = self.models(sampler.name, k)
         metrics = {**self.errors(new_paths, test), "iteration": k, "n_candidates": len(candidates),
                    "n_labelled": len(labelled), "n_failed": len(failures), "train_s": time.perf_counter() - started,
@@ -135,8 +142,10 @@ class Study(Stages):
     def run(self) -> dict:
         """Run (or resume) every stage; write results.json and the figures; return the results."""
         started = time.perf_counter()
+        self.log("starting data: oracle labels")
         self.initial = self.initial_data()
         test = self.test_set()
+        self.log(f"test set: {len(test)} frames; training the surrogate (skipped when already done)")
         surrogate = self.models("", 0)
         results = {"config": asdict(self.config), "test_size": len(test), "initial": self.errors(surrogate, test),
                    "samplers": {}}

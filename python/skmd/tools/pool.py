@@ -1,0 +1,33 @@
+"""Process pools for skmd's parallel stages (sampling, labelling, fine-tuning, scoring).
+
+Workers start with ``spawn`` (a fresh interpreter, not a fork of a process that already runs torch
+threads) and ignore Ctrl-C: the interrupt is the main process's to handle (it prints one line saying
+what was saved and how to resume, and shuts the pool down), so a Ctrl-C no longer prints one
+traceback per worker.
+"""
+from __future__ import annotations
+
+import signal
+
+from .checks import positive_int
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def process_pool(workers: int):
+    """A ``ProcessPoolExecutor`` of ``workers`` spawned processes that leave Ctrl-C to the main process."""
+    import multiprocessing  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    return ProcessPoolExecutor(positive_int("workers", workers), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_interrupts)
+
+
+def replacement_pool(old):
+    """A fresh pool like ``old`` (a broken ``ProcessPoolExecutor``): same size, start method and initializer."""
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    return ProcessPoolExecutor(max_workers=getattr(old, "_max_workers", None),
+                               mp_context=getattr(old, "_mp_context", None),
+                               initializer=getattr(old, "_initializer", None),
+                               initargs=getattr(old, "_initargs", ()))

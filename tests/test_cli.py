@@ -1,0 +1,87 @@
+"""The command line as a user meets it: fast help, one-line errors, a quiet start, Ctrl-C, progress lines."""
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from skmd.cli.main import interrupted_line, main, missing_extra_line
+from skmd.tools.progress import progress
+
+HEAVY = ("torch", "mace", "e3nn", "tblite", "dask", "scipy", "matplotlib")
+COMMANDS = ("info", "mb-al", "mb-w2", "ala2", "ubmd")
+
+
+def run_python(code, timeout=120, **env):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **env}, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("argv", [["--help"], *([c, "--help"] for c in COMMANDS), ["ala2", "--no-such-flag"]])
+def test_help_and_argument_errors_import_no_heavy_package(argv):
+    code = ("import sys\nfrom skmd.cli.main import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            f"print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY []", result.stdout
+
+
+def test_importing_mace_through_skmd_prints_nothing():
+    result = run_python("import skmd.atoms")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == "", (result.stdout, result.stderr)
+
+
+def test_a_missing_extra_is_named_in_one_line():
+    line = missing_extra_line("ala2", ModuleNotFoundError("No module named 'mace'", name="mace"))
+    assert "'atoms' extra" in line and "\n" not in line
+    assert missing_extra_line("ala2", ModuleNotFoundError("x", name="no_such_thing")) is None
+
+
+def test_the_interrupt_line_says_what_was_saved_and_how_to_resume():
+    class Args:
+        command, out, resumable = "ala2", "runs/x", True
+    assert "saved in runs/x" in interrupted_line(Args) and "same command again" in interrupted_line(Args)
+    Args.resumable = False
+    assert "does not resume" in interrupted_line(Args)
+
+
+def test_ctrl_c_ends_in_one_line_and_no_traceback(tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "skmd.cli.main", "mb-w2", "--trials", "4", "--steps", "200000",
+                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "SKMD_BACKEND": "numpy"})
+    time.sleep(6)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("skmd mb-w2: interrupted"), stderr
+
+
+def test_progress_to_a_file_is_plain_lines_not_carriage_returns():
+    stream = io.StringIO()
+    assert list(progress(range(3), desc="walkers", stream=stream)) == [0, 1, 2]
+    text = stream.getvalue()
+    assert "\r" not in text and text.splitlines()[0].startswith("walkers: 1/3 done")
+    assert text.splitlines()[-1].startswith("walkers: 3/3 done")
+
+
+def test_info_names_the_backend_and_why_julia_is_not_used(capsys):
+    assert main(["info", "--backend", "numpy"]) == 0
+    printed = capsys.readouterr().out
+    assert "backend: numpy" in printed and "Julia backend:" in printed
+
+
+def test_cli_startup_benchmark_writes_its_ratio(tmp_path):
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "cli_startup.py"
+    result = subprocess.run([sys.executable, str(script), "--repeats", "1", "--out", str(tmp_path / "c.json")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "c.json").read_text())
+    assert record["reference"] == "python -c 'import ase'" and record["commands"]["skmd --help"]["ratio"] > 0
