@@ -49,3 +49,17 @@ def test_no_reference_to_the_shared_folder():
     pages = [README, ROOT / "mkdocs.yml", *docs]
     offending = [str(p.relative_to(ROOT)) for p in pages if "../shared" in p.read_text(encoding="utf-8")]
     assert not offending, f"these files refer to ../shared, which users do not have: {offending}"
+
+
+def test_every_docs_figure_has_a_caption():
+    """Under every figure in docs/ comes a one-line italic caption (what was run, how to read it)."""
+    uncaptioned = []
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            if line.startswith("!["):
+                following = [text for text in lines[number + 1:number + 3] if text.strip()]
+                caption = following[0] if following else ""
+                if not (caption.startswith("*") and caption.endswith("*") and len(caption) > 20):
+                    uncaptioned.append(f"{page.name}:{number + 1}")
+    assert not uncaptioned, f"figures without a caption line: {uncaptioned}"
