@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     parser.add_argument("--amplitude", type=float, default=None, help="kernel amplitude h (default: the studies')")
     parser.add_argument("--tau", type=float, default=None, help="a-SKMD threshold (default: the study's)")
     parser.add_argument("--rerun", action="store_true", help="rerun studies whose results.json exists")
-    parser.add_argument("--tables", action="store_true", help="only print the README tables from the JSON files")
+    parser.add_argument("--tables", action="store_true", help="only print the tables of docs/mueller-brown.md from the JSON files")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--aggregate-only", action="store_true", help="never run a study; use the finished ones")
     args = parser.parse_args(argv)
@@ -191,7 +191,7 @@ def main(argv=None) -> int:
 
 
 
-# --------------------------------------------------------------------------- markdown tables for the README
+# --------------------------------------------------------------------------- markdown tables for docs/mueller-brown.md
 METRICS = (("force_rmse", "final"), ("energy_rmse", "final"), ("force_rmse", "iterations_to_threshold"),
            ("energy_rmse", "iterations_to_threshold"), ("force_rmse", "area_under_curve"),
            ("energy_rmse", "area_under_curve"))
@@ -237,7 +237,7 @@ def _sig(c: dict) -> str:
 
 
 def summary_tables(al: dict) -> str:
-    """The README's two condensed tables: per-sampler medians, and every pair on every metric (pooled)."""
+    """The two condensed tables of docs/mueller-brown.md: per-sampler medians, and every pair on every metric (pooled)."""
     seeds = [str(s) for s in al["seeds"]]
     pooled = al["combined"]["statistics"]
     per = {s: al["per_seed"][s]["statistics"] for s in seeds}

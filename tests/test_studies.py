@@ -69,7 +69,7 @@ def test_mb_al_rejects_bad_flags(tmp_path, capsys):
 
 
 def test_every_study_default_meets_the_fidelity_rule():
-    """h/N ≤ 0.1 (README, "Boltzmann fidelity against an exact answer"): one rule, applied to every study's
+    """h/N ≤ 0.1 (docs/mueller-brown.md, "Boltzmann fidelity against an exact answer"): one rule, applied to every study's
     default and to the alanine-dipeptide --medium preset; the exploration settings must be asked for."""
     from dataclasses import replace
     from skmd import FIDELITY_AMPLITUDE_PER_PARTICLE, fidelity_amplitude

@@ -19,10 +19,10 @@ SYSTEMS = ("ala2", "periodic", "co2")
 PERIODIC = ("periodic", "co2")
 UNCERTAINTIES = ("gradient", "ensemble")
 SELECTIONS = (*METHODS, "fps")
-#: GFN1-xTB lattice constant of diamond silicon (Å): the stress vanishes there (see the README).
+#: GFN1-xTB lattice constant of diamond silicon (Å): the stress vanishes there (see docs/ubmd.md, "The systems").
 SI_LATTICE = 5.70
 #: GFN1-xTB lattice constant (Å) and C=O bond (Å) of the Pa-3 CO2 crystal, from a cell relaxation:
-#: residual pressure 0.08 GPa, largest force 0.015 eV/Å (see the README).
+#: residual pressure 0.08 GPa, largest force 0.015 eV/Å (see docs/ubmd.md, "The systems").
 CO2_LATTICE, CO2_BOND = 5.47, 1.141
 
 
