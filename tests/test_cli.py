@@ -59,7 +59,7 @@ def test_ctrl_c_ends_in_one_line_and_no_traceback(tmp_path):
     time.sleep(6)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    assert process.returncode in (130, -signal.SIGINT), stderr      # a shell shows 130 for either
     assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("skmd mb-w2: interrupted"), stderr
 
 
