@@ -12,7 +12,7 @@ import pytest
 from skmd.cli.main import interrupted_line, main, missing_extra_line
 from skmd.tools.progress import progress
 
-HEAVY = ("torch", "mace", "e3nn", "tblite", "dask", "scipy", "matplotlib")
+HEAVY = ("numpy", "torch", "mace", "e3nn", "tblite", "dask", "scipy", "matplotlib", "ase")
 COMMANDS = ("info", "mb-al", "mb-w2", "ala2", "ubmd")
 
 

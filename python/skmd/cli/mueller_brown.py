@@ -10,7 +10,7 @@ AMPLITUDE_HELP = "kernel amplitude h (default 3.2 = 0.1 × 32 particles, the fid
 
 
 def add_commands(sub) -> None:
-    from ..studies.mb_al import SAMPLERS, TAU_AT_RULE  # noqa: PLC0415
+    from ..studies.mb_defaults import SAMPLERS, TAU_AT_RULE  # noqa: PLC0415
     p = sub.add_parser("mb-al", help="Müller–Brown NN active learning (paper Figs. 1, 2, 5)")
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--iterations", type=int, default=None)

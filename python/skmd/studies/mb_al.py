@@ -23,12 +23,8 @@ from ..modules.kernels import fidelity_amplitude
 from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
 from . import mueller_brown as mbs
+from .mb_defaults import SAMPLERS, TAU_AT_RULE
 
-SAMPLERS = ("langevin", "skmd", "a-skmd", "udd")
-#: a-SKMD's stop threshold at the default amplitude: the 10th percentile of ‖b‖ along SKMD moves on the
-#: initial models (benchmarks/mb_al_pilot.py), to 2 significant digits. The exploration setting h = 300
-#: used τ = 3.0 by the same pilot.
-TAU_AT_RULE = 6.4
 
 
 @dataclass

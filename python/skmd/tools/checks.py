@@ -1,10 +1,11 @@
 """Input validation: every public entry point calls these before doing any work.
 
-Each check raises ``ValueError`` with a message that names the argument.
+Each check raises ``ValueError`` with a message that names the argument. Only :func:`finite_array`
+imports numpy: the scalar checks also validate command-line settings before anything heavy is loaded.
 """
 from __future__ import annotations
 
-import numpy as np
+import math
 
 
 def positive(name: str, value) -> float:
@@ -13,7 +14,7 @@ def positive(name: str, value) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not np.isfinite(number) or number <= 0.0:
+    if not math.isfinite(number) or number <= 0.0:
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
     return number
 
@@ -24,20 +25,22 @@ def non_negative(name: str, value) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a non-negative number, got {value!r}") from None
-    if not np.isfinite(number) or number < 0.0:
+    if not math.isfinite(number) or number < 0.0:
         raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
     return number
 
 
 def positive_int(name: str, value, minimum: int = 1) -> int:
     """Return ``value`` as an int, or raise if it is not an integer >= ``minimum``."""
-    if isinstance(value, (bool, np.bool_)) or int(value) != value or int(value) < minimum:
+    is_bool = isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b"   # np.bool_
+    if is_bool or int(value) != value or int(value) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
 def finite_array(name: str, value, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """Return ``value`` as a float64 array; raise on NaN/inf, wrong rank or emptiness."""
+    import numpy as np  # noqa: PLC0415
     array = np.asarray(value, dtype=float)
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if allowed is not None and array.ndim not in allowed:

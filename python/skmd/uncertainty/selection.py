@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tools.checks import finite_array, positive_int
-
-METHODS = ("max_det", "lcmd", "max_dist", "random")
+from .methods import METHODS
 
 
 def _check(kernel, n_select: int) -> tuple[np.ndarray, int]:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 SKMD, UBMD, UDD = "skmd", "ubmd", "udd"
 
 
@@ -179,5 +177,5 @@ class CommitteeFactory:
 def split_calibration(frames, every: int = 3) -> tuple[list, list]:
     """(training, calibration): every ``every``-th frame calibrates the uncertainty, the rest fit it."""
     frames = list(frames)
-    picks = np.arange(len(frames)) % every == 0
+    picks = [index % every == 0 for index in range(len(frames))]
     return [f for f, p in zip(frames, picks) if not p], [f for f, p in zip(frames, picks) if p]

@@ -7,12 +7,11 @@ samples NVT (Langevin); the periodic systems (diamond Si, or the CO2 molecular c
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ...tools.checks import non_negative, positive, positive_int
-from ...uncertainty.selection import METHODS
+from ...uncertainty.methods import METHODS
 
 SYSTEMS = ("ala2", "periodic", "co2")
 #: the systems sampled in NPT, labelled with stress
@@ -41,6 +40,7 @@ def silicon_cell():
 def co2_cell(lattice: float = CO2_LATTICE, bond: float = CO2_BOND):
     """Dry ice (CO2-I, space group Pa-3): 4 linear molecules on the fcc sites of a cubic cell of
     ``lattice`` Å, each along a different body diagonal, C=O ``bond`` Å; 12 atoms, periodic in 3D."""
+    import numpy as np  # noqa: PLC0415  (the settings themselves need no numpy: skmd --help stays fast)
     from ase import Atoms  # noqa: PLC0415
     x = bond / (lattice * np.sqrt(3.0))
     centres = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
@@ -69,6 +69,7 @@ class Sampler:
 def perturbed(atoms, n_frames: int, displacement: float, strain: float, seed: int) -> list:
     """``n_frames`` copies of ``atoms`` with Gaussian displacements (Å) and, for a periodic cell,
     symmetric Gaussian strains (relative), seeded."""
+    import numpy as np  # noqa: PLC0415
     rng = np.random.default_rng(seed)
     frames = []
     for _ in range(n_frames):
@@ -148,12 +149,12 @@ class UBMDConfig:
         if self.ensemble == "npt" and not self.periodic:
             raise ValueError(f"NPT needs a periodic system with a full 3D cell; {self.system} is a molecule")
         if self.periodic:
-            if not self.pressures_GPa or not all(np.isfinite(p) for p in self.pressures_GPa):
+            if not self.pressures_GPa or not all(math.isfinite(p) for p in self.pressures_GPa):
                 raise ValueError(f"pressures_GPa must be finite numbers, got {self.pressures_GPa}")
             if self.stress_weight <= 0:
                 raise ValueError("a periodic run fits stress labels: stress_weight must be > 0")
         n_calibration = self.initial_frames // self.valid_every
-        if n_calibration < int(np.ceil(1.0 / self.alpha)) - 1:
+        if n_calibration < math.ceil(1.0 / self.alpha) - 1:
             raise ValueError(f"initial_frames={self.initial_frames} leaves {n_calibration} calibration frames, "
                              f"too few for alpha={self.alpha}")
         names = [s.name for s in self.chosen_samplers()]
