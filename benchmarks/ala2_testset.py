@@ -6,7 +6,8 @@ gas-phase GFN2-xTB (in an unrestrained trial run, αR fell into C7eq after about
 into C7ax after about 1 ps), so their MD runs under a weak flat-bottom φ/ψ restraint; the labels
 are always the bare oracle's.
 
-Writes benchmarks/data/ala2_testset.extxyz and benchmarks/results/ala2_testset.json.
+Writes python/skmd/data/ala2_testset.extxyz and its manifest python/skmd/data/ala2_testset.json (package data:
+the wheel carries both).
 The set is fixed: it was built once, before any sampler result, and must not be rebuilt;
 the script refuses to overwrite it unless given --overwrite.
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ala2_testset.py
@@ -64,7 +65,7 @@ def basin_summary(frames) -> dict:
     return summary
 
 
-def main(data="benchmarks/data/ala2_testset.extxyz", manifest="benchmarks/results/ala2_testset.json",
+def main(data="python/skmd/data/ala2_testset.extxyz", manifest="python/skmd/data/ala2_testset.json",
          overwrite=False):
     data, manifest = Path(data), Path(manifest)
     if data.exists() and not overwrite:

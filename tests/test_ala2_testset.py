@@ -20,8 +20,8 @@ from skmd.studies.ala2_testset import (BASIN_CENTRES, OTHER, DihedralRestraint, 
                                        bonded_side, build_testset, classify_basin, load_testset, set_phi_psi)
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTSET = ROOT / "benchmarks" / "data" / "ala2_testset.extxyz"
-MANIFEST = ROOT / "benchmarks" / "results" / "ala2_testset.json"
+TESTSET = ROOT / "python" / "skmd" / "data" / "ala2_testset.extxyz"
+MANIFEST = TESTSET.with_suffix(".json")
 
 
 def bonded_distances(atoms, reference):

@@ -107,3 +107,14 @@ def test_skmd_mb_al_quick_runs_from_the_installed_package(installed):
     results = json.loads((out_dir / "results.json").read_text())
     assert set(results["samplers"]) == {"langevin", "skmd", "a-skmd", "udd"}
     assert results["config"]["trials"] == 4 and (out_dir / "fig2_rmse.png").stat().st_size > 0
+
+
+def test_the_installed_wheel_carries_the_fixed_test_set(installed):
+    python, package, scratch = installed
+    code = ("from skmd.studies.ala2_testset import shipped_testset, load_testset\n"
+            "path, sha = shipped_testset(); frames = load_testset(path, expected_sha256=sha)\n"
+            "print(path); print(len(frames))")
+    result = run([python, "-c", code], timeout=300, cwd=scratch)
+    assert result.returncode == 0, result.stderr[-2000:]
+    path, count = result.stdout.strip().splitlines()[-2:]
+    assert Path(path).is_relative_to(package) and int(count) > 0

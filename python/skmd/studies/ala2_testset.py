@@ -33,17 +33,17 @@ BASIN_CENTRES = {**MINIMA, "αL": (65.0, 35.0)}
 OTHER = "other"
 #: Default largest distance (degrees, on the φ/ψ torus) from a basin centre to a frame in that basin.
 BASIN_RADIUS_DEG = 70.0
-#: The fixed set and its manifest as shipped in a source checkout (not in the wheel).
-SHIPPED_TESTSET = Path(__file__).resolve().parents[3] / "benchmarks" / "data" / "ala2_testset.extxyz"
-SHIPPED_MANIFEST = Path(__file__).resolve().parents[3] / "benchmarks" / "results" / "ala2_testset.json"
+#: The fixed set and its manifest (settings, counts, SHA-256), shipped as package data (in the wheel too).
+SHIPPED_TESTSET = Path(__file__).resolve().parent.parent / "data" / "ala2_testset.extxyz"
+SHIPPED_MANIFEST = SHIPPED_TESTSET.with_suffix(".json")
 
 
 def shipped_testset() -> tuple[str, str]:
     """(path, SHA-256) of the shipped fixed test set; ValueError when this install does not carry it."""
     import json  # noqa: PLC0415
     if not (SHIPPED_TESTSET.is_file() and SHIPPED_MANIFEST.is_file()):
-        raise ValueError(f"the fixed test set is not at {SHIPPED_TESTSET} (it ships with the source checkout); "
-                         "pass --testset PATH")
+        raise ValueError(f"the fixed test set is not at {SHIPPED_TESTSET} (this install lacks skmd's package "
+                         "data); reinstall skmd or pass --testset PATH")
     return str(SHIPPED_TESTSET), json.loads(SHIPPED_MANIFEST.read_text())["sha256"]
 
 

@@ -16,7 +16,6 @@ from .config import UBMDConfig, perturbed, starting_structure
 
 #: Seed of the periodic test set: fixed, independent of --seed, so every run is judged on the same frames.
 TEST_SEED = 20240
-ALA2_TESTSET = Path(__file__).resolve().parents[4] / "benchmarks" / "data" / "ala2_testset.extxyz"
 
 
 def split(frames, every: int) -> tuple[list, list]:
@@ -83,8 +82,8 @@ class Stages:
         from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
         c = self.config
         if c.system == "ala2":
-            from ..ala2_testset import load_testset  # noqa: PLC0415
-            frames = load_testset(ALA2_TESTSET)
+            from ..ala2_testset import SHIPPED_TESTSET, load_testset  # noqa: PLC0415
+            frames = load_testset(SHIPPED_TESTSET)
             picks = np.linspace(0, len(frames) - 1, min(c.test_frames, len(frames))).round().astype(int)
             return [frames[i] for i in picks]
         path = self.out / "test" / "frames.extxyz"
