@@ -157,6 +157,7 @@ def test_the_command_line_refuses_an_untrusted_surrogate_in_one_line(tmp_path, g
     assert not marker.exists() and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_worker_processes_refuse_an_untrusted_file(tmp_path, genuine):
     """The task path (run_tasks on a spawned process pool) with the samplers' calculator factory."""
     import multiprocessing

@@ -56,10 +56,15 @@ def check_readable(path, trusted: bool = False, role: str = "") -> Path:
     if not path.is_file():
         raise ValueError(f"no {role or 'MACE model'} file at {path}")
     if not (trusted or is_safe_model(path)):
-        raise UntrustedModelError(f"{role + ' ' if role else ''}{path} is not in skmd's safe model format ({SUFFIX}): "
-                                  f"it is a pickle (e.g. a mace .model), and reading a pickle runs any code it "
-                                  f"holds; {TRUST_HINT}")
+        raise untrusted(path, role)
     return path
+
+
+def untrusted(path, role: str = "") -> UntrustedModelError:
+    """The one-line error for a pickle that was to be read without trust."""
+    return UntrustedModelError(f"{role + ' ' if role else ''}{path} is not in skmd's safe model format ({SUFFIX}): "
+                               f"it is a pickle (e.g. a mace .model), and reading a pickle runs any code it holds; "
+                               f"{TRUST_HINT}")
 
 
 def load_model(path, device: str = "cpu", trusted: bool = False):
@@ -69,9 +74,13 @@ def load_model(path, device: str = "cpu", trusted: bool = False):
     pickle and is read (``torch.load``, which runs its code) only with ``trusted=True``, else
     :class:`UntrustedModelError`.
     """
-    path = check_readable(path, trusted)
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no MACE model file at {path}")
     if is_safe_model(path):
-        return _load_safe(path).to(device)
+        return _load_safe(path).to(device)   # safetensors and JSON only, whatever the file holds by now
+    if not trusted:                           # decided here, at the one torch.load, not by an earlier check
+        raise untrusted(path)
     import torch  # noqa: PLC0415
     model = torch.load(path, map_location=device, weights_only=False)
     if not isinstance(model, torch.nn.Module):

@@ -186,7 +186,7 @@ def foundation_pickle(model_file, work_dir, trusted: bool = False) -> Path:
     skmd from ``model_file`` (safe format; a pickle only with ``trusted=True``, converted first)."""
     work_dir, safe = Path(work_dir), check_readable(model_file, trusted, role="foundation model")
     if not is_safe_model(safe):
-        safe = convert_model(safe, work_dir / "foundation.safetensors", trusted=True)
+        safe = convert_model(safe, work_dir / "foundation.safetensors", trusted=trusted)
     return write_training_pickle(safe, work_dir / "foundation.model")
 
 
