@@ -41,7 +41,7 @@ there), so the steps were halved.
 
 Run (a few tens of minutes on 2 cores):
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/ala2_exploration_sweep.py \
-        --surrogate RUN/surrogate/surrogate.model --scratch /tmp/sweep
+        --surrogate RUN/surrogate/surrogate.safetensors --scratch /tmp/sweep
 where RUN is the output of ``skmd ala2 --quick --surrogate-only --out RUN``.
 Writes benchmarks/results/ala2_exploration_sweep.json.
 """
@@ -221,7 +221,7 @@ def table(report) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--surrogate", help="MACE surrogate .model (descriptors only)")
+    parser.add_argument("--surrogate", help="MACE surrogate in skmd's .safetensors format (descriptors only)")
     parser.add_argument("--scratch", help="folder for the start ensemble (kept between runs)")
     parser.add_argument("--moves", type=int, default=24)
     parser.add_argument("--steps", type=int, default=100)

@@ -52,7 +52,7 @@ def stage_breakdown(results: dict, out: Path) -> dict:
     phases = []
     for k in range(1, results["config"]["iterations"] + 1):
         begin = (out / "init" / "ensemble.extxyz").stat().st_mtime if k == 1 else last(k - 1, "metrics.json")
-        marks = [begin, last(k, "candidates.extxyz"), last(k, "train.extxyz"), last(k, "*.model"),
+        marks = [begin, last(k, "candidates.extxyz"), last(k, "train.extxyz"), last(k, "*.safetensors"),
                  last(k, "metrics.json")]
         phases.append(dict(zip(("sampling_s", "selection_labelling_s", "finetuning_s", "scoring_s"),
                                np.diff(marks).tolist())))

@@ -133,7 +133,7 @@ def _warm(_):
 def parallel_samplers(model, order=(1, 2)) -> dict:
     """(c): run_samplers here, then on warmed-up pools of ``order`` workers (1 thread each)."""
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.pt"
+        path = Path(folder) / "model.safetensors"
         save_mace(model, path)
         factory = MACEFactory(str(path))
         members = rattled_ensemble(N_PARTICLES)

@@ -132,10 +132,9 @@ def test_diverging_moves_are_dropped_never_candidates(calculator, ensemble):
 
 
 def test_the_samplers_of_an_iteration_give_the_same_candidates_on_any_executor(tmp_path, model, ensemble):
-    surrogate = save_mace(model, tmp_path / "tiny.model")
+    surrogate = save_mace(model, tmp_path / "tiny.safetensors")
     config = Ala2Config(**{**TINY, "n_candidates": 3, "steps": 3, "n_select": 3, "valid_fraction": 0.34})
     runs = {}
-    # one thread: torch.serialization.safe_globals (used by load_mace) is not safe for concurrent loads
     for label, executor in (("serial", None), ("threads", ThreadPoolExecutor(1))):
         study = Study(config, tmp_path / label, executor=executor, log=lambda *_: None)
         seconds = study.sample(1, surrogate, ensemble)
@@ -156,7 +155,7 @@ def test_a_spawned_process_pool_gives_the_serial_candidates(tmp_path, model, ens
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from skmd.atoms.store import read_frames
-    surrogate = save_mace(model, tmp_path / "tiny.model")
+    surrogate = save_mace(model, tmp_path / "tiny.safetensors")
     config = Ala2Config(**{**TINY, "n_candidates": 3, "steps": 3, "n_select": 3, "valid_fraction": 0.34})
     serial = Study(config, tmp_path / "serial", log=lambda *_: None)
     serial.sample(1, surrogate, ensemble)
@@ -228,8 +227,8 @@ def test_end_to_end_head_to_head_of_five_samplers_on_a_fixed_test_set(tmp_path):
     for quantity, block in results["comparisons_final"].items():   # surrogate and 5 samplers: 15 pairs
         assert len(block["pairs"]) == 15 and set(block["per_sampler"]) == {"surrogate", *results["samplers"]}
         assert all(0 <= c["p_value"] <= c["p_holm"] <= 1 for c in block["pairs"].values())
-    assert (out / "samplers" / "udd" / "iter01" / "committee1.model").is_file()
-    assert (out / "surrogate" / "committee1.model").is_file()
+    assert (out / "samplers" / "udd" / "iter01" / "committee1.safetensors").is_file()
+    assert (out / "surrogate" / "committee1.safetensors").is_file()
     assert set(results["timing"]) == {"surrogate_s", "committee_s", "initial_ensemble_s", "test_set_s"}
     assert (out / "ramachandran.png").stat().st_size > 10_000 and (out / "coverage.png").is_file()
     again = Study(config, out, log=lambda *_: None).run()   # a finished run is not redone

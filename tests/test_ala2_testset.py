@@ -149,7 +149,7 @@ def test_rmse_units_with_known_shifts(testset):
 @pytest.mark.slow
 def test_mace_rmse_per_basin_on_the_shipped_set(testset, tmp_path):
     manifest, frames = testset
-    path = save_mace(build_mace(channels=8, seed=1), tmp_path / "small.model")
+    path = save_mace(build_mace(channels=8, seed=1), tmp_path / "small.safetensors")
     errors = rmse_by_basin(mace_calculator(path), frames)
     assert errors["all"]["frames"] == len(frames)
     basins = [name for name in errors if name != "all"]

@@ -71,13 +71,13 @@ def test_pooling_options_and_bad_input(model, ethanol):
         MACEDescriptor(model).check(molecule("SiH4"))
 
 
-def test_model_files_load_with_weights_only(model, ethanol, tmp_path):
-    path = save_mace(model, tmp_path / "small.model")
+def test_model_files_round_trip_in_the_safe_format(model, ethanol, tmp_path):
+    path = save_mace(model, tmp_path / "small.safetensors")
     loaded = load_mace(path)
     np.testing.assert_allclose(MACEDescriptor(loaded).evaluate(ethanol)["forces"],
                                MACEDescriptor(model).evaluate(ethanol)["forces"], rtol=1e-12)
     with pytest.raises(ValueError, match="no MACE model"):
-        load_mace(tmp_path / "missing.model")
+        load_mace(tmp_path / "missing.safetensors")
 
 
 def test_skmd_runs_on_mace_descriptors(model, ethanol):

@@ -112,7 +112,7 @@ def test_samplers_give_the_same_candidates_serially_and_on_dask_with_a_killed_wo
     from skmd.atoms import build_mace, save_mace
     from skmd.atoms.parallel import MACEFactory, run_samplers
 
-    model_path = tmp_path / "model.pt"
+    model_path = tmp_path / "model.safetensors"
     save_mace(build_mace(channels=8, seed=1), model_path)
     factory = MACEFactory(str(model_path))
     serial = run_samplers(_specs(), _ensemble(), factory)

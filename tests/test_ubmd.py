@@ -139,7 +139,7 @@ def _check_run(out, results, system):
     for name, sampler in results["samplers"].items():
         metrics = sampler["iterations"][0]
         assert metrics["n_labelled"] >= 1 and metrics["energy_rmse_meV_atom"] > 0
-        assert (out / "samplers" / name / "iter01" / "model0.model").is_file()
+        assert (out / "samplers" / name / "iter01" / "model0.safetensors").is_file()
         walkers = json.loads((out / "samplers" / name / "iter01" / "sampling.json").read_text())["walkers"]
         for walker in walkers:   # every walker ran through the engine: steps, stop, dropped moves, trace
             assert 1 <= walker["steps"] <= 12 and isinstance(walker["stopped"], bool)
@@ -212,4 +212,4 @@ def test_kill_and_resume_sends_no_configuration_twice(tmp_path):
     assert sum(key.startswith("init/") for key in keys) == settings["initial_frames"]
     results = json.loads((out / "results.json").read_text())
     assert results["oracle_calls"] == len(keys)
-    assert os.path.exists(out / "samplers" / "ubmd300" / "iter01" / "model0.model")
+    assert os.path.exists(out / "samplers" / "ubmd300" / "iter01" / "model0.safetensors")

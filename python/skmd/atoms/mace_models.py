@@ -1,4 +1,4 @@
-"""Building, saving and loading MACE models (mace-torch)."""
+"""Building, saving and loading MACE models (mace-torch); the file formats live in :mod:`.model_files`."""
 from __future__ import annotations
 
 import warnings
@@ -44,51 +44,17 @@ def _scale_shift_mace(block, r_max, num_interactions, z, irreps, energies, avg_n
 
 
 def save_mace(model: torch.nn.Module, path) -> Path:
-    """Save a whole model the way mace's tools do (``torch.save`` of the module)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model, path)
-    return path
+    """Save ``model`` to ``path`` (``*.safetensors``) in skmd's safe format (see :mod:`skmd.atoms.model_files`)."""
+    from .model_files import save_model  # noqa: PLC0415
+    return save_model(model, path)
 
 
 def load_mace(path, device: str = "cpu", trusted: bool = False) -> torch.nn.Module:
-    """Load any MACE ``.model`` file (foundation models included) as float64 on ``device``.
+    """Load a MACE model as float64 on ``device``: skmd's safe ``.safetensors`` format always, a
+    pickled ``.model`` (foundation models, files from elsewhere) only with ``trusted=True``.
 
-    A ``.model`` file is a pickled module. With ``trusted=False`` (default) it is loaded with
-    ``weights_only=True`` and mace's and e3nn's classes allowed; a file that needs anything else
-    raises ``ValueError`` naming it — pass ``trusted=True`` only for files you trust.
+    Reading a pickle runs any code it holds, so an untrusted one raises
+    :class:`~skmd.atoms.model_files.UntrustedModelError` (a ``ValueError``) before anything in it is unpickled.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no MACE model file at {path}")
-    if trusted:
-        model = torch.load(path, map_location=device, weights_only=False)
-    else:
-        try:
-            with torch.serialization.safe_globals(_mace_safe_globals()):
-                model = torch.load(path, map_location=device, weights_only=True)
-        except Exception as error:  # torch raises UnpicklingError with the offending global
-            raise ValueError(f"{path} cannot be loaded with weights_only=True ({error}); "
-                             "if you trust the file, load it with trusted=True") from error
-    return model.double().to(device)
-
-
-def _mace_safe_globals() -> list:
-    """Classes and functions a MACE model pickle refers to, from mace, e3nn and torch."""
-    import importlib  # noqa: PLC0415
-    import inspect  # noqa: PLC0415
-    allowed = []
-    for name in ("mace.modules.models", "mace.modules.blocks", "mace.modules.radial", "mace.modules.symmetric_contraction",
-                 "mace.modules.irreps_tools", "mace.modules.wrapper_ops", "mace.tools.scatter", "e3nn.o3", "e3nn.nn",
-                 "e3nn.math", "e3nn.util.codegen", "e3nn.o3._tensor_product._tensor_product",
-                 "e3nn.o3._linear", "e3nn.o3._irreps", "e3nn.nn._fc", "e3nn.nn._activation", "e3nn.nn._gate",
-                 "torch.nn.modules.container", "torch.nn.modules.linear", "torch.nn.modules.activation",
-                 "torch.fx.graph_module", "torch.nn.modules.module"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        allowed.extend(obj for _, obj in inspect.getmembers(module) if inspect.isclass(obj) or inspect.isfunction(obj))
-    from torch.fx._symbolic_trace import Tracer  # noqa: PLC0415  (held by e3nn's compiled modules)
-    allowed.extend([Tracer, torch.nn.functional.silu, np.ndarray, np.dtype, slice, set, frozenset])
-    return allowed
+    from .model_files import load_model  # noqa: PLC0415
+    return load_model(path, device=device, trusted=trusted)

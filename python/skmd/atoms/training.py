@@ -2,8 +2,13 @@
 
 Nothing here reimplements training: each function builds the command line of
 ``python -m mace.cli.run_train`` (the ``mace_run_train`` entry point), runs it in a subprocess
-with its log kept, and returns the path of the saved ``.model`` file. The datasets are extxyz
-files with ``REF_energy`` (eV) and ``REF_forces`` (eV/Å), as :mod:`skmd.atoms.oracle` writes them.
+with its log kept, and returns the trained model in skmd's safe format (``<name>.safetensors`` in
+the work directory, see :mod:`skmd.atoms.model_files`). The datasets are extxyz files with
+``REF_energy`` (eV) and ``REF_forces`` (eV/Å), as :mod:`skmd.atoms.oracle` writes them.
+
+Model files and trust: the ``--foundation_model`` pickle mace reads is written by skmd into the work
+directory from a safe file; the ``.model`` mace writes back is converted to the safe file as soon
+as the run returns (trusted: skmd's own subprocess wrote it there) and never read again.
 
 Fine-tuning follows the paper's E.2 protocol by default: LoRA of rank 4 (``mace.modules.lora``
 through ``--lora``; the adapters are merged into the saved model), a first stage with force/energy
@@ -22,6 +27,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import iread
 
+from .model_files import adopt_trained, check_readable, convert_model, is_safe_model, write_training_pickle
 from .oracle import ENERGY_KEY, FORCES_KEY, STRESS_KEY
 
 
@@ -111,7 +117,8 @@ def _e0s_text(e0s: dict) -> str:
 
 
 def run_mace_train(args: list, work_dir: Path, name: str) -> Path:
-    """Run ``mace_run_train`` with ``args``; return the saved model (stage two when present).
+    """Run ``mace_run_train`` with ``args``; return the ``.model`` pickle it saved (stage two when
+    present). Callers convert it at once with :func:`~skmd.atoms.model_files.adopt_trained`.
 
     Raises RuntimeError with the tail of mace's log when training fails.
     """
@@ -137,7 +144,7 @@ def _clean(work_dir: Path):
 
 def train_surrogate(train_file, work_dir, e0s: dict, settings: SurrogateSettings = SurrogateSettings(),
                     seed: int = 0, name: str = "surrogate") -> Path:
-    """Train a MACE from scratch on ``train_file``; returns the ``.model`` path."""
+    """Train a MACE from scratch on ``train_file``; returns ``work_dir/<name>.safetensors``."""
     work_dir = Path(work_dir)
     _clean(work_dir)
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
@@ -147,17 +154,22 @@ def train_surrogate(train_file, work_dir, e0s: dict, settings: SurrogateSettings
              f"--E0s={_e0s_text(e0s)}", f"--lr={settings.lr}",
              f"--forces_weight={settings.forces_weight}", f"--energy_weight={settings.energy_weight}",
              "--scaling=rms_forces_scaling", *stress_args(settings.stress_weight)]
-    return run_mace_train(args, work_dir, name)
+    return adopt_trained(run_mace_train(args, work_dir, name), work_dir / f"{name}.safetensors")
 
 
 def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings = FinetuneSettings(),
-             seed: int = 0, name: str = "finetuned") -> Path:
-    """Fine-tune any MACE ``.model`` (foundation models included) on ``train_file`` (E.2 schedule)."""
+             seed: int = 0, name: str = "finetuned", trusted: bool = False) -> Path:
+    """Fine-tune a MACE model on ``train_file`` (E.2 schedule); returns ``work_dir/<name>.safetensors``.
+
+    ``foundation_model`` is a file in skmd's safe format, or, with ``trusted=True`` only, a pickled
+    ``.model`` (e.g. a foundation model), first converted to ``work_dir/foundation.safetensors``.
+    """
     work_dir = Path(work_dir)
+    foundation = foundation_pickle(foundation_model, work_dir, trusted)
     _clean(work_dir)
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
                         settings.valid_fraction, settings.epochs)
-    args += [f"--foundation_model={Path(foundation_model).resolve()}", "--multiheads_finetuning=False",
+    args += [f"--foundation_model={foundation.resolve()}", "--multiheads_finetuning=False",
              "--E0s=foundation" if settings.e0s is None else f"--E0s={_e0s_text(settings.e0s)}",
              f"--lr={settings.lr}", f"--forces_weight={settings.forces_weight}",
              f"--energy_weight={settings.energy_weight}", "--stage_two", f"--start_stage_two={settings.switch_epoch}",
@@ -166,7 +178,16 @@ def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings 
              *stress_args(settings.stress_weight, stage_two=True)]
     if settings.mode == "lora":
         args += ["--lora=True", f"--lora_rank={settings.lora_rank}", f"--lora_alpha={settings.lora_alpha}"]
-    return run_mace_train(args, work_dir, name)
+    return adopt_trained(run_mace_train(args, work_dir, name), work_dir / f"{name}.safetensors")
+
+
+def foundation_pickle(model_file, work_dir, trusted: bool = False) -> Path:
+    """``work_dir/foundation.model``, the pickle ``mace_run_train --foundation_model`` reads, written by
+    skmd from ``model_file`` (safe format; a pickle only with ``trusted=True``, converted first)."""
+    work_dir, safe = Path(work_dir), check_readable(model_file, trusted, role="foundation model")
+    if not is_safe_model(safe):
+        safe = convert_model(safe, work_dir / "foundation.safetensors", trusted=trusted)
+    return write_training_pickle(safe, work_dir / "foundation.model")
 
 
 def rmse(model, frames) -> dict:

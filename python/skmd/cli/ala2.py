@@ -24,7 +24,12 @@ def add_command(sub) -> None:
     p.add_argument("--md-temperatures", default=None,
                    help="comma-separated temperatures in K of the Langevin-MD baselines (default 300,700)")
     p.add_argument("--amplitude", type=float, default=None, help="SKMD kernel amplitude h >= 0 (default 3; --quick 8)")
-    p.add_argument("--surrogate", default=None, help="a MACE .model to start from (default: train one)")
+    p.add_argument("--surrogate", default=None,
+                   help="a MACE model to start from (default: train one): skmd's .safetensors, or a pickled "
+                        ".model with --trust-model")
+    p.add_argument("--trust-model", action="store_true",
+                   help="allow --surrogate to be a pickled .model: reading a pickle runs any code it holds, so only "
+                        "for files whose source you trust (see docs/model-files.md)")
     p.add_argument("--surrogate-only", action="store_true",
                    help="build the surrogate (oracle MD in C7eq, labels, mace_run_train) and stop")
     p.add_argument("--calculator", default="skmd.atoms.oracle:gfn2_xtb",
@@ -91,7 +96,7 @@ def _main(args) -> int:
     executor = _executor(args.workers)
     try:
         study = Study(config, args.out, calculator_factory=factory, executor=executor, surrogate=args.surrogate,
-                      threads=args.threads, jobs=args.workers or 1)
+                      threads=args.threads, jobs=args.workers or 1, trust_model=args.trust_model)
         results = study.run()
     finally:
         if executor is not None:

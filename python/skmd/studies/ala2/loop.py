@@ -33,14 +33,15 @@ class Study(Stages):
 
     def model_path(self, name: str, k: int, surrogate: Path) -> Path:
         """The model sampler ``name`` samples with in iteration ``k``."""
-        return surrogate if k == 1 else self.folder(name, k - 1) / "model.model"
+        return surrogate if k == 1 else self.folder(name, k - 1) / "model.safetensors"
 
     def committee_paths(self, k: int, surrogate: Path) -> list:
         """UDD's committee in iteration ``k``: the starting members for k = 1, else their fine-tunes."""
         if k == 1:
             return self.committee(surrogate)
         folder = self.folder(UDD, k - 1)
-        return [folder / "model.model"] + [folder / f"committee{m}.model" for m in range(1, self.config.committee_size)]
+        return [folder / "model.safetensors"] + [folder / f"committee{m}.safetensors"
+                                                 for m in range(1, self.config.committee_size)]
 
     # ------------------------------------------------------------------ sampling
     def factory(self, name: str, k: int, surrogate: Path):
@@ -133,7 +134,7 @@ class Study(Stages):
         from ...atoms.training import finetune  # noqa: PLC0415
         c, folder = self.config, self.folder(name, k)
         started = time.perf_counter()
-        final = folder / ("model.model" if member == 0 else f"committee{member}.model")
+        final = folder / ("model.safetensors" if member == 0 else f"committee{member}.safetensors")
         if not final.is_file():
             work = folder / ("finetune" if member == 0 else f"finetune{member}")
             trained = finetune(start, folder / "train.extxyz", work, c.finetune_settings(), seed=c.seed + member,
@@ -155,7 +156,7 @@ class Study(Stages):
         with ThreadPoolExecutor(self.jobs) as pool:
             seconds = list(pool.map(lambda job: self.train(job[0], k, job[1], job[2]), jobs))
         train_s = {name: sum(s for (owner, _, _), s in zip(jobs, seconds) if owner == name) for name in todo}
-        models = [(str(self.folder(name, k) / "model.model"), test, self.threads) for name in todo]
+        models = [(str(self.folder(name, k) / "model.safetensors"), test, self.threads) for name in todo]
         scores = run_tasks(score_model, models, executor=self.executor)
         for name, errors in zip(todo, scores):
             sampling = json.loads((self.folder(name, k) / "sampling.json").read_text())
@@ -212,7 +213,7 @@ class Study(Stages):
         for name in c.samplers:   # a run scored before per-frame errors were kept is scored again
             final = history[name][-1]
             per_frame[name] = final.get("per_frame") or score(
-                self.calculator(self.folder(name, c.iterations) / "model.model"), test)["per_frame"]
+                self.calculator(self.folder(name, c.iterations) / "model.safetensors"), test)["per_frame"]
         results["comparisons_final"] = compare_final(per_frame, test, seed=c.seed)
         results["test_phi_psi"] = ramachandran(test).tolist()
         results["oracle_calls"] = self.store.oracle_calls

@@ -26,23 +26,26 @@ class Stages:
             (default GFN2-xTB through tblite).
         executor: a ``concurrent.futures.Executor`` for the samplers of an iteration and for
             labelling (None: in this process).
-        surrogate: a MACE .model file to start from instead of training one.
+        surrogate: a MACE model file to start from instead of training one: skmd's safe format, or a
+            pickled ``.model`` only with ``trust_model`` (reading a pickle runs any code it holds).
+            It is copied into the run directory in the safe format; every later stage reads that copy.
         threads: torch/BLAS threads of each sampler task.
         log: a print-like function for progress lines.
         jobs: trainings (``mace_run_train`` processes) run side by side (``--workers``).
+        trust_model: read ``surrogate`` even when it is a pickle (``--trust-model``).
     """
 
     def __init__(self, config: Ala2Config, out, calculator_factory=None, executor=None, surrogate=None,
-                 threads: int = 1, log=print, jobs: int = 1):
+                 threads: int = 1, log=print, jobs: int = 1, trust_model: bool = False):
+        from ...atoms.model_files import check_readable  # noqa: PLC0415
         from ...atoms.oracle import Oracle, gfn2_xtb  # noqa: PLC0415
         from ...atoms.store import LabelStore  # noqa: PLC0415
         from ...tools.checks import positive_int  # noqa: PLC0415
         self.config = config.validate()
         self.threads = positive_int("threads", threads)
         self.jobs = positive_int("jobs", jobs)
-        self.surrogate_path = None if surrogate is None else Path(surrogate)
-        if self.surrogate_path is not None and not self.surrogate_path.is_file():
-            raise ValueError(f"no surrogate model file at {self.surrogate_path}")
+        self.surrogate_path = None if surrogate is None else check_readable(surrogate, trust_model, "surrogate model")
+        self.trust_model = trust_model
         self.out = make_run_directory(out)
         check_config(self.out, config)
         self.calculator_factory = calculator_factory or gfn2_xtb
@@ -83,13 +86,16 @@ class Stages:
 
     # ------------------------------------------------------------------ stages
     def surrogate(self) -> Path:
-        """The starting model: given, or trained from scratch on oracle-labelled C7eq frames."""
+        """The starting model (safe format, in the run directory): the given one converted to
+        ``surrogate/given.safetensors``, or one trained from scratch on oracle-labelled C7eq frames."""
         if self.surrogate_path is not None:
-            return self.surrogate_path
+            from ...atoms.model_files import convert_model  # noqa: PLC0415
+            return convert_model(self.surrogate_path, self.out / "surrogate" / "given.safetensors",
+                                 trusted=self.trust_model)
         from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
         from ...atoms.training import SurrogateSettings, isolated_atom_energies, train_surrogate  # noqa: PLC0415
         folder = self.out / "surrogate"
-        final = folder / "surrogate.model"
+        final = folder / "surrogate.safetensors"
         if final.is_file():
             return final
         c = self.config
@@ -185,7 +191,7 @@ class Stages:
         e0s = {int(z): e for z, e in json.loads((folder / "e0s.json").read_text()).items()}
 
         def member(m: int) -> Path:
-            final = folder / f"committee{m}.model"
+            final = folder / f"committee{m}.safetensors"
             if not final.is_file():
                 settings = SurrogateSettings(epochs=c.surrogate_epochs, valid_fraction=c.valid_fraction)
                 trained = train_surrogate(folder / "train.extxyz", folder / f"training{m}", e0s, settings,

@@ -105,12 +105,12 @@ class Stages:
 
     def train(self, folder: Path, train_frames, base_models=None) -> list:
         """Train (``base_models`` None: from scratch) or fine-tune every model on ``train_frames``;
-        returns the model paths, checkpointed as ``folder/model<m>.model``."""
+        returns the model paths, checkpointed as ``folder/model<m>.safetensors`` (skmd's safe format)."""
         from ...atoms.store import atomic_write_frames  # noqa: PLC0415
         from ...atoms.training import FinetuneSettings, SurrogateSettings, finetune, train_surrogate  # noqa: PLC0415
         c = self.config
         stress = c.stress_weight if c.periodic else 0.0
-        paths = [folder / f"model{m}.model" for m in range(self.n_models())]
+        paths = [folder / f"model{m}.safetensors" for m in range(self.n_models())]
         if all(p.is_file() for p in paths):
             return paths
         atomic_write_frames(folder / "train.extxyz", train_frames)

@@ -1,0 +1,230 @@
+"""MACE model files: skmd's safe format, and trusted pickles (docs/model-files.md).
+
+A mace ``.model`` file is a pickle, and reading a pickle runs whatever code it holds (no allow-list
+makes that safe: genuine MACE files already need ``torch.fx``'s code-executing helpers). So skmd
+writes models only in its own format, which holds no code:
+
+* one ``.safetensors`` file: the ``state_dict`` tensors (float64), and in the file's JSON header
+  metadata ``skmd_format`` (:data:`FORMAT`), ``model_class`` ("ScaleShiftMACE"), ``mace_version``
+  and ``config``: the constructor arguments mace's ``extract_config_mace_model`` reports, as JSON
+  (irreps as text, arrays as lists, mace block classes and the gate function by name).
+
+Reading one rebuilds the model with mace's own ``ScaleShiftMACE`` from that config, resolving class
+names only among ``mace.modules.blocks`` and the gate among :data:`GATES`, and loads the tensors.
+Any other file (a foundation model, a colleague's ``.model``) is a pickle and is read only with
+``trusted=True``. The ``.model`` pickle ``mace_run_train`` needs is written by
+:func:`write_training_pickle` from a safe file; what ``mace_run_train`` writes back is adopted with
+:func:`adopt_trained` right after the run (see there).
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import threading
+from pathlib import Path
+
+FORMAT = "skmd-mace/1"
+SUFFIX = ".safetensors"
+MODEL_CLASS = "ScaleShiftMACE"
+GATES = ("silu", "tanh", "relu", "gelu", "sigmoid", "softplus")   # torch.nn.functional names
+TRUST_HINT = "load it only if you trust its source: trusted=True (command line: --trust-model); see docs/model-files.md"
+_DTYPE_LOCK = threading.Lock()   # torch's default dtype is process-wide; builds switch it to float64
+
+
+class UntrustedModelError(ValueError):
+    """A model file that is not in skmd's safe format was to be read without trust."""
+
+
+def is_safe_model(path) -> bool:
+    """True when ``path`` is a safetensors file written in skmd's format (reads only its JSON header)."""
+    try:
+        with open(path, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if not 2 <= length <= 100_000_000:
+                return False
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError, struct.error):
+        return False
+    return isinstance(header, dict) and (header.get("__metadata__") or {}).get("skmd_format") == FORMAT
+
+
+def check_readable(path, trusted: bool = False, role: str = "") -> Path:
+    """``path`` if it can be read: a file in skmd's safe format, or any file with ``trusted``; else a
+    one-line ValueError (:class:`UntrustedModelError` for an untrusted pickle). ``role`` prefixes it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no {role or 'MACE model'} file at {path}")
+    if not (trusted or is_safe_model(path)):
+        raise untrusted(path, role)
+    return path
+
+
+def untrusted(path, role: str = "") -> UntrustedModelError:
+    """The one-line error for a pickle that was to be read without trust."""
+    return UntrustedModelError(f"{role + ' ' if role else ''}{path} is not in skmd's safe model format ({SUFFIX}): "
+                               f"it is a pickle (e.g. a mace .model), and reading a pickle runs any code it holds; "
+                               f"{TRUST_HINT}")
+
+
+def load_model(path, device: str = "cpu", trusted: bool = False):
+    """The MACE model in ``path`` as float64 on ``device``.
+
+    A file in skmd's safe format is rebuilt from its config and tensors; any other file is a
+    pickle and is read (``torch.load``, which runs its code) only with ``trusted=True``, else
+    :class:`UntrustedModelError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no MACE model file at {path}")
+    if is_safe_model(path):
+        return _load_safe(path).to(device)   # safetensors and JSON only, whatever the file holds by now
+    if not trusted:                           # decided here, at the one torch.load, not by an earlier check
+        raise untrusted(path)
+    import torch  # noqa: PLC0415
+    model = torch.load(path, map_location=device, weights_only=False)
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not a MACE model")
+    return model.double().to(device)
+
+
+def save_model(model, path) -> Path:
+    """Write ``model`` (a mace ``ScaleShiftMACE``) to ``path`` (``*.safetensors``) in skmd's safe format."""
+    import mace  # noqa: PLC0415
+    from mace.tools.scripts_utils import extract_config_mace_model  # noqa: PLC0415
+    from safetensors.torch import save_file  # noqa: PLC0415
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        raise ValueError(f"skmd writes models as {SUFFIX} files (a .model file is mace's pickle), got {path}")
+    if type(model).__name__ != MODEL_CLASS:
+        raise ValueError(f"skmd stores {MODEL_CLASS} models only, got a {type(model).__name__}")
+    config = extract_config_mace_model(model)
+    if "error" in config:
+        raise ValueError(f"mace cannot extract this model's configuration: {config['error']}")
+    if config.get("cueq_config") is not None:
+        raise ValueError("convert a cuEquivariance model to e3nn (mace's convert_cueq_e3nn) before saving it")
+    tensors = {name: value.detach().to("cpu").double().contiguous().clone() if value.is_floating_point()
+               else value.detach().to("cpu").contiguous().clone() for name, value in model.state_dict().items()}
+    metadata = {"skmd_format": FORMAT, "model_class": MODEL_CLASS, "mace_version": mace.__version__,
+                "config": json.dumps({key: _encode(value, key) for key, value in config.items()})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    save_file(tensors, str(partial), metadata=metadata)
+    os.replace(partial, path)
+    return path
+
+
+def convert_model(source, target, trusted: bool = False) -> Path:
+    """Read the model in ``source`` (a pickle only with ``trusted=True``) and write it to ``target`` safely."""
+    return save_model(load_model(source, trusted=trusted), target)
+
+
+def write_training_pickle(safe_path, pickle_path) -> Path:
+    """The ``.model`` pickle ``mace_run_train --foundation_model`` reads, written from the safe file
+    ``safe_path`` (never from a foreign pickle): the module rebuilt from mace's classes, saved with torch."""
+    import torch  # noqa: PLC0415
+    check_readable(safe_path, trusted=False)
+    pickle_path = Path(pickle_path)
+    pickle_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(load_model(safe_path), pickle_path)
+    return pickle_path
+
+
+def adopt_trained(mace_output, target) -> Path:
+    """Convert the ``.model`` that skmd's own ``mace_run_train`` run just wrote into ``target`` (safe).
+
+    Trusted by provenance: the subprocess skmd started wrote it inside the run directory from data
+    and a foundation pickle skmd wrote there. It is read once, right after that run returned, and
+    never again: resuming and every later stage read only ``target``.
+    """
+    return convert_model(mace_output, target, trusted=True)
+
+
+def _load_safe(path: Path):
+    import mace  # noqa: F401, PLC0415  (before e3nn)
+    import torch  # noqa: PLC0415
+    from mace import modules  # noqa: PLC0415
+    from safetensors import safe_open  # noqa: PLC0415
+    from safetensors.torch import load_file  # noqa: PLC0415
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    if metadata.get("model_class") != MODEL_CLASS:
+        raise ValueError(f"{path}: model_class must be {MODEL_CLASS}, got {metadata.get('model_class')!r}")
+    try:
+        config = {key: _decode(value, key) for key, value in json.loads(metadata["config"]).items()}
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: unreadable model config ({error})") from None
+    with _DTYPE_LOCK:
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            model = _quietly(modules.ScaleShiftMACE, config).double()
+        finally:
+            torch.set_default_dtype(previous)
+    try:
+        model.load_state_dict(load_file(str(path)), strict=True)
+    except RuntimeError as error:
+        raise ValueError(f"{path}: its tensors do not fit the model its config describes ({error})") from None
+    return model
+
+
+def _quietly(model_class, config):
+    """``model_class(**config)`` without e3nn's TorchScript warnings."""
+    import warnings  # noqa: PLC0415
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model_class(**config)
+
+
+def _encode(value, key: str):
+    """A config value as JSON: irreps, arrays, mace block classes and gate functions tagged."""
+    import inspect  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+    from e3nn import o3  # noqa: PLC0415
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, o3.Irreps):   # a tuple, so before lists and tuples
+        return {"irreps": str(value)}
+    if isinstance(value, (list, tuple)):
+        return [_encode(item, key) for item in value]
+    if isinstance(value, dict):
+        return {"dict": {str(k): _encode(v, key) for k, v in value.items()}}
+    if isinstance(value, (np.ndarray, np.generic, torch.Tensor)):
+        array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+        return {"array": array.tolist(), "dtype": str(array.dtype)}
+    if inspect.isclass(value) and value.__module__ == "mace.modules.blocks":
+        return {"mace_block": value.__name__}
+    if callable(value) and getattr(torch.nn.functional, getattr(value, "__name__", ""), None) is value \
+            and value.__name__ in GATES:
+        return {"function": value.__name__}
+    raise ValueError(f"model config entry {key!r} holds a {type(value).__name__}, which skmd's format cannot store")
+
+
+def _decode(value, key: str):
+    """Inverse of :func:`_encode`; names resolve only among mace's blocks and :data:`GATES`."""
+    import numpy as np  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+    from e3nn import o3  # noqa: PLC0415
+    from mace.modules import blocks  # noqa: PLC0415
+    if isinstance(value, list):
+        return [_decode(item, key) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if "dict" in value:
+        return {k: _decode(v, key) for k, v in value["dict"].items()}
+    if "irreps" in value:
+        return o3.Irreps(str(value["irreps"]))
+    if "array" in value:
+        dtype = np.dtype(str(value["dtype"]))
+        if dtype.kind not in "biuf":
+            raise ValueError(f"model config entry {key!r} is an array of {dtype}, not of numbers")
+        return np.asarray(value["array"], dtype=dtype)
+    if "mace_block" in value:
+        block = getattr(blocks, str(value["mace_block"]), None)
+        if not (isinstance(block, type) and issubclass(block, torch.nn.Module) and block.__module__ == blocks.__name__):
+            raise ValueError(f"model config entry {key!r} names {value['mace_block']!r}, not a mace block class")
+        return block
+    if "function" in value and value["function"] in GATES:
+        return getattr(torch.nn.functional, value["function"])
+    raise ValueError(f"model config entry {key!r} holds {value!r}, which skmd's format does not know")
