@@ -90,6 +90,7 @@ def load_model(path, device: str = "cpu", trusted: bool = False):
 
 def save_model(model, path) -> Path:
     """Write ``model`` (a mace ``ScaleShiftMACE``) to ``path`` (``*.safetensors``) in skmd's safe format."""
+    from ..tools import mace_first  # noqa: F401, PLC0415  (imports mace quietly, before e3nn)
     import mace  # noqa: PLC0415
     from mace.tools.scripts_utils import extract_config_mace_model  # noqa: PLC0415
     from safetensors.torch import save_file  # noqa: PLC0415
@@ -141,7 +142,7 @@ def adopt_trained(mace_output, target) -> Path:
 
 
 def _load_safe(path: Path):
-    import mace  # noqa: F401, PLC0415  (before e3nn)
+    from ..tools import mace_first  # noqa: F401, PLC0415  (imports mace quietly, before e3nn)
     import torch  # noqa: PLC0415
     from mace import modules  # noqa: PLC0415
     from safetensors import safe_open  # noqa: PLC0415
