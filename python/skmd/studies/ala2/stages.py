@@ -200,14 +200,11 @@ class Stages:
 
 def oracle_md_frames(atoms, calculator, temperature_K: float, n_frames: int, stride: int, seed: int) -> list:
     """Snapshots every ``stride`` fs of underdamped Langevin MD (1 fs, 0.1 ps damping) with ``calculator``."""
-    from ase import units  # noqa: PLC0415
-    from ase.md.langevin import Langevin  # noqa: PLC0415
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution  # noqa: PLC0415
+    from ...atoms.integrators import Langevin  # noqa: PLC0415
     atoms = atoms.copy()
     atoms.calc = calculator
-    rng = np.random.default_rng([seed, 99])
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
-    dynamics = Langevin(atoms, units.fs, temperature_K=temperature_K, friction=0.01 / units.fs, rng=rng)
+    atoms.set_momenta(np.zeros((len(atoms), 3)))   # the factory draws Maxwell–Boltzmann momenta
+    dynamics = Langevin(temperature_K, timestep_fs=1.0, damping_fs=100.0)(atoms, np.random.default_rng([seed, 99]))
     frames = []
     for _ in range(n_frames):
         dynamics.run(stride)
