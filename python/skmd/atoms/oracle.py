@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 
-ENERGY_KEY = "REF_energy"
-FORCES_KEY = "REF_forces"
-STRESS_KEY = "REF_stress"
+from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY  # noqa: F401  (re-exported)
 
 
 def gfn2_xtb(charge: int | None = None, multiplicity: int | None = None):

@@ -22,7 +22,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import iread
 
-from .oracle import ENERGY_KEY, FORCES_KEY, STRESS_KEY
+from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY, reference_labels
 
 
 def isolated_atom_energies(calculator_factory, atomic_numbers) -> dict:
@@ -176,7 +176,8 @@ def rmse(model, frames) -> dict:
     evaluator = MACEDescriptor(model)
     for frame in frames:
         result = evaluator.evaluate(frame)
-        energy_errors.append(result["energy"] - frame.info[ENERGY_KEY])
-        force_errors.append((result["forces"] - frame.arrays[FORCES_KEY]).ravel())
+        label = reference_labels(frame)
+        energy_errors.append(result["energy"] - label.energy)
+        force_errors.append((result["forces"] - label.forces).ravel())
     return {"energy_rmse": float(np.sqrt(np.mean(np.square(energy_errors)))),
             "force_rmse": float(np.sqrt(np.mean(np.square(np.concatenate(force_errors)))))}
