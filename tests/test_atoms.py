@@ -145,3 +145,44 @@ def test_oracle_on_a_dask_cluster_records_failures(ethanol, tmp_path):
     back = read(path, index=":")
     assert len(back) == 2 and back[0].info[ENERGY_KEY] == pytest.approx(xtb.labelled[0].info[ENERGY_KEY])
     np.testing.assert_allclose(back[1].arrays[FORCES_KEY], xtb.labelled[1].arrays[FORCES_KEY], atol=1e-6)
+
+
+def _broken(atoms, where):
+    """A copy of ``atoms`` with a NaN position ("positions") or an infinite cell entry ("cell")."""
+    bad = atoms.copy()
+    if where == "positions":
+        bad.positions[2, 1] = np.nan
+    else:
+        bad.pbc = True
+        bad.cell = [[10.0, 0, 0], [0, np.inf, 0], [0, 0, 10.0]]
+    return bad
+
+
+@pytest.mark.parametrize("where, message", [("positions", "NaN or infinite positions"),
+                                            ("cell", "NaN or infinite cell")])
+def test_non_finite_structures_are_refused_by_every_calculator(model, ethanol, where, message):
+    """A NaN coordinate gave MACEDescriptorCalculator an energy of −301.64 eV and no error."""
+    from ase.calculators.emt import EMT
+
+    from skmd.atoms import CommitteeBias, MACEDescriptorCalculator
+    from skmd.atoms.bias import BiasCalculator
+    from skmd.uncertainty import GradientUncertainty, UncertaintyBias
+
+    class Nothing(BiasCalculator):
+        def bias(self, atoms, base):
+            return {}
+
+    gradient = GradientUncertainty(model, n_features=8, seed=0)
+    gradient.add_training([ethanol])
+    descriptor_calc = MACEDescriptorCalculator(model)
+    calculators = [descriptor_calc, Nothing(EMT()), CommitteeBias([EMT(), EMT()], A=1.0, B=0.1),
+                   gradient, UncertaintyBias(gradient, tau=0.1)]   # SteinBias is a BiasCalculator too
+    for calculator in calculators:
+        bad = _broken(ethanol, where)
+        bad.calc = calculator
+        with pytest.raises(ValueError, match=message):
+            bad.get_potential_energy()
+    with pytest.raises(ValueError, match=message):
+        MACEDescriptor(model).evaluate(_broken(ethanol, where))
+    with pytest.raises(ValueError, match=message):
+        Oracle(EMT).label([_broken(ethanol, where)])

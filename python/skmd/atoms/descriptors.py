@@ -18,6 +18,8 @@ from mace import data as mace_data
 from mace import tools
 from mace.modules.utils import extract_invariant
 
+from ..tools.checks import finite_structure
+
 POOLINGS = ("sum", "mean")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -60,6 +62,7 @@ class MACEDescriptor:
             raise ValueError("a periodic direction has no cell vector (atoms.cell is missing or degenerate)")
 
     def _batch(self, atoms):
+        finite_structure(atoms)
         config = mace_data.config_from_atoms(atoms)
         with tools.torch_tools.default_dtype(self.dtype):
             data = mace_data.AtomicData.from_config(config, z_table=self.z_table, cutoff=self.r_max)

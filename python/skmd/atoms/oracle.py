@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 
+from ..tools.checks import finite_structure
 from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY  # noqa: F401  (re-exported)
 
 
@@ -138,8 +139,7 @@ class Oracle:
         for frame in frames:
             if not isinstance(frame, Atoms):
                 raise ValueError(f"frames must be ase.Atoms, got {type(frame).__name__}")
-            if not np.all(np.isfinite(frame.positions)):
-                raise ValueError("a frame has NaN or infinite positions")
+            finite_structure(frame)
             options.append(self.options(frame))
         return options
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
+from ..tools.checks import finite_structure
 from ..tools.labels import reference_labels as frame_labels
 from .calibration import DEFAULT_ALPHA, conformal_scale, coverage, energy_residuals, force_residuals
 
@@ -56,6 +57,7 @@ class UncertaintyCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
+        finite_structure(self.atoms)
         self.check_ready()
         values = self.raw(self.atoms, derivatives=True)
         results = {"energy": values["energy"], "free_energy": values["energy"], "forces": values["forces"],
