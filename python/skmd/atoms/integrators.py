@@ -19,6 +19,10 @@ from ..tools.checks import non_negative, positive
 from .brownian import BrownianDynamics
 
 
+#: |p| bound of NPT in GPa: 1 TPa, about three times the pressure at the Earth's centre (364 GPa)
+MAX_PRESSURE_GPA = 1000.0
+
+
 def _needs_momenta(atoms) -> bool:
     return not atoms.has("momenta") or not np.any(atoms.get_momenta())
 
@@ -103,7 +107,7 @@ class NPT:
     the kinetic temperature is T for small cells too (see :class:`_MomentumConservingMTKNPT`).
 
     Args:
-        temperature_K: T in K. pressure_GPa: external pressure in GPa (may be negative).
+        temperature_K: T in K. pressure_GPa: external pressure in GPa (may be negative; |p| ≤ 1000 GPa).
         timestep_fs: Δt in fs. tdamp_fs, pdamp_fs: thermostat and barostat time scales in fs
             (ASE suggests about 100 and 1000 time steps).
     """
@@ -120,8 +124,10 @@ class NPT:
         positive("timestep_fs", self.timestep_fs)
         positive("tdamp_fs", self.tdamp_fs)
         positive("pdamp_fs", self.pdamp_fs)
-        if not np.isfinite(self.pressure_GPa):
-            raise ValueError(f"pressure_GPa must be finite, got {self.pressure_GPa!r}")
+        if not np.isfinite(self.pressure_GPa) or abs(self.pressure_GPa) > MAX_PRESSURE_GPA:
+            raise ValueError(f"pressure_GPa must lie within ±{MAX_PRESSURE_GPA:g} GPa, got {self.pressure_GPa!r}: "
+                             "1 TPa is about three times the pressure at the Earth's centre; beyond it the barostat "
+                             "crushes or tears the cell within a few steps, far outside any training data")
 
     def __call__(self, atoms, rng):
         if _needs_momenta(atoms):

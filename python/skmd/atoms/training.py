@@ -71,8 +71,7 @@ class FinetuneSettings:
     stage_two_lr: float = 0.001
     valid_fraction: float = 0.1
     stress_weight: float = 0.0   # > 0: also fit REF_stress (periodic data), in both stages
-    e0s: dict | None = None      # {Z: eV}; None reads them from the foundation model (fails in mace 0.3.16
-    #                              for a single-element model, so pass them for, e.g., pure silicon)
+    e0s: dict | None = None      # {Z: eV}; None: the foundation model's own (see foundation_e0s)
 
     def __post_init__(self):
         if self.mode not in ("lora", "full"):
@@ -150,6 +149,20 @@ def train_surrogate(train_file, work_dir, e0s: dict, settings: SurrogateSettings
     return run_mace_train(args, work_dir, name)
 
 
+def foundation_e0s(foundation_model) -> dict:
+    """{Z: isolated-atom energy in eV} stored in a MACE ``.model`` (its first head for a multi-head model).
+
+    mace's own ``--E0s=foundation`` fails for a single-element model in mace 0.3.16 (``IndexError:
+    invalid index of a 0-dim tensor``), so :func:`finetune` reads them here and passes them explicitly.
+    """
+    from .mace_models import load_mace  # noqa: PLC0415  (torch-heavy)
+    model = load_mace(foundation_model, trusted=True)   # mace_run_train unpickles the same file fully
+    numbers = [int(z) for z in np.atleast_1d(model.atomic_numbers.detach().cpu().numpy())]
+    energies = np.asarray(model.atomic_energies_fn.atomic_energies.detach().cpu().numpy(), float)
+    energies = energies.reshape(-1, len(numbers))[0]
+    return dict(zip(numbers, energies.tolist()))
+
+
 def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings = FinetuneSettings(),
              seed: int = 0, name: str = "finetuned") -> Path:
     """Fine-tune any MACE ``.model`` (foundation models included) on ``train_file`` (E.2 schedule)."""
@@ -157,8 +170,9 @@ def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings 
     _clean(work_dir)
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
                         settings.valid_fraction, settings.epochs)
+    e0s = foundation_e0s(foundation_model) if settings.e0s is None else settings.e0s
     args += [f"--foundation_model={Path(foundation_model).resolve()}", "--multiheads_finetuning=False",
-             "--E0s=foundation" if settings.e0s is None else f"--E0s={_e0s_text(settings.e0s)}",
+             f"--E0s={_e0s_text(e0s)}",
              f"--lr={settings.lr}", f"--forces_weight={settings.forces_weight}",
              f"--energy_weight={settings.energy_weight}", "--stage_two", f"--start_stage_two={settings.switch_epoch}",
              f"--swa_lr={settings.stage_two_lr}", f"--swa_forces_weight={settings.stage_two_forces_weight}",

@@ -58,3 +58,9 @@ def finite_structure(atoms) -> None:
         raise ValueError(f"atoms has NaN or infinite positions (atoms {bad[:5]}{' ...' if len(bad) > 5 else ''})")
     if not np.all(np.isfinite(np.asarray(atoms.cell.array, float))):
         raise ValueError("atoms has a NaN or infinite cell")
+
+
+def element_names(numbers) -> str:
+    """Atomic numbers → "N, O" (chemical symbols, sorted by Z, each once)."""
+    from ase.data import chemical_symbols  # noqa: PLC0415
+    return ", ".join(chemical_symbols[z] for z in sorted({int(z) for z in numbers}))

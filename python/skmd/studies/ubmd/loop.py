@@ -70,6 +70,7 @@ class Study(Stages):
         (sampling.json: per walker the pressure, threshold stop, steps done, dropped moves with their
         divergence cause, and the visited volumes (Å³) or φ/ψ angles (degrees))."""
         from ...atoms.alanine import ramachandran  # noqa: PLC0415
+        from ...atoms import UncertaintyStop  # noqa: PLC0415
         from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
         c, folder = self.config, self.folder(sampler.name, k)
         if (folder / "candidates.extxyz").exists():
@@ -77,9 +78,11 @@ class Study(Stages):
         pressures = c.pressures_GPa if c.dynamics() == "npt" else (0.0,)
         jobs = [(p, w) for p in pressures for w in range(c.walkers)]
         candidates, record = [], {"walkers": []}
+        starts = [self.initial[w * len(self.initial) // c.walkers] for w in range(c.walkers)]   # restarts from the data
+        UncertaintyStop(c.steps, atomic_threshold=c.atomic_threshold).check_starts(calculator, starts)
         started = time.perf_counter()
         for index, (pressure, w) in enumerate(jobs):
-            start = self.initial[w * len(self.initial) // c.walkers]   # every iteration restarts from the data
+            start = starts[w]
             found, walker = self._walker(sampler, calculator, start, pressure,
                                          seed=c.seed * 10007 + 100 * k + index)
             candidates += found
