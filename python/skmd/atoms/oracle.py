@@ -44,6 +44,20 @@ def gfn2_xtb(charge: int | None = None, multiplicity: int | None = None):
     return TBLite(method="GFN2-xTB", charge=charge, multiplicity=multiplicity, verbosity=0)
 
 
+def oracle_name(factory) -> str:
+    """The identity of a calculator factory as a run records it: ``"module:qualified.name"``
+    (e.g. ``"skmd.atoms.oracle:gfn2_xtb"``, ``"ase.calculators.emt:EMT"``), with the arguments of a
+    ``functools.partial``; otherwise the factory's repr."""
+    import functools  # noqa: PLC0415
+    if isinstance(factory, functools.partial):
+        arguments = [repr(a) for a in factory.args] + [f"{k}={v!r}" for k, v in sorted(factory.keywords.items())]
+        return f"{oracle_name(factory.func)}({', '.join(arguments)})"
+    module, name = getattr(factory, "__module__", None), getattr(factory, "__qualname__", None)
+    if module and name and "<" not in name:
+        return f"{module}:{name}"
+    return repr(factory)
+
+
 def _integer(name: str, value) -> int:
     if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or float(value) != int(value):
         raise ValueError(f"atoms.info[{name!r}] must be an integer, got {value!r}")

@@ -57,20 +57,27 @@ def _saved_settings(out: Path) -> dict | None:
     return None
 
 
-def check_config(out: Path, config) -> None:
+def check_config(out: Path, config, extra: dict | None = None) -> None:
     """Save the settings (any study's config dataclass) in ``out/config.json``, or refuse to resume
     a run made with other settings. A setting missing from an older config.json counts as its
     default value; the backend may change between runs. The same settings resume the run (or,
-    for a study without checkpoints, rewrite every file of it).
+    for a study without checkpoints, rewrite every file of it). ``extra`` holds settings outside the
+    dataclass (e.g. ``{"oracle": "module:function"}``); one missing from an older config.json is added.
     """
     path = out / "config.json"
     current = as_json(config)
+    extra = dict(extra or {})
     saved = _saved_settings(out)
     if saved is None:
-        write_json(path, current)
+        write_json(path, {**current, **extra})
         return
+    changed_extra = [key for key, value in extra.items() if key in saved and saved[key] != value]
     defaults = as_json(type(config)())
-    changed = sorted(key for key in current if key != "backend" and saved.get(key, defaults[key]) != current[key])
+    changed = sorted(changed_extra + [key for key in current
+                                      if key != "backend" and saved.get(key, defaults[key]) != current[key]])
     if changed:
         raise ValueError(f"{out} holds a run with other settings ({', '.join(changed)}); "
                          "rerun with the same settings to resume, or use a new --out")
+    missing = {key: value for key, value in extra.items() if key not in saved}
+    if missing and (out / "config.json").exists():
+        write_json(path, {**saved, **missing})

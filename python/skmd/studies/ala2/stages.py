@@ -33,8 +33,8 @@ class Stages:
     """
 
     def __init__(self, config: Ala2Config, out, calculator_factory=None, executor=None, surrogate=None,
-                 threads: int = 1, log=print, jobs: int = 1):
-        from ...atoms.oracle import Oracle, gfn2_xtb  # noqa: PLC0415
+                 threads: int = 1, log=print, jobs: int = 1, retry_failed: bool = False):
+        from ...atoms.oracle import Oracle, gfn2_xtb, oracle_name  # noqa: PLC0415
         from ...atoms.store import LabelStore  # noqa: PLC0415
         from ...tools.checks import positive_int  # noqa: PLC0415
         self.config = config.validate()
@@ -44,11 +44,11 @@ class Stages:
         if self.surrogate_path is not None and not self.surrogate_path.is_file():
             raise ValueError(f"no surrogate model file at {self.surrogate_path}")
         self.out = make_run_directory(out)
-        check_config(self.out, config)
         self.calculator_factory = calculator_factory or gfn2_xtb
+        check_config(self.out, config, {"oracle": oracle_name(self.calculator_factory)})
         self.executor = executor
         self.store = LabelStore(self.out / "labels", Oracle(self.calculator_factory, executor),
-                                batch_size=config.label_batch)
+                                batch_size=config.label_batch, retry_failed=retry_failed)
         self.log = log
         self._models = {}
 

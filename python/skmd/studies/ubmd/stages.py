@@ -27,8 +27,9 @@ def split(frames, every: int) -> tuple[list, list]:
 class Stages:
     """One run directory: settings, label store, initial data, test set, models and uncertainties."""
 
-    def __init__(self, config: UBMDConfig, out, calculator_factory=None, threads: int = 1, log=print):
-        from ...atoms.oracle import Oracle, gfn2_xtb  # noqa: PLC0415
+    def __init__(self, config: UBMDConfig, out, calculator_factory=None, threads: int = 1, log=print,
+                 retry_failed: bool = False):
+        from ...atoms.oracle import Oracle, gfn2_xtb, oracle_name  # noqa: PLC0415
         from ...atoms.store import LabelStore  # noqa: PLC0415
         from ...tools.checks import positive_int  # noqa: PLC0415
         from .config import gfn1_xtb  # noqa: PLC0415
@@ -41,8 +42,8 @@ class Stages:
                 raise ValueError(f"a periodic system needs stress labels; the oracle {type(calc).__name__} "
                                  "gives no stress")
         self.out = make_run_directory(out)
-        check_config(self.out, config)
-        self.store = LabelStore(self.out / "labels", Oracle(self.calculator_factory))
+        check_config(self.out, config, {"oracle": oracle_name(self.calculator_factory)})
+        self.store = LabelStore(self.out / "labels", Oracle(self.calculator_factory), retry_failed=retry_failed)
         self.log = log
         self._models = {}
 
