@@ -98,3 +98,97 @@ def test_label_files_are_fsynced_before_the_rename(tmp_path, monkeypatch):
         LabelStore(tmp_path / "s", Oracle(EMT)).label("j", copper_frames([0.0]))
     first_replace = events.index("replace")
     assert "fsync" in events[:first_replace]
+
+
+FAULTY_ORACLE = '''
+import os, time
+from pathlib import Path
+from ase.calculators.emt import EMT
+
+CALLS = Path(os.environ["FAULT_CALLS"])
+
+
+class Faulty(EMT):
+    """Appends the frame's index to CALLS, then raises for every 4th frame (1, 5, 9, ...) and
+    hangs on frame 6 while the file HANG exists next to CALLS."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        index = int(round(atoms.positions[0, 0] / 0.01))
+        with open(CALLS, "a") as handle:
+            handle.write(f"{index}\\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if index % 4 == 1:
+            raise RuntimeError(f"oracle crashed on frame {index}")
+        while index == 6 and (CALLS.parent / "HANG").exists():
+            time.sleep(0.05)
+        super().calculate(atoms, properties, system_changes)
+'''
+
+LABEL_RUN = '''
+import sys
+from ase.build import bulk
+from faulty_oracle import Faulty
+from skmd.atoms import LabelStore, Oracle
+
+frames = []
+for index in range(12):
+    atoms = bulk("Cu", cubic=True)
+    atoms.positions[0, 0] = 0.01 * index
+    frames.append(atoms)
+store = LabelStore(sys.argv[1], Oracle(Faulty), batch_size=1, retry_failed=sys.argv[2] == "retry")
+labelled, failures = store.label("job", frames)
+print(len(labelled), sorted(failures))
+'''
+
+
+@pytest.mark.slow
+def test_kill_during_a_hung_oracle_call_loses_and_duplicates_nothing(tmp_path):
+    """Fault injection: an oracle that raises on a quarter of the frames and hangs on one; the labelling
+    process is SIGKILLed while the oracle hangs, then rerun, then rerun with retry_failed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "faulty_oracle.py").write_text(FAULTY_ORACLE)
+    (tmp_path / "label_run.py").write_text(LABEL_RUN)
+    calls, store = tmp_path / "calls.txt", tmp_path / "store"
+    (tmp_path / "HANG").touch()
+    env = {**os.environ, "FAULT_CALLS": str(calls),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, str(tmp_path / "label_run.py"), str(store)]
+    process = subprocess.Popen(command + ["plain"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None \
+            and (not calls.exists() or "6" not in calls.read_text().split()):
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert process.poll() is None, process.communicate()[1][-2000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert calls.read_text().split() == [str(i) for i in range(7)]   # hung on frame 6
+    before = {p.name: p.read_text() for p in (store / "job").glob("*.extxyz")}
+    assert len(before) == 4                                         # frames 0, 2, 3, 4 (1 and 5 raised)
+
+    (tmp_path / "HANG").unlink()
+    rerun = subprocess.run(command + ["plain"], env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert rerun.stdout.strip().splitlines()[-1] == "8 [1, 5, 6, 9]"
+    assert "4 of 12 frames failed" in rerun.stderr and "oracle crashed on frame" in rerun.stderr \
+        and "interrupted" in rerun.stderr                           # every failure reported with its cause
+    called = calls.read_text().split()
+    assert sorted(called, key=int) == [str(i) for i in range(12)] and len(called) == 12   # nothing sent twice
+    for name, text in before.items():                               # no label lost or rewritten
+        assert (store / "job" / name).read_text() == text
+    failed = {p.stem: p.read_text() for p in (store / "job").glob("*.failed")}
+    assert failed["00001"].startswith("RuntimeError: oracle crashed on frame 1")
+    assert failed["00006"].startswith("interrupted")
+
+    retry = subprocess.run(command + ["retry"], env=env, capture_output=True, text=True, timeout=120)
+    assert retry.returncode == 0, retry.stderr[-2000:]
+    assert retry.stdout.strip().splitlines()[-1] == "9 [1, 5, 9]"            # the interrupted frame labelled once
+    assert calls.read_text().split()[12:] == ["1", "5", "6", "9"]   # only the failed keys were sent again
+    log = (store / "oracle_calls.log").read_text().splitlines()
+    assert log[12:] == ["job/1 retry", "job/5 retry", "job/6 retry", "job/9 retry"]
+    assert len(list((store / "job").glob("*.extxyz"))) == 9 and not (store / "job" / "00006.failed").exists()
