@@ -1,10 +1,8 @@
-"""Files of an ala2 run directory: the oracle factory by name; the run-directory helpers shared by
-every study (JSON written atomically, the saved settings) live in :mod:`skmd.studies.rundir`."""
+"""The oracle factory of an ala2 or ubmd run, by name. The run-directory helpers shared by every
+study (JSON written atomically, the saved settings) live in :mod:`skmd.studies.rundir`."""
 from __future__ import annotations
 
 import importlib
-
-from ..rundir import as_json, check_config, make_run_directory, write_json  # noqa: F401  (re-exported)
 
 
 def load_factory(spec: str):
