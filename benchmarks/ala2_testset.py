@@ -29,6 +29,7 @@ from ase.io import write
 from skmd.atoms.oracle import Oracle, gfn2_xtb
 from skmd.studies.ala2_testset import (BASIN_CENTRES, BASIN_RADIUS_DEG, OTHER, angle_difference, build_testset,
                                        file_sha256)
+from skmd.tools.labels import ENERGY_KEY, FORCES_KEY, reference_labels
 from skmd.tools.machine import machine_info
 
 SEED = 0
@@ -58,7 +59,7 @@ def basin_summary(frames) -> dict:
     for name in BASIN_CENTRES:
         own = [f for f in frames if f.info["target_basin"] == name]
         offsets = angle_difference([[f.info["phi"], f.info["psi"]] for f in own], BASIN_CENTRES[name])   # (n, 2)
-        energies = np.array([f.info["REF_energy"] for f in own])
+        energies = np.array([reference_labels(f).energy for f in own])
         summary[name] = {"frames": len(own), "in_basin": dict(Counter(f.info["basin"] for f in own)),
                          "phi_offset_range_deg": _range(offsets[:, 0], 1),
                          "psi_offset_range_deg": _range(offsets[:, 1], 1), "energy_range_eV": _range(energies, 4)}
@@ -81,7 +82,7 @@ def main(data="python/skmd/data/ala2_testset.extxyz", manifest="python/skmd/data
               "counts_by_target_basin": dict(Counter(f.info["target_basin"] for f in frames)),
               "counts_by_basin": dict(Counter(f.info["basin"] for f in frames)),
               "per_basin": basin_summary(frames), "file": str(data), "sha256": file_sha256(data),
-              "size_bytes": data.stat().st_size, "energy_key": "REF_energy", "forces_key": "REF_forces",
+              "size_bytes": data.stat().st_size, "energy_key": ENERGY_KEY, "forces_key": FORCES_KEY,
               "oracle": f"GFN2-xTB (tblite {version('tblite')}, ASE {ase.__version__})",
               "built_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "wall_s": round(wall_s, 1), "machine": machine_info()}

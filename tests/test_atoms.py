@@ -145,3 +145,104 @@ def test_oracle_on_a_dask_cluster_records_failures(ethanol, tmp_path):
     back = read(path, index=":")
     assert len(back) == 2 and back[0].info[ENERGY_KEY] == pytest.approx(xtb.labelled[0].info[ENERGY_KEY])
     np.testing.assert_allclose(back[1].arrays[FORCES_KEY], xtb.labelled[1].arrays[FORCES_KEY], atol=1e-6)
+
+
+def _broken(atoms, where):
+    """A copy of ``atoms`` with a NaN position ("positions") or an infinite cell entry ("cell")."""
+    bad = atoms.copy()
+    if where == "positions":
+        bad.positions[2, 1] = np.nan
+    else:
+        bad.pbc = True
+        bad.cell = [[10.0, 0, 0], [0, np.inf, 0], [0, 0, 10.0]]
+    return bad
+
+
+@pytest.mark.parametrize("where, message", [("positions", "NaN or infinite positions"),
+                                            ("cell", "NaN or infinite cell")])
+def test_non_finite_structures_are_refused_by_every_calculator(model, ethanol, where, message):
+    """A NaN coordinate gave MACEDescriptorCalculator an energy of −301.64 eV and no error."""
+    from ase.calculators.emt import EMT
+
+    from skmd.atoms import CommitteeBias, MACEDescriptorCalculator
+    from skmd.atoms.bias import BiasCalculator
+    from skmd.uncertainty import GradientUncertainty, UncertaintyBias
+
+    class Nothing(BiasCalculator):
+        def bias(self, atoms, base):
+            return {}
+
+    gradient = GradientUncertainty(model, n_features=8, seed=0)
+    gradient.add_training([ethanol])
+    descriptor_calc = MACEDescriptorCalculator(model)
+    calculators = [descriptor_calc, Nothing(EMT()), CommitteeBias([EMT(), EMT()], A=1.0, B=0.1),
+                   gradient, UncertaintyBias(gradient, tau=0.1)]   # SteinBias is a BiasCalculator too
+    for calculator in calculators:
+        bad = _broken(ethanol, where)
+        bad.calc = calculator
+        with pytest.raises(ValueError, match=message):
+            bad.get_potential_energy()
+    with pytest.raises(ValueError, match=message):
+        MACEDescriptor(model).evaluate(_broken(ethanol, where))
+    with pytest.raises(ValueError, match=message):
+        Oracle(EMT).label([_broken(ethanol, where)])
+
+
+def test_single_element_finetuning_gets_the_foundation_e0s(tmp_path, monkeypatch):
+    """mace's --E0s=foundation fails for a one-element model (IndexError: invalid index of a 0-dim
+    tensor); finetune reads the model's E0s itself and passes them."""
+    from ase.build import bulk
+
+    from skmd.atoms import training
+    silicon = build_mace(channels=4, max_L=0, num_interactions=1, atomic_numbers=[14], atomic_energies=[-3.25], seed=0)
+    path = save_mace(silicon, tmp_path / "si.model")
+    assert training.foundation_e0s(path) == {14: -3.25}
+    frames = []
+    for k in range(4):
+        atoms = bulk("Si", cubic=True)
+        atoms.rattle(0.05, seed=k)
+        atoms.info[ENERGY_KEY], atoms.arrays[FORCES_KEY] = -10.0, np.zeros((len(atoms), 3))
+        frames.append(atoms)
+    write_extxyz(tmp_path / "train.extxyz", frames)
+    seen = {}
+    monkeypatch.setattr(training, "run_mace_train", lambda args, work_dir, name: seen.setdefault("args", args))
+    training.finetune(path, tmp_path / "train.extxyz", tmp_path / "work",
+                      training.FinetuneSettings(epochs=2, switch_epoch=1, valid_fraction=0.25))
+    assert "--E0s={14: -3.25}" in seen["args"] and "--E0s=foundation" not in seen["args"]
+
+
+def test_element_errors_name_the_elements(model):
+    ammonia = molecule("NH3")
+    ammonia[0].symbol = "Si"
+    with pytest.raises(ValueError, match=r"has no elements Si \(it knows") as error:
+        MACEDescriptor(model).evaluate(ammonia)
+    assert "int64" not in str(error.value)
+
+
+def test_npt_pressure_is_bounded():
+    from skmd.atoms import NPT
+    assert NPT(pressure_GPa=-500.0).pressure_GPa == -500.0
+    with pytest.raises(ValueError, match="within ±1000 GPa.*Earth's centre"):
+        NPT(pressure_GPa=1e6)
+
+
+def test_uncertainty_stop_warns_when_the_starts_are_already_above_the_threshold(ethanol):
+    from ase.calculators.calculator import Calculator
+
+    class FixedUncertainty(Calculator):
+        implemented_properties = ["energy", "forces", "uncertainty", "atomic_uncertainties"]
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+            super().calculate(atoms, properties, system_changes)
+            shift = float(self.atoms.positions[0, 0])
+            self.results = {"energy": 0.0, "forces": np.zeros((len(self.atoms), 3)), "uncertainty": 0.01,
+                            "atomic_uncertainties": np.full(len(self.atoms), 1.5 + shift)}
+
+    starts = [ethanol.copy() for _ in range(3)]
+    for k, start in enumerate(starts):
+        start.positions -= start.positions[0] - [0.5 * k, 0, 0]   # max atomic u: 1.5, 2.0, 2.5 eV/Å
+    stop = skmd.atoms.UncertaintyStop(10, atomic_threshold=1.8)
+    with pytest.warns(UserWarning, match=r"2 of 3 starting structures already exceed the atomic threshold 1.8 eV/Å "
+                                         r"\(their calibrated uncertainty: 1.5 to 2.5 eV/Å\)"):
+        levels = stop.check_starts(FixedUncertainty(), starts)
+    assert [round(level[1], 6) for level in levels] == [1.5, 2.0, 2.5]

@@ -186,3 +186,35 @@ def test_bad_input_is_refused_before_any_work(model):
                            steps=2)
     with pytest.raises(ValueError, match="amplitude"):
         skmd.GaussianKernel(-3.0)
+
+
+def test_an_exploding_npt_cell_is_caught_as_divergence():
+    """DivergenceCheck watched positions only: a barostat blowing the cell up went unnoticed."""
+    from ase.calculators.calculator import Calculator
+
+    from skmd.tools.divergence import DivergenceWarning
+
+    class Tension(Calculator):
+        """E = −k V: a constant tensile stress −k (eV/Å³) that pulls the cell open, no forces."""
+
+        implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+            super().calculate(atoms, properties, system_changes)
+            energy = -0.05 * self.atoms.get_volume()
+            self.results = {"energy": energy, "free_energy": energy, "forces": np.zeros((len(self.atoms), 3)),
+                            "stress": np.array([-0.05, -0.05, -0.05, 0.0, 0.0, 0.0])}
+
+    check = DivergenceCheck()
+    check.check_cell(np.eye(3) * 4.0, np.eye(3) * 4.0 * 1.4)            # 2.7 × V0: still allowed
+    with pytest.raises(Diverged, match=r"V/V0 = 3.38"):
+        check.check_cell(np.eye(3) * 4.0, np.eye(3) * 4.0 * 1.5)
+    with pytest.raises(Diverged, match="NaN or infinite"):
+        check.check_cell(np.eye(3) * 4.0, np.diag([4.0, np.inf, 4.0]))
+    crystal = Atoms("Cu4", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+                    cell=np.eye(3) * 3.6, pbc=True)
+    driver = IndependentWalkers([crystal], Tension(), NPT(temperature_K=300.0, pressure_GPa=0.0, timestep_fs=2.0,
+                                                          pdamp_fs=20.0), steps=400, seed=0, restarts=1)
+    with pytest.warns(DivergenceWarning, match="cell volume"):
+        candidates = driver.run(1)
+    assert candidates == [] and [d["kind"] for d in driver.dropped] == ["cell"]

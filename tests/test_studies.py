@@ -62,6 +62,26 @@ def test_mb_al_is_deterministic_for_a_seed(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_mb_reruns_with_other_settings_are_refused(tmp_path, capsys):
+    """A rerun into an existing --out with other settings used to leave old figures and points/ next
+    to a results.json of the new run; now it is refused before any work, naming the differing keys."""
+    al = ["mb-al", "--trials", "1", "--iterations", "1", "--quick", "--samplers", "udd", "--no-progress", "--backend", "numpy",
+          "--out", str(tmp_path / "al")]
+    assert main(al) == 0
+    before = (tmp_path / "al" / "results.json").read_text()
+    assert main(al + ["--seed", "5", "--tau", "0.5"]) == 2
+    error = capsys.readouterr().err
+    assert "other settings (seed, tau)" in error and len(error.strip().splitlines()) == 1
+    assert (tmp_path / "al" / "results.json").read_text() == before
+    assert main(al) == 0   # the same settings rewrite the run consistently
+    again = json.loads((tmp_path / "al" / "results.json").read_text())["samplers"]["udd"]
+    assert again["energy_rmse"] == json.loads(before)["samplers"]["udd"]["energy_rmse"]
+    w2 = ["mb-w2", "--trials", "2", "--steps", "4000", "--no-progress", "--backend", "numpy", "--out", str(tmp_path / "w2")]
+    assert main(w2) == 0
+    assert main(w2 + ["--trials", "3"]) == 2
+    assert "other settings (trials)" in capsys.readouterr().err
+
+
 def test_mb_al_rejects_bad_flags(tmp_path, capsys):
     assert main(["mb-al", "--samplers", "langevin,metadynamics", "--out", str(tmp_path), "--no-progress"]) == 2
     assert "unknown samplers" in capsys.readouterr().err

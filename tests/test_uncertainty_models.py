@@ -78,6 +78,24 @@ def test_calibration_uses_the_conformal_quantile(source):
     assert np.isclose(atoms.calc.get_property("uncertainty", atoms), source.predict([atoms])["uncertainties"][0])
 
 
+def test_oracle_labels_calibrate_the_uncertainty(source):
+    """The oracle's REF_ keys and a SinglePointCalculator holding the same labels calibrate alike."""
+    from ase.calculators.emt import EMT
+
+    from skmd.atoms import Oracle
+    batch = Oracle(EMT).label(frames(6, seed=500, amount=0.1))
+    assert len(batch.labelled) == 6 and all(frame.calc is None for frame in batch.labelled)
+    scales = source.calibrate(batch.labelled, alpha=0.25)
+    single_point = []
+    for frame in batch.labelled:
+        copy = frame.copy()
+        copy.calc = SinglePointCalculator(copy, energy=frame.info["REF_energy"], forces=frame.arrays["REF_forces"])
+        del copy.info["REF_energy"], copy.arrays["REF_forces"]
+        single_point.append(copy)
+    assert source.calibrate(single_point, alpha=0.25) == scales
+    assert 0 < scales["structure_scale"] < np.inf and 0 < scales["atomic_scale"] < np.inf
+
+
 def test_calibration_needs_labels(source):
     with pytest.raises(ValueError, match="reference labels"):
         source.calibrate(frames(25, seed=0))

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
+from ..tools.checks import finite_structure
+
 BASE_PROPERTIES = ("energy", "forces")
 
 
@@ -75,6 +77,7 @@ class BiasCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
+        finite_structure(self.atoms)
         want_stress = "stress" in properties
         if want_stress:
             try:

@@ -16,6 +16,7 @@ import copy
 
 from ase.calculators.calculator import Calculator, all_changes
 
+from ..tools.checks import finite_structure
 from .descriptors import DTYPES, MACEDescriptor
 
 
@@ -53,6 +54,7 @@ class MACEDescriptorCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
+        finite_structure(self.atoms)
         stress = "stress" in properties or (self.atoms.pbc.all() and self.atoms.cell.rank == 3)
         if stress:
             self.check_stress(self.atoms)

@@ -16,7 +16,7 @@ import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
 from ..backends.numpy_backend import committee_forces
-from ..tools.checks import non_negative, positive
+from ..tools.checks import finite_structure, non_negative, positive
 from .bias import BiasCalculator
 
 
@@ -42,6 +42,7 @@ class CommitteeMean(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
+        finite_structure(self.atoms)
         energies = np.array([member.get_potential_energy(self.atoms) for member in self.members])
         forces = np.stack([member.get_forces(self.atoms) for member in self.members])
         self.results = {"energy": float(energies.mean()), "free_energy": float(energies.mean()),

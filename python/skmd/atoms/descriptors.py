@@ -18,6 +18,8 @@ from mace import data as mace_data
 from mace import tools
 from mace.modules.utils import extract_invariant
 
+from ..tools.checks import element_names, finite_structure
+
 POOLINGS = ("sum", "mean")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -51,15 +53,18 @@ class MACEDescriptor:
 
     def check(self, atoms) -> None:
         """Raise if ``atoms`` has elements the model lacks or a subset index out of range."""
+        finite_structure(atoms)
         missing = set(atoms.get_atomic_numbers()) - set(self.z_table.zs)
         if missing:
-            raise ValueError(f"the model has no elements {sorted(missing)}")
+            raise ValueError(f"the model has no elements {element_names(missing)} "
+                             f"(it knows {element_names(self.z_table.zs)})")
         if self.subset is not None and self.subset.max() >= len(atoms):
             raise ValueError(f"subset index {self.subset.max()} is out of range for {len(atoms)} atoms")
         if atoms.pbc.any() and atoms.cell.rank < int(np.sum(atoms.pbc)):
             raise ValueError("a periodic direction has no cell vector (atoms.cell is missing or degenerate)")
 
     def _batch(self, atoms):
+        self.check(atoms)
         config = mace_data.config_from_atoms(atoms)
         with tools.torch_tools.default_dtype(self.dtype):
             data = mace_data.AtomicData.from_config(config, z_table=self.z_table, cutoff=self.r_max)

@@ -3,7 +3,8 @@
 The causes (see :data:`skmd.tools.divergence.CAUSES`): non-finite energy, forces or positions;
 a force component above ``force_limit`` (eV/Å); two atoms closer than ``min_distance`` (Å) under
 the minimum-image convention on periodic cells (ASE's neighbour list); one step that moved an
-atom further than ``max_step`` (Å). ``max_step`` is the largest displacement of any atom in
+atom further than ``max_step`` (Å); a periodic cell (NPT) whose volume grew or shrank by more than
+the factor ``max_volume_ratio`` since the start of the move, or is not finite. ``max_step`` is the largest displacement of any atom in
 one step that is still taken as physical: Brownian steps of 0.1 fs move atoms by ~0.01 Å, so a
 displacement of 0.5 Å in one step means the forces have blown up.
 """
@@ -26,16 +27,21 @@ class DivergenceCheck:
         force_limit: largest allowed |force component| in eV/Å.
         min_distance: smallest allowed interatomic distance in Å (minimum image); 0 switches it off.
         max_step: largest allowed displacement of one atom in one step, in Å.
+        max_volume_ratio: largest allowed factor (> 1) between a cell's volume and its volume at the
+            start of the move, either way (a barostat that blows the cell up or crushes it).
     """
 
     force_limit: float = 50.0
     min_distance: float = 0.5
     max_step: float = 0.5
+    max_volume_ratio: float = 3.0
 
     def __post_init__(self):
         positive("force_limit", self.force_limit)
         non_negative("min_distance", self.min_distance)
         positive("max_step", self.max_step)
+        if not positive("max_volume_ratio", self.max_volume_ratio) > 1:
+            raise ValueError(f"max_volume_ratio must be > 1, got {self.max_volume_ratio!r}")
 
     def closest_pair(self, atoms) -> float:
         """The smallest interatomic distance below ``min_distance`` (minimum image), else inf."""
@@ -58,6 +64,20 @@ class DivergenceCheck:
         closest = self.closest_pair(atoms)
         if closest < self.min_distance:
             raise Diverged("min_distance", f"{closest:.3g} Å < {self.min_distance:g}")
+
+    def check_cell(self, start_cell, cell) -> None:
+        """Check a periodic cell (3, 3) in Å against the cell at the start of the move (skipped
+        when either has no volume, e.g. a molecule)."""
+        cell = np.asarray(cell, float)
+        if not np.all(np.isfinite(cell)):
+            raise Diverged("cell", "the cell has NaN or infinite entries")
+        start_volume = abs(float(np.linalg.det(np.asarray(start_cell, float))))
+        if start_volume == 0:
+            return
+        ratio = abs(float(np.linalg.det(cell))) / start_volume
+        if not np.isfinite(ratio) or ratio > self.max_volume_ratio or ratio < 1 / self.max_volume_ratio:
+            raise Diverged("cell", f"V/V0 = {ratio:.3g}, outside [1/{self.max_volume_ratio:g}, "
+                                   f"{self.max_volume_ratio:g}]")
 
     def check_step(self, previous_positions, positions) -> None:
         """Check the displacement (n, 3) of one step against ``max_step``."""

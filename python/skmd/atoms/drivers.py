@@ -111,8 +111,9 @@ class Driver:
         walk = Walk(atoms, self.integrator(atoms, rng), particle, move)
         for observer in self.observers:
             getattr(observer, "start", lambda w: None)(walk)
-        previous = atoms.get_positions()
+        previous, start_cell = atoms.get_positions(), atoms.cell.array.copy()
         for _ in walk.dynamics.irun(self.steps):
+            self.divergence.check_cell(start_cell, atoms.cell.array)
             self.divergence.check_configuration(atoms, atoms.get_potential_energy(), atoms.get_forces())
             if walk.dynamics.nsteps == 0:
                 continue

@@ -11,6 +11,8 @@ rule and :func:`as_observer` turns it into its observer here.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..md.rules import AdaptiveStop, FixedSteps, Periodic, UncertaintyThreshold
 from ..tools.checks import non_negative, positive, positive_int
 
@@ -156,6 +158,27 @@ class UncertaintyStop:
             raise ValueError("UncertaintyStop needs a calculator that gives 'uncertainty' and "
                              "'atomic_uncertainties' (e.g. skmd.uncertainty.UncertaintyBias)")
         return float(results["uncertainty"]), float(max(results["atomic_uncertainties"]))
+
+    def check_starts(self, calculator, starts) -> list:
+        """Warn (one line, with the numbers) when starting structures already lie above a threshold:
+        their walkers would stop at the first check and yield the start again. ``calculator`` gives
+        the same calibrated uncertainties the walk reads. Returns the starts' (u, max atomic u)."""
+        import warnings  # noqa: PLC0415
+        levels = []
+        for start in starts:
+            atoms = start.copy()
+            atoms.calc = calculator
+            levels.append((float(calculator.get_property("uncertainty", atoms)),
+                           float(np.max(calculator.get_property("atomic_uncertainties", atoms)))))
+        for index, name, unit, threshold in ((1, "atomic", "eV/Å", self.atomic_threshold),
+                                             (0, "structure", "eV/atom", self.structure_threshold)):
+            values = np.array([level[index] for level in levels])
+            above = int(np.sum(values > threshold)) if threshold is not None else 0
+            if above:
+                warnings.warn(f"{above} of {len(values)} starting structures already exceed the {name} threshold "
+                              f"{threshold:g} {unit} (their calibrated uncertainty: {values.min():.3g} to "
+                              f"{values.max():.3g} {unit}); their walkers stop at the first check", stacklevel=2)
+        return levels
 
     def _acquire(self, walk, reason: str, levels) -> None:
         walk.acquire(reason)

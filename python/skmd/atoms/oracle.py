@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 
-ENERGY_KEY = "REF_energy"
-FORCES_KEY = "REF_forces"
-STRESS_KEY = "REF_stress"
+from ..tools.checks import finite_structure
+from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY  # noqa: F401  (re-exported)
 
 
 def gfn2_xtb(charge: int | None = None, multiplicity: int | None = None):
@@ -43,6 +42,20 @@ def gfn2_xtb(charge: int | None = None, multiplicity: int | None = None):
     """
     from tblite.ase import TBLite  # noqa: PLC0415
     return TBLite(method="GFN2-xTB", charge=charge, multiplicity=multiplicity, verbosity=0)
+
+
+def oracle_name(factory) -> str:
+    """The identity of a calculator factory as a run records it: ``"module:qualified.name"``
+    (e.g. ``"skmd.atoms.oracle:gfn2_xtb"``, ``"ase.calculators.emt:EMT"``), with the arguments of a
+    ``functools.partial``; otherwise the factory's repr."""
+    import functools  # noqa: PLC0415
+    if isinstance(factory, functools.partial):
+        arguments = [repr(a) for a in factory.args] + [f"{k}={v!r}" for k, v in sorted(factory.keywords.items())]
+        return f"{oracle_name(factory.func)}({', '.join(arguments)})"
+    module, name = getattr(factory, "__module__", None), getattr(factory, "__qualname__", None)
+    if module and name and "<" not in name:
+        return f"{module}:{name}"
+    return repr(factory)
 
 
 def _integer(name: str, value) -> int:
@@ -140,8 +153,7 @@ class Oracle:
         for frame in frames:
             if not isinstance(frame, Atoms):
                 raise ValueError(f"frames must be ase.Atoms, got {type(frame).__name__}")
-            if not np.all(np.isfinite(frame.positions)):
-                raise ValueError("a frame has NaN or infinite positions")
+            finite_structure(frame)
             options.append(self.options(frame))
         return options
 

@@ -27,8 +27,8 @@ import numpy as np
 from ase import Atoms
 from ase.io import iread
 
+from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY, reference_labels
 from .model_files import adopt_trained, check_readable, convert_model, is_safe_model, write_training_pickle
-from .oracle import ENERGY_KEY, FORCES_KEY, STRESS_KEY
 
 
 def isolated_atom_energies(calculator_factory, atomic_numbers) -> dict:
@@ -77,8 +77,7 @@ class FinetuneSettings:
     stage_two_lr: float = 0.001
     valid_fraction: float = 0.1
     stress_weight: float = 0.0   # > 0: also fit REF_stress (periodic data), in both stages
-    e0s: dict | None = None      # {Z: eV}; None reads them from the foundation model (fails in mace 0.3.16
-    #                              for a single-element model, so pass them for, e.g., pure silicon)
+    e0s: dict | None = None      # {Z: eV}; None: the foundation model's own (see foundation_e0s)
 
     def __post_init__(self):
         if self.mode not in ("lora", "full"):
@@ -157,6 +156,22 @@ def train_surrogate(train_file, work_dir, e0s: dict, settings: SurrogateSettings
     return adopt_trained(run_mace_train(args, work_dir, name), work_dir / f"{name}.safetensors")
 
 
+def foundation_e0s(foundation_model) -> dict:
+    """{Z: isolated-atom energy in eV} stored in a MACE ``.model`` (its first head for a multi-head model).
+
+    mace's own ``--E0s=foundation`` fails for a single-element model in mace 0.3.16 (``IndexError:
+    invalid index of a 0-dim tensor``), so :func:`finetune` reads them here and passes them explicitly.
+    ``foundation_model`` is the pickle skmd itself wrote from a safe file (:func:`foundation_pickle`),
+    which mace_run_train unpickles in full anyway.
+    """
+    from .mace_models import load_mace  # noqa: PLC0415  (torch-heavy)
+    model = load_mace(foundation_model, trusted=True)
+    numbers = [int(z) for z in np.atleast_1d(model.atomic_numbers.detach().cpu().numpy())]
+    energies = np.asarray(model.atomic_energies_fn.atomic_energies.detach().cpu().numpy(), float)
+    energies = energies.reshape(-1, len(numbers))[0]
+    return dict(zip(numbers, energies.tolist()))
+
+
 def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings = FinetuneSettings(),
              seed: int = 0, name: str = "finetuned", trusted: bool = False) -> Path:
     """Fine-tune a MACE model on ``train_file`` (E.2 schedule); returns ``work_dir/<name>.safetensors``.
@@ -169,8 +184,9 @@ def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings 
     _clean(work_dir)
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
                         settings.valid_fraction, settings.epochs)
+    e0s = foundation_e0s(foundation) if settings.e0s is None else settings.e0s
     args += [f"--foundation_model={foundation.resolve()}", "--multiheads_finetuning=False",
-             "--E0s=foundation" if settings.e0s is None else f"--E0s={_e0s_text(settings.e0s)}",
+             f"--E0s={_e0s_text(e0s)}",
              f"--lr={settings.lr}", f"--forces_weight={settings.forces_weight}",
              f"--energy_weight={settings.energy_weight}", "--stage_two", f"--start_stage_two={settings.switch_epoch}",
              f"--swa_lr={settings.stage_two_lr}", f"--swa_forces_weight={settings.stage_two_forces_weight}",
@@ -197,7 +213,8 @@ def rmse(model, frames) -> dict:
     evaluator = MACEDescriptor(model)
     for frame in frames:
         result = evaluator.evaluate(frame)
-        energy_errors.append(result["energy"] - frame.info[ENERGY_KEY])
-        force_errors.append((result["forces"] - frame.arrays[FORCES_KEY]).ravel())
+        label = reference_labels(frame)
+        energy_errors.append(result["energy"] - label.energy)
+        force_errors.append((result["forces"] - label.forces).ravel())
     return {"energy_rmse": float(np.sqrt(np.mean(np.square(energy_errors)))),
             "force_rmse": float(np.sqrt(np.mean(np.square(np.concatenate(force_errors)))))}

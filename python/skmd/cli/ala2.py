@@ -35,6 +35,8 @@ def add_command(sub) -> None:
     p.add_argument("--calculator", default="skmd.atoms.oracle:gfn2_xtb",
                    help="the oracle: 'module:function' returning an ASE calculator")
     p.add_argument("--finetune", default="lora", choices=["lora", "full"])
+    p.add_argument("--retry-failed", action="store_true",
+                   help="send configurations whose labelling failed (or was interrupted) to the oracle again")
     p.add_argument("--workers", type=int, default=None,
                    help="run the samplers of an iteration, and the labelling, in a pool of this many processes "
                         "(each with --threads threads); default: one after another in this process")
@@ -91,12 +93,14 @@ def _main(args) -> int:
     if args.workers is not None:
         positive_int("--workers", args.workers)
     if args.surrogate_only:
-        print(f"surrogate: {Study(config, args.out, calculator_factory=factory).surrogate()}")
+        study = Study(config, args.out, calculator_factory=factory, retry_failed=args.retry_failed)
+        print(f"surrogate: {study.surrogate()}")
         return 0
     executor = _executor(args.workers)
     try:
         study = Study(config, args.out, calculator_factory=factory, executor=executor, surrogate=args.surrogate,
-                      threads=args.threads, jobs=args.workers or 1, trust_model=args.trust_model)
+                      threads=args.threads, jobs=args.workers or 1, trust_model=args.trust_model,
+                      retry_failed=args.retry_failed)
         results = study.run()
     finally:
         if executor is not None:

@@ -17,6 +17,8 @@ def add_command(sub) -> None:
     p.add_argument("--calculator", default=None,
                    help="the oracle, 'module:function' returning an ASE calculator "
                         "(default: GFN2-xTB for ala2, GFN1-xTB for periodic and co2, all tblite)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="send configurations whose labelling failed (or was interrupted) to the oracle again")
     p.add_argument("--uncertainty", default="gradient", choices=UNCERTAINTIES)
     p.add_argument("--selection", default="max_det", choices=SELECTIONS)
     p.add_argument("--iterations", type=int, default=None, help="active-learning iterations (>= 1)")
@@ -43,7 +45,8 @@ def _main(args) -> int:
     args.out = out = args.out or f"runs/ubmd_{args.system}"
     config = config_from_args(args)
     factory = None if args.calculator is None else load_factory(args.calculator)
-    results = Study(config, out, calculator_factory=factory, threads=args.threads).run()
+    results = Study(config, out, calculator_factory=factory, threads=args.threads,
+                    retry_failed=args.retry_failed).run()
     print(summary_table(results))
     print(f"oracle calls: {results['oracle_calls']}; {results['wall_s']:.0f} s; wrote {out}/results.json and figures")
     return 0

@@ -10,7 +10,7 @@ import numpy as np
 from ase import Atoms
 
 from ..atoms.alanine import ramachandran
-from ..atoms.oracle import ENERGY_KEY, FORCES_KEY
+from ..tools.labels import has_labels, reference_labels
 from .ala2_testset import BASIN_CENTRES
 
 ALL = "all"
@@ -36,8 +36,9 @@ def predict(calculator, frames) -> tuple:
 
 def _errors(frames, energies, forces) -> dict:
     """RMSEs of the per-atom energy (meV/atom) and of the force components (meV/Å) over ``frames``."""
-    per_atom = np.array([(e - f.info[ENERGY_KEY]) / len(f) for f, e in zip(frames, energies)])
-    components = np.concatenate([(p - f.arrays[FORCES_KEY]).ravel() for f, p in zip(frames, forces)])
+    labels = [reference_labels(f) for f in frames]
+    per_atom = np.array([(e - label.energy) / len(f) for f, e, label in zip(frames, energies, labels)])
+    components = np.concatenate([(p - label.forces).ravel() for p, label in zip(forces, labels)])
     return {"frames": len(frames),
             "energy_rmse_meV_per_atom": 1000.0 * float(np.sqrt(np.mean(per_atom ** 2))),
             "forces_rmse_meV_per_A": 1000.0 * float(np.sqrt(np.mean(components ** 2)))}
@@ -55,8 +56,7 @@ def rmse_by_basin(calculator, frames, basin_key: str = "basin") -> dict:
     if not frames:
         raise ValueError("no frames to score")
     for index, frame in enumerate(frames):
-        missing = [key for key in (ENERGY_KEY, basin_key) if key not in frame.info]
-        missing += [] if FORCES_KEY in frame.arrays else [FORCES_KEY]
+        missing = ([] if has_labels(frame) else ["reference labels"]) + ([] if basin_key in frame.info else [basin_key])
         if missing:
             raise ValueError(f"frame {index} lacks {missing}")
     return errors_by_basin(frames, *predict(calculator, frames), basin_key)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
 from . import mueller_brown as mbs
 from .mb_defaults import SAMPLERS, TAU_AT_RULE
+from .rundir import check_config, make_run_directory
 
 
 
@@ -177,8 +177,8 @@ def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
     """Run the study, write results.json, points/, models/ and figures into ``out_dir``."""
     config.validate()
     get_backend(config.backend)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_run_directory(out_dir)
+    check_config(out, config)   # other settings in out: refused before any work
     B = config.trials
     seeds = mbs.trial_seeds(config.seed, B)
     initial = np.stack([mbs.basin_samples(config.n_initial, config.kT, np.random.default_rng(s)) for s in seeds])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from ..backends import get_backend
 from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
 from . import mueller_brown as mbs
+from .rundir import check_config, make_run_directory
 
 
 @dataclass
@@ -77,7 +77,8 @@ def run_study(config: W2Config, out_dir, show_progress: bool = True) -> dict:
     """Run the study; write results.json, ensembles/NAME.npz and fig4_w2.png to ``out_dir``."""
     config.validate()
     backend = get_backend(config.backend)
-    out = Path(out_dir)
+    out = make_run_directory(out_dir)
+    check_config(out, config)   # other settings in out: refused before any work
     (out / "ensembles").mkdir(parents=True, exist_ok=True)
     seeds = mbs.trial_seeds(config.seed, config.trials)
     initial = np.stack([mbs.basin_samples(config.n_particles, config.kT, np.random.default_rng(s)) for s in seeds])

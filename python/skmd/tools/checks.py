@@ -50,3 +50,20 @@ def finite_array(name: str, value, ndim: int | tuple[int, ...] | None = None) ->
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return array
+
+
+def finite_structure(atoms) -> None:
+    """Raise ``ValueError`` if ``atoms`` has a NaN or infinite position or cell entry (a model or
+    oracle given one returns numbers that mean nothing, with no error of its own)."""
+    positions = np.asarray(atoms.positions, float)
+    if not np.all(np.isfinite(positions)):
+        bad = sorted({int(i) for i in np.nonzero(~np.isfinite(positions))[0]})
+        raise ValueError(f"atoms has NaN or infinite positions (atoms {bad[:5]}{' ...' if len(bad) > 5 else ''})")
+    if not np.all(np.isfinite(np.asarray(atoms.cell.array, float))):
+        raise ValueError("atoms has a NaN or infinite cell")
+
+
+def element_names(numbers) -> str:
+    """Atomic numbers → "N, O" (chemical symbols, sorted by Z, each once)."""
+    from ase.data import chemical_symbols  # noqa: PLC0415
+    return ", ".join(chemical_symbols[z] for z in sorted({int(z) for z in numbers}))

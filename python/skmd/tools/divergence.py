@@ -21,6 +21,7 @@ CAUSES = {
     "force_limit": "a force component exceeded force_limit",
     "min_distance": "two atoms came closer than min_distance (minimum image)",
     "calculation_failed": "the calculator failed (e.g. an SCF that did not converge)",
+    "cell": "the cell volume left [V0/max_volume_ratio, V0·max_volume_ratio] of the move's start, or is not finite",
 }
 
 

@@ -18,20 +18,18 @@ from __future__ import annotations
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
+from ..tools.checks import finite_structure
+from ..tools.labels import reference_labels as frame_labels
 from .calibration import DEFAULT_ALPHA, conformal_scale, coverage, energy_residuals, force_residuals
 
 UNCERTAINTY_KEYS = ("uncertainty", "atomic_uncertainties", "uncertainty_gradient", "uncertainty_stress")
 
 
 def reference_labels(frames) -> tuple[np.ndarray, list]:
-    """Reference energies (S,) and forces [(n_s, 3), ...] stored on labelled ``Atoms`` (their calculators)."""
-    energies, forces = [], []
-    for index, atoms in enumerate(frames):
-        if atoms.calc is None:
-            raise ValueError(f"frame {index} has no reference labels (atoms.calc is None)")
-        energies.append(float(atoms.get_potential_energy()))
-        forces.append(np.array(atoms.get_forces(), float))
-    return np.array(energies), forces
+    """Reference energies (S,) eV and forces [(n_s, 3), ...] eV/Å of labelled ``Atoms``: their REF_
+    keys (as :class:`~skmd.atoms.Oracle` writes them) or their SinglePointCalculator results."""
+    labels = [frame_labels(atoms, index) for index, atoms in enumerate(frames)]
+    return np.array([label.energy for label in labels]), [label.forces for label in labels]
 
 
 class UncertaintyCalculator(Calculator):
@@ -59,6 +57,7 @@ class UncertaintyCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
+        finite_structure(self.atoms)
         self.check_ready()
         values = self.raw(self.atoms, derivatives=True)
         results = {"energy": values["energy"], "free_energy": values["energy"], "forces": values["forces"],

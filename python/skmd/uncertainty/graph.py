@@ -14,6 +14,8 @@ import torch
 from mace import data as mace_data
 from mace import tools
 
+from ..tools.checks import element_names, finite_structure
+
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 
 
@@ -27,11 +29,12 @@ def check_elements(model, atoms) -> None:
     known = {int(z) for z in model.atomic_numbers}
     missing = sorted(set(int(z) for z in atoms.numbers) - known)
     if missing:
-        raise ValueError(f"the model has no elements {missing} (it knows {sorted(known)})")
+        raise ValueError(f"the model has no elements {element_names(missing)} (it knows {element_names(known)})")
 
 
 def atoms_batch(model, atoms) -> dict:
-    """The batch dict MACE expects for one structure (float64)."""
+    """The batch dict MACE expects for one structure (float64); refuses NaN or infinite positions or cell."""
+    finite_structure(atoms)
     z_table = tools.AtomicNumberTable([int(z) for z in model.atomic_numbers])
     config = mace_data.config_from_atoms(atoms)
     with tools.torch_tools.default_dtype(torch.float64):

@@ -151,11 +151,10 @@ class UBMDFactory:
         from ...atoms.mace_models import load_mace  # noqa: PLC0415
         from ...atoms.store import read_frames  # noqa: PLC0415
         from ...uncertainty import GradientUncertainty, UncertaintyBias  # noqa: PLC0415
-        from ..ubmd.stages import with_reference  # noqa: PLC0415
         gradient = GradientUncertainty(load_mace(self.model_path), n_features=self.n_features, sigma=self.sigma,
                                        seed=self.seed)
         gradient.add_training(read_frames(self.train_path))
-        gradient.calibrate(with_reference(read_frames(self.calibration_path)), alpha=self.alpha)
+        gradient.calibrate(read_frames(self.calibration_path), alpha=self.alpha)
         return UncertaintyBias(gradient, tau=self.tau, window=self.window)
 
 

@@ -22,15 +22,16 @@ from ..ala2_metrics import errors_by_basin, mace_calculator, predict, visited_ce
 
 def score(calculator, test) -> dict:
     """{"energy_rmse" (eV, total energy), "force_rmse" (eV/Å), ["by_basin"]} of ``calculator`` on ``test``."""
-    from ...atoms.oracle import ENERGY_KEY, FORCES_KEY  # noqa: PLC0415
+    from ...tools.labels import reference_labels  # noqa: PLC0415
     energies, forces = predict(calculator, test)
-    reference = np.array([frame.info[ENERGY_KEY] for frame in test])
-    components = np.concatenate([(f - frame.arrays[FORCES_KEY]).ravel() for f, frame in zip(forces, test)])
+    labels = [reference_labels(frame, index) for index, frame in enumerate(test)]
+    reference = np.array([label.energy for label in labels])
+    components = np.concatenate([(f - label.forces).ravel() for f, label in zip(forces, labels)])
     result = {"energy_rmse": float(np.sqrt(np.mean((energies - reference) ** 2))),
               "force_rmse": float(np.sqrt(np.mean(components ** 2))),
               "per_frame": {"energy": (1e3 * np.abs(energies - reference) / [len(f) for f in test]).tolist(),
-                            "forces": [1e3 * float(np.sqrt(np.mean((f - frame.arrays[FORCES_KEY]) ** 2)))
-                                       for f, frame in zip(forces, test)]}}
+                            "forces": [1e3 * float(np.sqrt(np.mean((f - label.forces) ** 2)))
+                                       for f, label in zip(forces, labels)]}}
     if all("basin" in frame.info for frame in test):
         result["by_basin"] = errors_by_basin(test, energies, forces)
     return result

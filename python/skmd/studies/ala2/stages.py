@@ -13,7 +13,7 @@ import numpy as np
 
 from ...tools.selection import furthest_point_sampling
 from .config import Ala2Config
-from .records import check_config, make_run_directory, write_json
+from ..rundir import check_config, make_run_directory, write_json
 
 
 class Stages:
@@ -36,9 +36,9 @@ class Stages:
     """
 
     def __init__(self, config: Ala2Config, out, calculator_factory=None, executor=None, surrogate=None,
-                 threads: int = 1, log=print, jobs: int = 1, trust_model: bool = False):
+                 threads: int = 1, log=print, jobs: int = 1, trust_model: bool = False, retry_failed: bool = False):
         from ...atoms.model_files import check_readable  # noqa: PLC0415
-        from ...atoms.oracle import Oracle, gfn2_xtb  # noqa: PLC0415
+        from ...atoms.oracle import Oracle, gfn2_xtb, oracle_name  # noqa: PLC0415
         from ...atoms.store import LabelStore  # noqa: PLC0415
         from ...tools.checks import positive_int  # noqa: PLC0415
         self.config = config.validate()
@@ -47,11 +47,11 @@ class Stages:
         self.surrogate_path = None if surrogate is None else check_readable(surrogate, trust_model, "surrogate model")
         self.trust_model = trust_model
         self.out = make_run_directory(out)
-        check_config(self.out, config)
         self.calculator_factory = calculator_factory or gfn2_xtb
+        check_config(self.out, config, {"oracle": oracle_name(self.calculator_factory)})
         self.executor = executor
         self.store = LabelStore(self.out / "labels", Oracle(self.calculator_factory, executor),
-                                batch_size=config.label_batch)
+                                batch_size=config.label_batch, retry_failed=retry_failed)
         self.log = log
         self._models = {}
 
@@ -206,14 +206,11 @@ class Stages:
 
 def oracle_md_frames(atoms, calculator, temperature_K: float, n_frames: int, stride: int, seed: int) -> list:
     """Snapshots every ``stride`` fs of underdamped Langevin MD (1 fs, 0.1 ps damping) with ``calculator``."""
-    from ase import units  # noqa: PLC0415
-    from ase.md.langevin import Langevin  # noqa: PLC0415
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution  # noqa: PLC0415
+    from ...atoms.integrators import Langevin  # noqa: PLC0415
     atoms = atoms.copy()
     atoms.calc = calculator
-    rng = np.random.default_rng([seed, 99])
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
-    dynamics = Langevin(atoms, units.fs, temperature_K=temperature_K, friction=0.01 / units.fs, rng=rng)
+    atoms.set_momenta(np.zeros((len(atoms), 3)))   # the factory draws Maxwell–Boltzmann momenta
+    dynamics = Langevin(temperature_K, timestep_fs=1.0, damping_fs=100.0)(atoms, np.random.default_rng([seed, 99]))
     frames = []
     for _ in range(n_frames):
         dynamics.run(stride)

@@ -45,13 +45,13 @@ class Study(Stages):
         """One walker through the engine: a biased (or plain) walk from ``start`` that stops at the
         threshold. Returns (candidates, the record of sampling.json)."""
         from ...atoms import Every, IndependentWalkers, UncertaintyStop  # noqa: PLC0415
+        from ...tools.labels import strip_labels  # noqa: PLC0415
         from ...uncertainty import UncertaintyBias  # noqa: PLC0415
         from ...uncertainty.sampling import integrator_for  # noqa: PLC0415
         c = self.config
         atoms = start.copy()
-        atoms.info, atoms.calc = {}, None   # no labels of the start frame travel with the candidates
-        for key in [k for k in atoms.arrays if k.startswith("REF_")]:
-            del atoms.arrays[key]
+        strip_labels(atoms)   # no labels of the start frame travel with the candidates
+        atoms.info = {}
         walk_calc = UncertaintyBias(calculator, tau=c.tau, tau_stress=c.tau_stress, window=c.window) \
             if sampler.biased else calculator
         integrator = integrator_for(c.dynamics(), sampler.temperature_K, c.timestep_fs, pressure_GPa=pressure,
@@ -71,6 +71,7 @@ class Study(Stages):
         (sampling.json: per walker the pressure, threshold stop, steps done, dropped moves with their
         divergence cause, and the visited volumes (Å³) or φ/ψ angles (degrees))."""
         from ...atoms.alanine import ramachandran  # noqa: PLC0415
+        from ...atoms import UncertaintyStop  # noqa: PLC0415
         from ...atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
         c, folder = self.config, self.folder(sampler.name, k)
         if (folder / "candidates.extxyz").exists():
@@ -78,10 +79,12 @@ class Study(Stages):
         pressures = c.pressures_GPa if c.dynamics() == "npt" else (0.0,)
         jobs = [(p, w) for p in pressures for w in range(c.walkers)]
         candidates, record = [], {"walkers": []}
+        starts = [self.initial[w * len(self.initial) // c.walkers] for w in range(c.walkers)]   # restarts from the data
+        UncertaintyStop(c.steps, atomic_threshold=c.atomic_threshold).check_starts(calculator, starts)
         started = time.perf_counter()
         walks = progress(list(enumerate(jobs)), desc=f"{sampler.name} iteration {k}: walkers")
         for index, (pressure, w) in walks:
-            start = self.initial[w * len(self.initial) // c.walkers]   # every iteration restarts from the data
+            start = starts[w]
             found, walker = self._walker(sampler, calculator, start, pressure,
                                          seed=c.seed * 10007 + 100 * k + index)
             candidates += found
@@ -134,7 +137,7 @@ class Study(Stages):
         new_paths = self.models(sampler.name, k)
         metrics = {**self.errors(new_paths, test), "iteration": k, "n_candidates": len(candidates),
                    "n_labelled": len(labelled), "n_failed": len(failures), "train_s": time.perf_counter() - started,
-                   "coverage_test": calculator.coverage(_reference(test)),
+                   "coverage_test": calculator.coverage(test),
                    "scales": {"structure": calculator.structure_scale, "atomic": calculator.atomic_scale}}
         write_json(done, metrics)
         return metrics
@@ -196,10 +199,6 @@ class _Trace:
     def add(self, walk) -> None:
         self.values.append(float(walk.atoms.get_volume()) if self.periodic else walk.atoms.positions.copy())
 
-
-def _reference(frames) -> list:
-    from .stages import with_reference  # noqa: PLC0415
-    return with_reference(frames)
 
 
 def run_study(config, out, **kwargs) -> dict:

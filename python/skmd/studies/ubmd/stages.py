@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ala2.records import check_config, make_run_directory, write_json
+from ..rundir import check_config, make_run_directory, write_json
 from .config import UBMDConfig, perturbed, starting_structure
 
 #: Seed of the periodic test set: fixed, independent of --seed, so every run is judged on the same frames.
@@ -23,23 +23,12 @@ def split(frames, every: int) -> tuple[list, list]:
     return ([f for i, f in enumerate(frames) if i % every], [f for i, f in enumerate(frames) if i % every == 0])
 
 
-def with_reference(frames) -> list:
-    """Copies of labelled frames whose calculators return their REF_ labels (for calibration)."""
-    from ase.calculators.singlepoint import SinglePointCalculator  # noqa: PLC0415
-    from ...atoms.oracle import ENERGY_KEY, FORCES_KEY  # noqa: PLC0415
-    copies = []
-    for frame in frames:
-        copy = frame.copy()
-        copy.calc = SinglePointCalculator(copy, energy=frame.info[ENERGY_KEY], forces=frame.arrays[FORCES_KEY])
-        copies.append(copy)
-    return copies
-
-
 class Stages:
     """One run directory: settings, label store, initial data, test set, models and uncertainties."""
 
-    def __init__(self, config: UBMDConfig, out, calculator_factory=None, threads: int = 1, log=print):
-        from ...atoms.oracle import Oracle, gfn2_xtb  # noqa: PLC0415
+    def __init__(self, config: UBMDConfig, out, calculator_factory=None, threads: int = 1, log=print,
+                 retry_failed: bool = False):
+        from ...atoms.oracle import Oracle, gfn2_xtb, oracle_name  # noqa: PLC0415
         from ...atoms.store import LabelStore  # noqa: PLC0415
         from ...tools.checks import positive_int  # noqa: PLC0415
         from .config import gfn1_xtb  # noqa: PLC0415
@@ -52,8 +41,8 @@ class Stages:
                 raise ValueError(f"a periodic system needs stress labels; the oracle {type(calc).__name__} "
                                  "gives no stress")
         self.out = make_run_directory(out)
-        check_config(self.out, config)
-        self.store = LabelStore(self.out / "labels", Oracle(self.calculator_factory))
+        check_config(self.out, config, {"oracle": oracle_name(self.calculator_factory)})
+        self.store = LabelStore(self.out / "labels", Oracle(self.calculator_factory), retry_failed=retry_failed)
         self.log = log
         self._models = {}
 
@@ -149,14 +138,14 @@ class Stages:
         gradient.add_training(train_frames)
         calculator = gradient if c.uncertainty == "gradient" else \
             EnsembleUncertainty([self.model(p) for p in model_paths])
-        calculator.calibrate(with_reference(calibration_frames), alpha=c.alpha)
+        calculator.calibrate(calibration_frames, alpha=c.alpha)
         return calculator, gradient
 
     def frame_errors(self, model_paths, frames) -> dict:
         """Per test frame, the (mean) model's errors against the REF_ labels: ``energy`` (|error| per
         atom, meV/atom), ``forces`` (RMSE over the frame's components, meV/Å) and, for periodic
         frames, ``stress`` (RMSE over the 6 Voigt components, meV/Å³); each an (n_frames,) array."""
-        from ...atoms.oracle import ENERGY_KEY, FORCES_KEY, STRESS_KEY  # noqa: PLC0415
+        from ...tools.labels import reference_labels  # noqa: PLC0415
         from ...uncertainty.graph import forward, gradients, is_periodic  # noqa: PLC0415
         errors = {"energy": [], "forces": [], "stress": []}
         for frame in frames:
@@ -166,12 +155,11 @@ class Stages:
                 d_pos, model_stress = gradients(run.energy, run, retain=False)
                 energy, forces = energy + float(run.energy.detach()), forces - d_pos
                 stress = stress + (model_stress if is_periodic(frame) else 0.0)
-            n = len(model_paths)
-            errors["energy"].append(1e3 * abs(energy / n - frame.info[ENERGY_KEY]) / len(frame))
-            errors["forces"].append(1e3 * np.sqrt(np.mean(np.square(forces / n - frame.arrays[FORCES_KEY]))))
-            if STRESS_KEY in frame.info:
-                reference = np.asarray(frame.info[STRESS_KEY]).ravel()[:6]
-                errors["stress"].append(1e3 * np.sqrt(np.mean(np.square(stress / n - reference))))
+            n, label = len(model_paths), reference_labels(frame)
+            errors["energy"].append(1e3 * abs(energy / n - label.energy) / len(frame))
+            errors["forces"].append(1e3 * np.sqrt(np.mean(np.square(forces / n - label.forces))))
+            if label.stress is not None:
+                errors["stress"].append(1e3 * np.sqrt(np.mean(np.square(stress / n - label.stress))))
         return {key: np.asarray(values, float) for key, values in errors.items() if values}
 
     def errors(self, model_paths, frames) -> dict:

@@ -1,0 +1,194 @@
+"""Oracle failures in the label store: counted, reported with the oracle's message, a clear stop when
+too many fail, retried only on request; the oracle is part of a run's recorded settings."""
+import os
+import warnings
+
+import pytest
+from ase.build import bulk
+from ase.calculators.emt import EMT
+
+from skmd.atoms import LabelStore, Oracle
+from skmd.atoms.oracle import oracle_name
+from skmd.atoms.store import LabellingError, atomic_write_text
+from skmd.studies.rundir import check_config
+from skmd.studies.ubmd import UBMDConfig
+
+
+class Flaky(EMT):
+    """EMT that raises for frames whose first atom sits at x > 0.5 Å, unless ``fixed``."""
+
+    fixed = False
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        if not Flaky.fixed and atoms.positions[0, 0] > 0.5:
+            raise RuntimeError(f"SCF did not converge at x = {atoms.positions[0, 0]:.2f}")
+        super().calculate(atoms, properties, system_changes)
+
+
+def copper_frames(shifts):
+    frames = []
+    for shift in shifts:
+        atoms = bulk("Cu", cubic=True)
+        atoms.positions[0, 0] += shift
+        frames.append(atoms)
+    return frames
+
+
+@pytest.fixture(autouse=True)
+def broken_oracle():
+    Flaky.fixed = False
+    yield
+    Flaky.fixed = False
+
+
+def test_failures_are_reported_with_the_oracle_message_and_retried_only_on_request(tmp_path):
+    store = LabelStore(tmp_path, Oracle(Flaky), batch_size=2)
+    frames = copper_frames([0.0, 0.7, 0.1, 0.0, 0.9])
+    with pytest.warns(UserWarning, match=r"labelling 'j': 2 of 5 frames failed \(RuntimeError: SCF did not converge"):
+        labelled, failures = store.label("j", frames)
+    assert len(labelled) == 3 and sorted(failures) == [1, 4]
+    assert failures[1] == "RuntimeError: SCF did not converge at x = 0.70"
+    assert store.oracle_calls == 5
+    Flaky.fixed = True
+    with pytest.warns(UserWarning, match="2 of 5 frames failed"):
+        store.label("j", frames)                       # a rerun never resends a failed key unasked
+    assert store.oracle_calls == 5
+    labelled, failures = store.label("j", frames, retry_failed=True)
+    assert len(labelled) == 5 and failures == {}
+    assert store.sent_keys()[5:] == ["j/1", "j/4"]
+    assert (tmp_path / "oracle_calls.log").read_text().splitlines()[5:] == ["j/1 retry", "j/4 retry"]
+
+
+def test_too_many_failures_stop_the_job_with_one_line(tmp_path):
+    store = LabelStore(tmp_path, Oracle(Flaky), max_failed_fraction=0.5)
+    frames = copper_frames([0.7] * 10)
+    with pytest.raises(LabellingError, match=r"^labelling 'init' stopped: 6 of 10 frames failed "
+                                             r"\(RuntimeError: SCF did not converge at x = 0.70 ×6\)") as error:
+        store.label("init", frames)
+    assert "\n" not in str(error.value) and store.oracle_calls == 6   # stopped before sending the rest
+    with pytest.raises(LabellingError):                               # a rerun stops again, with no new call
+        store.label("init", frames)
+    assert store.oracle_calls == 6
+    Flaky.fixed = True
+    labelled, failures = LabelStore(tmp_path, Oracle(Flaky), retry_failed=True).label("init", frames)
+    assert len(labelled) == 10 and not failures
+
+
+def test_the_oracle_is_part_of_the_recorded_settings(tmp_path):
+    assert oracle_name(EMT) == "ase.calculators.emt:EMT"
+    assert oracle_name(Oracle(EMT).calculator_factory) == "ase.calculators.emt:EMT"
+    config = UBMDConfig()
+    check_config(tmp_path, config, {"oracle": oracle_name(EMT)})
+    check_config(tmp_path, config, {"oracle": oracle_name(EMT)})
+    from skmd.atoms.oracle import gfn2_xtb
+    with pytest.raises(ValueError, match=r"other settings \(oracle\)"):
+        check_config(tmp_path, config, {"oracle": oracle_name(gfn2_xtb)})
+
+
+def test_label_files_are_fsynced_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append("replace") or real_replace(a, b))
+    atomic_write_text(tmp_path / "a.failed", "reason\n")
+    assert events[:2] == ["fsync", "replace"]
+    events.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LabelStore(tmp_path / "s", Oracle(EMT)).label("j", copper_frames([0.0]))
+    first_replace = events.index("replace")
+    assert "fsync" in events[:first_replace]
+
+
+FAULTY_ORACLE = '''
+import os, time
+from pathlib import Path
+from ase.calculators.emt import EMT
+
+CALLS = Path(os.environ["FAULT_CALLS"])
+
+
+class Faulty(EMT):
+    """Appends the frame's index to CALLS, then raises for every 4th frame (1, 5, 9, ...) and
+    hangs on frame 6 while the file HANG exists next to CALLS."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        index = int(round(atoms.positions[0, 0] / 0.01))
+        with open(CALLS, "a") as handle:
+            handle.write(f"{index}\\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if index % 4 == 1:
+            raise RuntimeError(f"oracle crashed on frame {index}")
+        while index == 6 and (CALLS.parent / "HANG").exists():
+            time.sleep(0.05)
+        super().calculate(atoms, properties, system_changes)
+'''
+
+LABEL_RUN = '''
+import sys
+from ase.build import bulk
+from faulty_oracle import Faulty
+from skmd.atoms import LabelStore, Oracle
+
+frames = []
+for index in range(12):
+    atoms = bulk("Cu", cubic=True)
+    atoms.positions[0, 0] = 0.01 * index
+    frames.append(atoms)
+store = LabelStore(sys.argv[1], Oracle(Faulty), batch_size=1, retry_failed=sys.argv[2] == "retry")
+labelled, failures = store.label("job", frames)
+print(len(labelled), sorted(failures))
+'''
+
+
+@pytest.mark.slow
+def test_kill_during_a_hung_oracle_call_loses_and_duplicates_nothing(tmp_path):
+    """Fault injection: an oracle that raises on a quarter of the frames and hangs on one; the labelling
+    process is SIGKILLed while the oracle hangs, then rerun, then rerun with retry_failed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "faulty_oracle.py").write_text(FAULTY_ORACLE)
+    (tmp_path / "label_run.py").write_text(LABEL_RUN)
+    calls, store = tmp_path / "calls.txt", tmp_path / "store"
+    (tmp_path / "HANG").touch()
+    env = {**os.environ, "FAULT_CALLS": str(calls),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, str(tmp_path / "label_run.py"), str(store)]
+    process = subprocess.Popen(command + ["plain"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None \
+            and (not calls.exists() or "6" not in calls.read_text().split()):
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert process.poll() is None, process.communicate()[1][-2000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert calls.read_text().split() == [str(i) for i in range(7)]   # hung on frame 6
+    before = {p.name: p.read_text() for p in (store / "job").glob("*.extxyz")}
+    assert len(before) == 4                                         # frames 0, 2, 3, 4 (1 and 5 raised)
+
+    (tmp_path / "HANG").unlink()
+    rerun = subprocess.run(command + ["plain"], env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert rerun.stdout.strip().splitlines()[-1] == "8 [1, 5, 6, 9]"
+    assert "4 of 12 frames failed" in rerun.stderr and "oracle crashed on frame" in rerun.stderr \
+        and "interrupted" in rerun.stderr                           # every failure reported with its cause
+    called = calls.read_text().split()
+    assert sorted(called, key=int) == [str(i) for i in range(12)] and len(called) == 12   # nothing sent twice
+    for name, text in before.items():                               # no label lost or rewritten
+        assert (store / "job" / name).read_text() == text
+    failed = {p.stem: p.read_text() for p in (store / "job").glob("*.failed")}
+    assert failed["00001"].startswith("RuntimeError: oracle crashed on frame 1")
+    assert failed["00006"].startswith("interrupted")
+
+    retry = subprocess.run(command + ["retry"], env=env, capture_output=True, text=True, timeout=120)
+    assert retry.returncode == 0, retry.stderr[-2000:]
+    assert retry.stdout.strip().splitlines()[-1] == "9 [1, 5, 9]"            # the interrupted frame labelled once
+    assert calls.read_text().split()[12:] == ["1", "5", "6", "9"]   # only the failed keys were sent again
+    log = (store / "oracle_calls.log").read_text().splitlines()
+    assert log[12:] == ["job/1 retry", "job/5 retry", "job/6 retry", "job/9 retry"]
+    assert len(list((store / "job").glob("*.extxyz"))) == 9 and not (store / "job" / "00006.failed").exists()
