@@ -195,7 +195,7 @@ def test_single_element_finetuning_gets_the_foundation_e0s(tmp_path, monkeypatch
 
     from skmd.atoms import training
     silicon = build_mace(channels=4, max_L=0, num_interactions=1, atomic_numbers=[14], atomic_energies=[-3.25], seed=0)
-    path = save_mace(silicon, tmp_path / "si.model")
+    path = save_mace(silicon, tmp_path / "si.safetensors")
     assert training.foundation_e0s(path) == {14: -3.25}
     frames = []
     for k in range(4):
@@ -206,6 +206,7 @@ def test_single_element_finetuning_gets_the_foundation_e0s(tmp_path, monkeypatch
     write_extxyz(tmp_path / "train.extxyz", frames)
     seen = {}
     monkeypatch.setattr(training, "run_mace_train", lambda args, work_dir, name: seen.setdefault("args", args))
+    monkeypatch.setattr(training, "adopt_trained", lambda trained, target: target)
     training.finetune(path, tmp_path / "train.extxyz", tmp_path / "work",
                       training.FinetuneSettings(epochs=2, switch_epoch=1, valid_fraction=0.25))
     assert "--E0s={14: -3.25}" in seen["args"] and "--E0s=foundation" not in seen["args"]

@@ -55,6 +55,7 @@ def finite_array(name: str, value, ndim: int | tuple[int, ...] | None = None) ->
 def finite_structure(atoms) -> None:
     """Raise ``ValueError`` if ``atoms`` has a NaN or infinite position or cell entry (a model or
     oracle given one returns numbers that mean nothing, with no error of its own)."""
+    import numpy as np  # noqa: PLC0415
     positions = np.asarray(atoms.positions, float)
     if not np.all(np.isfinite(positions)):
         bad = sorted({int(i) for i in np.nonzero(~np.isfinite(positions))[0]})
