@@ -10,7 +10,7 @@ from ase.calculators.emt import EMT
 from skmd.atoms import LabelStore, Oracle
 from skmd.atoms.oracle import oracle_name
 from skmd.atoms.store import LabellingError, atomic_write_text
-from skmd.studies.rundir import check_config
+from skmd.tools.rundir import check_config
 from skmd.studies.ubmd import UBMDConfig
 
 

@@ -86,7 +86,8 @@ def _executor(workers):
 
 
 def _main(args) -> int:
-    from ..studies.ala2 import Study, load_factory  # noqa: PLC0415
+    from ..studies.ala2 import Study  # noqa: PLC0415
+    from ..tools.factories import load_factory  # noqa: PLC0415
     from ..tools.checks import positive_int  # noqa: PLC0415
     config = config_from_args(args)
     factory = load_factory(args.calculator)

@@ -40,7 +40,7 @@ def config_from_args(args):
 
 
 def _main(args) -> int:
-    from ..studies.ala2 import load_factory  # noqa: PLC0415
+    from ..tools.factories import load_factory  # noqa: PLC0415
     from ..studies.ubmd import Study  # noqa: PLC0415
     args.out = out = args.out or f"runs/ubmd_{args.system}"
     config = config_from_args(args)

@@ -23,7 +23,7 @@ from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
 from . import mueller_brown as mbs
 from .mb_defaults import SAMPLERS, TAU_AT_RULE
-from .rundir import check_config, make_run_directory
+from ..tools.rundir import check_config, make_run_directory
 
 
 

@@ -20,7 +20,7 @@ from ..backends import get_backend
 from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
 from . import mueller_brown as mbs
-from .rundir import check_config, make_run_directory
+from ..tools.rundir import check_config, make_run_directory
 
 
 @dataclass

@@ -17,7 +17,7 @@ The oracle is any ASE calculator (default GFN2-xTB through tblite). The workflow
    labels so far, RMSE on the test set (per basin on the independent set), Ramachandran coverage.
 
 Modules: :mod:`.config` (settings), :mod:`.samplers` (samplers and their calculator factories),
-:mod:`.records` (run-directory files), :mod:`.stages` (steps 1–3), :mod:`.loop` (step 4),
+:mod:`.stages` (steps 1–3), :mod:`.loop` (step 4),
 :mod:`.scoring` (test errors, coverage). The command line is :mod:`skmd.cli.ala2`.
 
 Every stage writes its outputs atomically and is skipped when rerun, and labels go through a
@@ -27,7 +27,7 @@ without losing labels or sending a configuration to the oracle twice. Members ar
 from ...tools.lazy import lazy_exports
 
 _WHERE = {"Ala2Config": ".config", "MEDIUM": ".config", "QUICK": ".config", "SAMPLERS": ".config",
-          "Study": ".loop", "run_study": ".loop", "load_factory": ".records", "oracle_md_frames": ".stages"}
+          "Study": ".loop", "run_study": ".loop", "oracle_md_frames": ".stages"}
 _WHERE.update({name: ".samplers" for name in ("SKMD", "UBMD", "UDD", "MDSampler", "SKMDSampler", "UBMDSampler",
                                               "UDDSampler", "md_name")})
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

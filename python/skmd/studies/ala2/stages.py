@@ -13,7 +13,7 @@ import numpy as np
 
 from ...tools.selection import furthest_point_sampling
 from .config import Ala2Config
-from ..rundir import check_config, make_run_directory, write_json
+from ...tools.rundir import check_config, make_run_directory, write_json
 
 
 class Stages:

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from ..rundir import write_json
+from ...tools.rundir import write_json
 
 __all__ = ["results_summary", "visited", "write_json"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..rundir import check_config, make_run_directory, write_json
+from ...tools.rundir import check_config, make_run_directory, write_json
 from .config import UBMDConfig, perturbed, starting_structure
 
 #: Seed of the periodic test set: fixed, independent of --seed, so every run is judged on the same frames.

@@ -1,4 +1,5 @@
-"""A study's run directory: JSON written atomically, and the saved settings that a rerun must match.
+"""A run directory (a study's or a campaign's): JSON written atomically, and the saved settings that a
+rerun must match.
 
 Every study command (``skmd ala2``, ``skmd ubmd``, ``skmd mb-al``, ``skmd mb-w2``) saves its settings
 in ``OUT/config.json`` and refuses to write into a directory that holds a run with other settings.

@@ -1,0 +1,23 @@
+"""Factories named on the command line or in a config file, as ``"module:function"``.
+
+The oracle of every command is such a name (``skmd.atoms.oracle:gfn2_xtb``, ``ase.calculators.emt:EMT``
+or your own module): a picklable callable that returns a fresh ASE calculator, so that workers can
+build their own.
+"""
+from __future__ import annotations
+
+import importlib
+
+
+def load_factory(spec: str, what: str = "--calculator"):
+    """``"module:function"`` → the callable it names; ValueError (naming ``what``) if it cannot be imported."""
+    module_name, _, attribute = str(spec).partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"{what} must look like 'module:function', got {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot import {what} {spec!r}: {error}") from error
+    if not callable(factory):
+        raise ValueError(f"{what} {spec!r} is not callable")
+    return factory
