@@ -39,6 +39,47 @@ class MACEFactory:
 
 
 @dataclass(frozen=True)
+class UBMDFactory:
+    """Builds the uncertainty-biased MD calculator in the worker: E − τu on one MACE model, with u from its sketched
+    gradient features fitted on ``train_path`` and conformally calibrated on ``calibration_path``
+    (extxyz files with REF_ labels)."""
+
+    model_path: str
+    train_path: str
+    calibration_path: str
+    n_features: int = 512
+    sigma: float = 0.01
+    alpha: float = 0.05
+    tau: float = 0.2
+    window: int = 100
+    seed: int = 0
+
+    def __call__(self):
+        from .mace_models import load_mace  # noqa: PLC0415
+        from .store import read_frames  # noqa: PLC0415
+        from ..uncertainty import GradientUncertainty, UncertaintyBias  # noqa: PLC0415
+        gradient = GradientUncertainty(load_mace(self.model_path), n_features=self.n_features, sigma=self.sigma,
+                                       seed=self.seed)
+        gradient.add_training(read_frames(self.train_path))
+        gradient.calibrate(read_frames(self.calibration_path), alpha=self.alpha)
+        return UncertaintyBias(gradient, tau=self.tau, window=self.window)
+
+
+@dataclass(frozen=True)
+class CommitteeFactory:
+    """Builds the UDD calculator in the worker: :class:`~skmd.atoms.CommitteeBias` (height ``A``,
+    width ``B``, both eV) on the MACE models at ``model_paths``."""
+
+    model_paths: tuple
+    A: float
+    B: float
+
+    def __call__(self):
+        from .committee_bias import CommitteeBias  # noqa: PLC0415
+        return CommitteeBias([MACEFactory(str(path))() for path in self.model_paths], A=self.A, B=self.B)
+
+
+@dataclass(frozen=True)
 class SamplerSpec:
     """A sampler as data: ``driver`` "round_robin" (needs ``bias``) or "independent".
 

@@ -1,0 +1,147 @@
+"""Settings of an active-learning campaign (``skmd al``), and the YAML file that may hold them.
+
+Units: K, GPa, fs, Å, eV; uncertainties in eV/Å. Every field is also a flag of ``skmd al`` (``_`` as
+``-``), and a ``--config`` YAML file may set any of them by the field's name; flags given on the
+command line win. Nothing here imports numpy, so the command line stays fast.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+
+from ..tools.checks import non_negative, positive, positive_int
+from ..uncertainty.methods import METHODS
+
+#: the samplers a campaign can run side by side (each has its own model chain and labels)
+SAMPLERS = ("md", "skmd", "ubmd", "udd")
+SELECTIONS = ("fps", *METHODS)
+FINETUNE_MODES = ("full", "lora", "scratch")
+#: bounds that keep a typo from running for hours (a value outside says so in one line)
+MAX_PRESSURE_GPA, MAX_TEMPERATURE_K = 1000.0, 1.0e5
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """One campaign: where it starts, what labels it, how it samples, selects and trains.
+
+    ``structures``: an ASE-readable file of starting structures (all frames are used). ``oracle``:
+    ``"module:function"`` returning an ASE calculator. ``model``: a MACE model to start from
+    (skmd's ``.safetensors``, or a ``.model`` pickle with ``trust_model``); without one a surrogate
+    is trained on oracle labels of ``start_frames`` perturbed copies (``perturb_A`` Å rattle,
+    ``perturb_strain`` relative cell strain for periodic cells). ``pressure_GPa`` set: NPT, stress
+    labels and a stress loss; else NVT. ``test``: a labelled extxyz file to score on; without one the
+    ``test_fraction`` of the starting labels is held out for it.
+    """
+
+    structures: str = ""
+    oracle: str = "skmd.atoms.oracle:gfn2_xtb"
+    out: str = "runs/al"
+    model: str | None = None
+    trust_model: bool = False
+    samplers: tuple = ("md",)
+    temperature_K: float = 300.0
+    pressure_GPa: float | None = None
+    iterations: int = 3
+    walkers: int = 4
+    steps: int = 200
+    select: int = 8
+    selection: str = "fps"
+    finetune: str = "full"
+    test: str | None = None
+    seed: int = 0
+    timestep_fs: float = 1.0
+    damping_fs: float = 100.0
+    start_frames: int = 24
+    perturb_A: float = 0.05
+    perturb_strain: float = 0.02
+    test_fraction: float = 0.25
+    valid_fraction: float = 0.1
+    calibration_fraction: float = 0.2
+    model_channels: int = 32
+    surrogate_epochs: int = 60
+    finetune_epochs: int = 20
+    stress_weight: float = 100.0
+    skmd_amplitude: float = 3.0
+    skmd_timestep_fs: float = 0.1
+    skmd_friction: float = 75.0
+    ubmd_tau: float = 0.2
+    ubmd_threshold: float = 1.5
+    ubmd_features: int = 512
+    udd_members: int = 3
+    udd_A: float = 0.57
+    udd_B: float = 0.005
+    label_batch: int = 1
+    workers: int | None = None
+    dask_scheduler: str | None = None
+    extra: dict = field(default_factory=dict)     # a user's own settings, recorded with the run
+
+    def validate(self) -> "CampaignConfig":
+        """Cheap checks, before any file is read or any work done; ValueError with one line."""
+        if not self.structures:
+            raise ValueError("no starting structures: give --structures FILE (any format ASE reads)")
+        unknown = [name for name in self.samplers if name not in SAMPLERS]
+        if not self.samplers or unknown or len(set(self.samplers)) != len(self.samplers):
+            raise ValueError(f"samplers must be distinct names among {', '.join(SAMPLERS)}; got {list(self.samplers)}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
+        if self.finetune not in FINETUNE_MODES:
+            raise ValueError(f"finetune must be one of {', '.join(FINETUNE_MODES)}, got {self.finetune!r}")
+        if positive("temperature_K", self.temperature_K) > MAX_TEMPERATURE_K:
+            raise ValueError(f"temperature_K {self.temperature_K} is above {MAX_TEMPERATURE_K:g} K")
+        if self.pressure_GPa is not None and not (math.isfinite(self.pressure_GPa)
+                                                  and abs(self.pressure_GPa) <= MAX_PRESSURE_GPA):
+            raise ValueError(f"pressure_GPa must be finite and within ±{MAX_PRESSURE_GPA:g} GPa, "
+                             f"got {self.pressure_GPa}")
+        for name in ("iterations", "walkers", "steps", "select", "start_frames", "model_channels",
+                     "surrogate_epochs", "finetune_epochs", "ubmd_features", "label_batch"):
+            positive_int(name, getattr(self, name))
+        if self.workers is not None:
+            positive_int("workers", self.workers)
+        for name in ("timestep_fs", "damping_fs", "skmd_timestep_fs", "skmd_friction", "ubmd_tau", "ubmd_threshold"):
+            positive(name, getattr(self, name))
+        for name in ("perturb_A", "perturb_strain", "stress_weight", "skmd_amplitude", "udd_A", "udd_B"):
+            non_negative(name, getattr(self, name))
+        for name in ("test_fraction", "valid_fraction", "calibration_fraction"):
+            if not 0.0 < float(getattr(self, name)) < 0.5:
+                raise ValueError(f"{name} must be in (0, 0.5), got {getattr(self, name)}")
+        if "udd" in self.samplers and positive_int("udd_members", self.udd_members) < 2:
+            raise ValueError("a UDD committee needs udd_members >= 2")
+        return self
+
+    @property
+    def npt(self) -> bool:
+        return self.pressure_GPa is not None
+
+
+FIELDS = {f.name: f for f in fields(CampaignConfig)}
+
+
+def read_yaml(path) -> dict:
+    """The settings of a YAML file (a mapping of field names); unknown names are an error, naming them."""
+    import yaml  # noqa: PLC0415
+    try:
+        with open(path, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle) or {}
+    except OSError as error:
+        raise ValueError(f"cannot read the config file {path}: {error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"the config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"the config file {path} must hold a mapping of settings, not {type(loaded).__name__}")
+    loaded = {str(key).replace("-", "_"): value for key, value in loaded.items()}
+    unknown = sorted(set(loaded) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"the config file {path} has unknown settings: {', '.join(unknown)}")
+    return loaded
+
+
+def make_config(*layers: dict) -> CampaignConfig:
+    """A validated config from layers of settings, later layers winning (preset, YAML file, flags)."""
+    merged = {}
+    for layer in layers:
+        merged.update({key: value for key, value in layer.items() if value is not None})
+    if isinstance(merged.get("samplers"), str):
+        merged["samplers"] = tuple(s.strip() for s in merged["samplers"].split(",") if s.strip())
+    elif "samplers" in merged:
+        merged["samplers"] = tuple(merged["samplers"])
+    return replace(CampaignConfig(), **merged).validate()
