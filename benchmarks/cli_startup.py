@@ -21,7 +21,7 @@ from skmd.tools.machine import machine_info
 
 REFERENCE = "python -c 'import ase'"
 COMMANDS = {"skmd --help": ["--help"], **{f"skmd {c} --help": [c, "--help"]
-                                          for c in ("info", "mb-al", "mb-w2", "ala2", "ubmd")},
+                                          for c in ("info", "al", "mb-al", "mb-w2", "ala2", "ubmd")},
             "skmd ala2 --bad-flag (argument error)": ["ala2", "--bad-flag"]}
 
 

@@ -13,7 +13,7 @@ from skmd.cli.main import interrupted_line, main, missing_extra_line
 from skmd.tools.progress import progress
 
 HEAVY = ("numpy", "torch", "mace", "e3nn", "tblite", "dask", "scipy", "matplotlib", "ase")
-COMMANDS = ("info", "mb-al", "mb-w2", "ala2", "ubmd")
+COMMANDS = ("info", "al", "mb-al", "mb-w2", "ala2", "ubmd")
 
 
 def run_python(code, timeout=120, **env):

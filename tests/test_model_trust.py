@@ -106,7 +106,7 @@ def _entry_points(path: Path, tmp_path: Path) -> dict:
     from skmd.atoms.parallel import MACEFactory
     from skmd.atoms.training import FinetuneSettings, finetune, foundation_pickle
     from skmd.studies.ala2 import Ala2Config, Study
-    from skmd.studies.ala2.samplers import CommitteeFactory, UBMDFactory
+    from skmd.atoms.parallel import CommitteeFactory, UBMDFactory
     from skmd.studies.ala2.scoring import score_model
     from skmd.studies.ala2.stages import Stages as Ala2Stages
     from skmd.studies.ala2_metrics import mace_calculator

@@ -67,6 +67,7 @@ class CampaignConfig:
     ubmd_tau: float = 0.2
     ubmd_threshold: float = 1.5
     ubmd_features: int = 512
+    ubmd_alpha: float = 0.05
     udd_members: int = 3
     udd_A: float = 0.57
     udd_B: float = 0.005
@@ -104,6 +105,22 @@ class CampaignConfig:
         for name in ("test_fraction", "valid_fraction", "calibration_fraction"):
             if not 0.0 < float(getattr(self, name)) < 0.5:
                 raise ValueError(f"{name} must be in (0, 0.5), got {getattr(self, name)}")
+        held_out = sum(max(1, round(f * self.start_frames)) for f in
+                       ((self.calibration_fraction,) if self.test else (self.test_fraction, self.calibration_fraction)))
+        n_train = self.start_frames - held_out
+        if n_train < 2 or int(self.valid_fraction * n_train) < 1:
+            raise ValueError(f"start_frames {self.start_frames} leaves {n_train} starting frames to train on, too few "
+                             f"for a validation split of valid_fraction {self.valid_fraction}: raise start_frames "
+                             f"to at least {math.ceil((1 / self.valid_fraction) + held_out)}")
+        if "ubmd" in self.samplers:
+            if not 0.0 < float(self.ubmd_alpha) < 1.0:
+                raise ValueError(f"ubmd_alpha must be in (0, 1), got {self.ubmd_alpha}")
+            n_calibration, needed = max(1, round(self.calibration_fraction * self.start_frames)), \
+                math.ceil(1.0 / self.ubmd_alpha) - 1
+            if n_calibration < needed:
+                raise ValueError(f"ubmd calibrates its uncertainty on {n_calibration} held-out starting frames "
+                                 f"(calibration_fraction × start_frames); ubmd_alpha {self.ubmd_alpha} needs at least "
+                                 f"{needed}: raise start_frames or calibration_fraction, or ubmd_alpha")
         if "udd" in self.samplers and positive_int("udd_members", self.udd_members) < 2:
             raise ValueError("a UDD committee needs udd_members >= 2")
         return self

@@ -1,8 +1,9 @@
-"""Study commands (mb-al, mb-w2, ala2, ubmd) are registered here."""
+"""The commands after ``skmd info`` are registered here: al (the campaign), then the studies mb-al, mb-w2, ala2, ubmd."""
 
 
 def add_commands(sub) -> None:
-    from . import ala2, mueller_brown, ubmd  # noqa: PLC0415
+    from . import al, ala2, mueller_brown, ubmd  # noqa: PLC0415
+    al.add_command(sub)
     mueller_brown.add_commands(sub)
     ala2.add_command(sub)
     ubmd.add_command(sub)

@@ -20,7 +20,8 @@ from pathlib import Path
 from ...atoms.tasks import run_tasks
 from ...tools.selection import furthest_point_sampling
 from ...tools.rundir import write_json
-from .samplers import SKMD, UBMD, UDD, CommitteeFactory, UBMDFactory, split_calibration
+from ...atoms.parallel import CommitteeFactory, UBMDFactory
+from .samplers import SKMD, UBMD, UDD, split_calibration
 from .scoring import compare_final, coverage_summary, score, score_model
 from .stages import Stages
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...atoms.parallel import CommitteeFactory, UBMDFactory  # noqa: F401  (re-exported: the study's factories)
 
 SKMD, UBMD, UDD = "skmd", "ubmd", "udd"
 

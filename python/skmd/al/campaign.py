@@ -1,0 +1,82 @@
+"""An active-learning campaign on the user's own structures, model and oracle (``skmd al``).
+
+Per iteration k, every sampler (its own chain of models and labels) samples ``walkers`` walks of
+``steps`` steps with its models after iteration k − 1, starting from its walkers' end points of
+iteration k − 1 (k = 1: perturbed copies of the structures); then, per sampler, ``select`` candidates
+are chosen, labelled by the oracle, split into training and calibration frames, the models are
+trained on all training labels so far (the starting labels included), and scored on the test set.
+Calibration frames are never trained on. Every stage is checkpointed under ``out``; a killed
+campaign resumes from the same command, and no configuration goes to the oracle twice.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..tools.rundir import check_config, make_run_directory
+from .config import CampaignConfig
+
+
+class Campaign:
+    """``Campaign(config).run()`` → results dict; parts are pluggable (see :mod:`skmd.al`).
+
+    ``oracle``: a picklable ``() -> ASE calculator`` (default: ``config.oracle`` imported); ``samplers``:
+    sampler objects (default: those ``config.samplers`` names); ``selector``/``trainer``: callables as in
+    :mod:`skmd.al.selection` and :mod:`skmd.al.training`; ``executor``: any ``concurrent.futures``
+    executor for sampling, labelling and scoring (a process pool, a Dask client's executor).
+    """
+
+    def __init__(self, config: CampaignConfig, *, oracle=None, samplers=None, selector=None, trainer=None,
+                 executor=None, log=print, retry_failed: bool = False):
+        from .checks import check_inputs  # noqa: PLC0415
+        from .samplers import builtin_samplers  # noqa: PLC0415
+        from .selection import builtin_selector  # noqa: PLC0415
+        self.config = config.validate()
+        self.log, self.executor = log, executor
+        self.oracle_factory, self.structures, self.test_frames = check_inputs(self.config, oracle)
+        self.samplers = list(samplers) if samplers is not None else builtin_samplers(self.config)
+        names = [s.name for s in self.samplers]
+        if len(set(names)) != len(names) or not names:
+            raise ValueError(f"sampler names must be distinct and at least one; got {names}")
+        self.selector = selector or builtin_selector(self.config.selection)
+        self._trainer = trainer
+        self.out = make_run_directory(config.out)
+        check_config(self.out, self.config, _recorded_parts(self.oracle_factory, self.samplers, selector, trainer))
+        from ..atoms.oracle import Oracle  # noqa: PLC0415
+        from ..atoms.store import LabelStore  # noqa: PLC0415
+        self.store = LabelStore(self.out / "labels", Oracle(self.oracle_factory, executor),
+                                batch_size=config.label_batch, retry_failed=retry_failed)
+
+    @property
+    def trainer(self):
+        if self._trainer is None:
+            from .stages import isolated_atom_energies  # noqa: PLC0415
+            from .training import builtin_trainer  # noqa: PLC0415
+            numbers = sorted({int(z) for atoms in self.structures for z in atoms.numbers})
+            e0s = {} if self.config.model is not None else isolated_atom_energies(self, numbers)
+            self._trainer = builtin_trainer(self.config, e0s)
+        return self._trainer
+
+    def folder(self, name: str, k: int) -> Path:
+        return self.out / "samplers" / name / f"iter{k:02d}"
+
+    def run(self) -> dict:
+        """Run (or resume) the campaign; write training_set.extxyz, results.json and report.md."""
+        from .loop import run_campaign  # noqa: PLC0415
+        return run_campaign(self)
+
+
+def _describe(part):
+    """A part as recorded: its class, and its settings where it is a dataclass (no memory addresses)."""
+    import dataclasses  # noqa: PLC0415
+    if part is None:
+        return None
+    kind = f"{getattr(part, '__module__', None)}.{getattr(part, '__qualname__', type(part).__qualname__)}"
+    settings = dataclasses.asdict(part) if dataclasses.is_dataclass(part) and not isinstance(part, type) else None
+    return {"kind": kind, "name": getattr(part, "name", None), "settings": settings}
+
+
+def _recorded_parts(oracle, samplers, selector, trainer) -> dict:
+    """The parts of a campaign that a rerun must keep (recorded in config.json; a change is refused)."""
+    from ..atoms.oracle import oracle_name  # noqa: PLC0415
+    return {"oracle": oracle_name(oracle), "sampler_parts": [_describe(s) for s in samplers],
+            "selector": _describe(selector), "trainer": _describe(trainer)}

@@ -1,0 +1,52 @@
+"""Every input of a campaign checked before any oracle call or training, each failure in one line."""
+from __future__ import annotations
+
+
+def check_inputs(config, oracle=None) -> tuple:
+    """(oracle factory, starting structures, test frames or []) after checking all of them.
+
+    Refused: a missing or unreadable structure file; structures mixing molecules and cells, or not
+    periodic in 3D under a pressure; an oracle that cannot be imported, or without stress on an NPT run;
+    a model file that is a pickle without ``trust_model``, or that does not know every element of the
+    structures (named as symbols); a test file without reference labels (or stress, under NPT).
+    """
+    from ..tools.factories import load_factory  # noqa: PLC0415
+    from .start import check_labelled, check_structures, read_structures  # noqa: PLC0415
+    structures = read_structures(config.structures)
+    check_structures(structures, config.npt)
+    factory = oracle if oracle is not None else load_factory(config.oracle, "the oracle")
+    if not callable(factory):
+        raise ValueError("the oracle must be a callable that returns an ASE calculator")
+    if config.npt:
+        _check_oracle_stress(factory)
+    test = []
+    if config.test is not None:
+        test = read_structures(config.test)
+        check_labelled(test, config.test, stress=config.npt)
+    if config.model is not None:
+        check_model(config.model, config.trust_model, structures)
+    return factory, structures, test
+
+
+def _check_oracle_stress(factory) -> None:
+    calculator = factory()
+    properties = getattr(calculator, "implemented_properties", None)
+    if properties is not None and "stress" not in properties:
+        raise ValueError(f"the oracle {type(calculator).__name__} gives no stress, which an NPT campaign "
+                         "(--pressure) labels and trains on")
+
+
+def check_model(path, trusted: bool, structures) -> None:
+    """ValueError unless the model at ``path`` is readable (pickles only if ``trusted``) and knows every
+    element of ``structures``."""
+    from ase.data import chemical_symbols  # noqa: PLC0415
+    from ..atoms.mace_models import load_mace  # noqa: PLC0415
+    from ..atoms.model_files import check_readable  # noqa: PLC0415
+    check_readable(path, trusted, role="model")
+    model = load_mace(path, trusted=trusted)
+    known = {int(z) for z in model.atomic_numbers}
+    needed = {int(z) for atoms in structures for z in atoms.numbers}
+    missing = sorted(needed - known)
+    if missing:
+        raise ValueError(f"the model {path} does not know {', '.join(chemical_symbols[z] for z in missing)} "
+                         f"(it knows {', '.join(chemical_symbols[z] for z in sorted(known))})")

@@ -1,0 +1,175 @@
+"""The iterations of a campaign (see :mod:`skmd.al.campaign`): sample, select, label, train, score.
+
+Files per sampler and iteration, under ``out/samplers/<name>/iterKK/``: ``candidates.extxyz`` and
+``ensemble.extxyz`` with ``sampling.json`` (walks, drops, uncertainty stops, time), ``selected.extxyz``,
+``train.extxyz`` and ``calibration.extxyz`` (all labels so far, disjoint), ``model<m>.safetensors`` and
+``metrics.json`` (test errors, counts, wall time per stage). Each is written atomically and skipped when
+present, so a rerun resumes.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from ..tools.rundir import write_json
+from .samplers import Context
+
+
+def _read(path) -> list:
+    from ..atoms.store import read_frames  # noqa: PLC0415
+    return read_frames(path) if path.exists() else []
+
+
+def _write(path, frames) -> None:
+    from ..atoms.store import atomic_write_frames  # noqa: PLC0415
+    atomic_write_frames(path, frames)
+
+
+class Loop:
+    """The per-iteration stages of one campaign (``campaign``: a :class:`~skmd.al.campaign.Campaign`)."""
+
+    def __init__(self, campaign, start: dict, members: dict):
+        self.campaign, self.config, self.start, self.members = campaign, campaign.config, start, members
+
+    def models(self, sampler, k: int) -> list:
+        if k == 0:
+            return self.members[sampler.name]
+        return [self.campaign.folder(sampler.name, k) / f"model{m}.safetensors" for m in range(sampler_models(sampler))]
+
+    def data_file(self, sampler, k: int, kind: str):
+        """``train`` or ``calibration`` labels a sampler's models of iteration ``k`` were made with."""
+        return (self.campaign.out / "start" if k == 0 else self.campaign.folder(sampler.name, k)) / f"{kind}.extxyz"
+
+    def context(self, sampler, k: int) -> Context:
+        return Context(tuple(str(p) for p in self.models(sampler, k - 1)), str(self.data_file(sampler, k - 1, "train")),
+                       str(self.data_file(sampler, k - 1, "calibration")), self.config.pressure_GPa,
+                       self.config.seed * 1000 + k)
+
+    def ensemble(self, sampler, k: int) -> list:
+        if k > 1:
+            return _read(self.campaign.folder(sampler.name, k - 1) / "ensemble.extxyz")
+        from .start import perturbed_copies  # noqa: PLC0415
+        c = self.config
+        return perturbed_copies(self.campaign.structures, c.walkers, c.perturb_A, 0.0, c.seed + 1)
+
+    def sample(self, k: int) -> None:
+        """Candidates of iteration ``k`` for every sampler without them, side by side on the executor."""
+        from ..atoms.parallel import run_samplers  # noqa: PLC0415
+        c = self.config
+        pending = [s for s in self.campaign.samplers
+                   if not (self.campaign.folder(s.name, k) / "candidates.extxyz").exists()]
+        if not pending:
+            return
+        self.campaign.log(f"iteration {k}/{c.iterations}: sampling ({', '.join(s.name for s in pending)}, "
+                          f"{c.walkers} walks of {c.steps} steps each)")
+        specs = [s.spec(c.walkers, c.steps, seed=c.seed * 1000 + k) for s in pending]
+        results = run_samplers(specs, {s.name: self.ensemble(s, k) for s in pending},
+                               {s.name: s.factory(self.context(s, k)) for s in pending},
+                               executor=self.campaign.executor)
+        for name, result in results.items():
+            folder = self.campaign.folder(name, k)
+            candidates = result["candidates"]
+            reasons = [str(f.info.get("skmd_reason", "")) for f in candidates]
+            stops = [int(f.info.get("skmd_step", -1)) for f, r in zip(candidates, reasons) if "threshold" in r]
+            write_json(folder / "sampling.json", {
+                "sample_s": result["seconds"], "n_candidates": len(candidates), "dropped": result["dropped"],
+                "threshold_stops": len(stops), "threshold_stop_steps": stops,
+                "max_atomic_uncertainty": [float(f.info["max_atomic_uncertainty"]) for f in candidates
+                                           if "max_atomic_uncertainty" in f.info]})
+            _write(folder / "ensemble.extxyz", result["ensemble"])
+            _write(folder / "candidates.extxyz", candidates)
+
+    def select_and_label(self, sampler, k: int) -> dict:
+        """Select iteration ``k``'s batch, label it, and write the sampler's train/calibration files."""
+        from .selection import SelectionContext, checked_picks  # noqa: PLC0415
+        c, folder = self.config, self.campaign.folder(sampler.name, k)
+        candidates = _read(folder / "candidates.extxyz")
+        earlier = {kind: _read(self.data_file(sampler, k - 1, kind)) for kind in ("train", "calibration")}
+        if not (folder / "selected.extxyz").exists():
+            if not candidates:
+                raise RuntimeError(f"{sampler.name} iteration {k}: every walk diverged; no candidates to label")
+            context = SelectionContext(str(self.models(sampler, k - 1)[0]), earlier["train"] + earlier["calibration"],
+                                       c.seed * 1000 + k, c.ubmd_features)
+            picks = checked_picks(self.campaign.selector(candidates, min(c.select, len(candidates)), context),
+                                  len(candidates), c.select, getattr(self.campaign.selector, "__name__", "selector"))
+            _write(folder / "selected.extxyz", [candidates[i] for i in picks])
+        selected = _read(folder / "selected.extxyz")
+        started = time.perf_counter()
+        labelled, failures = self.campaign.store.label(f"{sampler.name}/iter{k:02d}", selected)
+        label_s = time.perf_counter() - started
+        rng = np.random.default_rng([c.seed, k, 17])
+        n_calibration = int(round(c.calibration_fraction * len(labelled)))
+        calibration = set(rng.permutation(len(labelled))[:n_calibration].tolist())
+        for frame in labelled:
+            frame.info["skmd_source"] = f"{sampler.name}/iter{k:02d}"
+        _write(folder / "train.extxyz", earlier["train"] + [f for i, f in enumerate(labelled) if i not in calibration])
+        _write(folder / "calibration.extxyz", earlier["calibration"] + [labelled[i] for i in sorted(calibration)])
+        return {"n_selected": len(selected), "n_labelled": len(labelled), "n_failed": len(failures),
+                "label_s": label_s, "n_train": len(earlier["train"]) + len(labelled) - len(calibration)}
+
+    def train(self, sampler, k: int) -> float:
+        """Train every model of the sampler on its training labels so far; returns the wall time."""
+        from .training import kept  # noqa: PLC0415
+        started, folder = time.perf_counter(), self.campaign.folder(sampler.name, k)
+        for m, (base, final) in enumerate(zip(self.models(sampler, k - 1), self.models(sampler, k))):
+            if not final.is_file():
+                self.campaign.log(f"iteration {k}: training {sampler.name} model {m + 1}/{len(self.models(sampler, k))}")
+                trained = self.campaign.trainer(base, folder / "train.extxyz", folder / f"training{m}",
+                                                self.config.seed + 100 * k + m)
+                kept(trained, final)
+        return time.perf_counter() - started
+
+
+def sampler_models(sampler) -> int:
+    """How many models a sampler's chain trains (1 unless it says otherwise, e.g. a committee)."""
+    return int(getattr(sampler, "n_models", 1))
+
+
+def run_campaign(campaign) -> dict:
+    """Run (or resume) every stage of ``campaign``; write the outputs; return the results."""
+    from ..atoms.scoring import score_model_file  # noqa: PLC0415
+    from ..atoms.tasks import run_tasks  # noqa: PLC0415
+    from .report import write_outputs  # noqa: PLC0415
+    from .stages import committee_members, starting_data, starting_model  # noqa: PLC0415
+    c, started, timing = campaign.config, time.perf_counter(), {}
+    start = starting_data(campaign)
+    test = campaign.test_frames or start["test"]
+    model0 = starting_model(campaign, start["train"])
+    members = {s.name: committee_members(campaign, model0, campaign.out / "start" / "train.extxyz", sampler_models(s))
+               for s in campaign.samplers}
+    timing["start_s"] = time.perf_counter() - started
+    initial_path = campaign.out / "model0" / "score.json"
+    if not initial_path.exists():
+        write_json(initial_path, run_tasks(score_model_file, [(model0, test, 1)], executor=campaign.executor)[0])
+    loop = Loop(campaign, start, members)
+    for k in range(1, c.iterations + 1):
+        todo = [s for s in campaign.samplers if not (campaign.folder(s.name, k) / "metrics.json").exists()]
+        if not todo:
+            continue
+        stage = time.perf_counter()
+        loop.sample(k)
+        sample_s = time.perf_counter() - stage
+        prepared = {s.name: loop.select_and_label(s, k) for s in todo}
+        train_s = parallel_map(lambda s: loop.train(s, k), todo, c.workers or 1)
+        stage = time.perf_counter()
+        campaign.log(f"iteration {k}/{c.iterations}: scoring on {len(test)} test frames")
+        scores = run_tasks(score_model_file, [(loop.models(s, k)[0], test, 1) for s in todo], executor=campaign.executor)
+        score_s = time.perf_counter() - stage
+        for s, seconds, errors in zip(todo, train_s, scores):
+            sampling = json.loads((campaign.folder(s.name, k) / "sampling.json").read_text())
+            metrics = {"iteration": k, **errors, **prepared[s.name], **sampling, "train_s": seconds,
+                       "score_s": score_s, "iteration_sample_s": sample_s}
+            write_json(campaign.folder(s.name, k) / "metrics.json", metrics)
+            campaign.log(f"iteration {k}: {s.name}: {prepared[s.name]['n_labelled']} new labels; test RMSE energy "
+                         f"{errors['energy_rmse_meV_atom']:.1f} meV/atom, forces {errors['force_rmse_meV_A']:.1f} meV/Å"
+                         + (f", stress {errors['stress_rmse_meV_A3']:.2f} meV/Å³" if "stress_rmse_meV_A3" in errors else ""))
+    return write_outputs(campaign, loop, test, started, timing)
+
+
+def parallel_map(function, items, jobs: int) -> list:
+    """``[function(i) for i in items]`` on ``jobs`` threads (each trains in a mace_run_train subprocess)."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        return list(pool.map(function, items))

@@ -1,0 +1,146 @@
+"""The samplers of a campaign: recipes that turn one iteration into a :class:`~skmd.atoms.parallel.SamplerSpec`
+and a picklable calculator factory. Units: K, fs, GPa, eV, Å.
+
+A sampler is any object with
+
+* ``name`` (str): its label in the run directory and the results;
+* ``spec(n_moves, steps, seed, npt)`` → :class:`~skmd.atoms.parallel.SamplerSpec`;
+* ``factory(context)`` → a picklable ``() -> ASE calculator``, where ``context`` is the
+  :class:`Context` of this iteration (the sampler's current model, the labelled data so far);
+* ``n_models`` (int, default 1): how many models its chain fine-tunes (a committee has several).
+
+so a user's own sampler plugs in by passing it to :class:`~skmd.al.Campaign` (``samplers=[...]``).
+Built in: :class:`MD` (Langevin or NPT), :class:`SKMD` (Stein bias, Brownian), :class:`UBMD`
+(uncertainty bias, stops at a calibrated threshold) and :class:`UDD` (committee bias).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a sampler's calculator may use in one iteration (paths to files in the run directory).
+
+    ``models``: the sampler's current model(s), first the one it samples with. ``train_file`` and
+    ``calibration_file``: extxyz files with REF_ labels that the models were trained on and that were
+    held out of training for calibration. ``pressure_GPa``: None for NVT.
+    """
+
+    models: tuple
+    train_file: str
+    calibration_file: str
+    pressure_GPa: float | None
+    seed: int
+
+
+def dynamics(temperature_K: float, timestep_fs: float, damping_fs: float, pressure_GPa: float | None):
+    """Langevin at ``temperature_K`` (NVT), or MTK NPT with a flexible cell at ``pressure_GPa``."""
+    from ..atoms.integrators import NPT, Langevin  # noqa: PLC0415
+    if pressure_GPa is None:
+        return Langevin(temperature_K, timestep_fs, damping_fs)
+    return NPT(temperature_K, pressure_GPa, timestep_fs, tdamp_fs=damping_fs, pdamp_fs=10 * damping_fs)
+
+
+@dataclass(frozen=True)
+class MD:
+    """Independent walkers of plain MD; each walk's end point is its candidate."""
+
+    temperature_K: float = 300.0
+    timestep_fs: float = 1.0
+    damping_fs: float = 100.0
+    pressure_GPa: float | None = None
+    name: str = "md"
+    n_models = 1
+
+    def spec(self, n_moves: int, steps: int, seed: int):
+        from ..atoms.observers import EndPoint  # noqa: PLC0415
+        from ..atoms.parallel import SamplerSpec  # noqa: PLC0415
+        return SamplerSpec(self.name, "independent", dynamics(self.temperature_K, self.timestep_fs, self.damping_fs,
+                                                              self.pressure_GPa),
+                           n_moves, steps=steps, seed=seed, acquisition=EndPoint(steps))
+
+    def factory(self, context: Context):
+        from ..atoms.parallel import MACEFactory  # noqa: PLC0415
+        return MACEFactory(str(context.models[0]))
+
+
+@dataclass(frozen=True)
+class UBMD(MD):
+    """Uncertainty-biased MD (E − τu with an ensemble-free, conformally calibrated u): a walk stops at the
+    first frame whose largest atomic u exceeds ``threshold`` (eV/Å), its candidate; else its end point."""
+
+    tau: float = 0.2
+    threshold: float = 1.5
+    n_features: int = 512
+    alpha: float = 0.05
+    name: str = "ubmd"
+
+    def spec(self, n_moves: int, steps: int, seed: int):
+        from ..atoms.observers import UncertaintyStop  # noqa: PLC0415
+        return replace(MD.spec(self, n_moves, steps, seed),
+                       acquisition=UncertaintyStop(steps, atomic_threshold=self.threshold))
+
+    def factory(self, context: Context):
+        from ..atoms.parallel import UBMDFactory  # noqa: PLC0415
+        return UBMDFactory(str(context.models[0]), context.train_file, context.calibration_file,
+                           n_features=self.n_features, alpha=self.alpha, tau=self.tau, seed=context.seed)
+
+
+@dataclass(frozen=True)
+class UDD(MD):
+    """Uncertainty-driven dynamics: MD on a committee of ``n_models`` MACE models (their mean) under a
+    Gaussian bias of height ``A`` and width ``B`` (eV) on the committee's energy variance."""
+
+    A: float = 0.57
+    B: float = 0.005
+    members: int = 3
+    name: str = "udd"
+
+    @property
+    def n_models(self) -> int:
+        return self.members
+
+    def factory(self, context: Context):
+        from ..atoms.parallel import CommitteeFactory  # noqa: PLC0415
+        return CommitteeFactory(tuple(str(path) for path in context.models), self.A, self.B)
+
+
+@dataclass(frozen=True)
+class SKMD:
+    """Round-robin SKMD: Brownian dynamics (T, Δt, friction γ in eV·fs/Å²) under the Stein bias of the
+    other walkers, a Gaussian kernel of amplitude h on the model's MACE descriptors (median bandwidth)."""
+
+    temperature_K: float = 300.0
+    timestep_fs: float = 0.1
+    friction: float = 75.0
+    amplitude: float = 3.0
+    name: str = "skmd"
+    n_models = 1
+
+    def spec(self, n_moves: int, steps: int, seed: int):
+        from ..atoms.integrators import Brownian  # noqa: PLC0415
+        from ..atoms.observers import EndPoint  # noqa: PLC0415
+        from ..atoms.parallel import SamplerSpec  # noqa: PLC0415
+        from ..atoms.stein_bias import Stein  # noqa: PLC0415
+        from ..modules.kernels import GaussianKernel  # noqa: PLC0415
+        bias = Stein(GaussianKernel(self.amplitude, "median"), self.temperature_K)
+        return SamplerSpec(self.name, "round_robin", Brownian(self.temperature_K, self.timestep_fs, self.friction),
+                           n_moves, steps=steps, bias=bias, seed=seed, acquisition=EndPoint(steps))
+
+    def factory(self, context: Context):
+        from ..atoms.parallel import MACEFactory  # noqa: PLC0415
+        return MACEFactory(str(context.models[0]))
+
+
+def builtin_samplers(config) -> list:
+    """The samplers a :class:`~skmd.al.config.CampaignConfig` names, with its settings."""
+    md = dict(temperature_K=config.temperature_K, timestep_fs=config.timestep_fs, damping_fs=config.damping_fs,
+              pressure_GPa=config.pressure_GPa)
+    recipes = {"md": lambda: MD(**md),
+               "ubmd": lambda: UBMD(**md, tau=config.ubmd_tau, threshold=config.ubmd_threshold,
+                                    n_features=config.ubmd_features, alpha=config.ubmd_alpha),
+               "udd": lambda: UDD(**md, A=config.udd_A, B=config.udd_B, members=config.udd_members),
+               "skmd": lambda: SKMD(config.temperature_K, config.skmd_timestep_fs, config.skmd_friction,
+                                    config.skmd_amplitude)}
+    return [recipes[name]() for name in config.samplers]

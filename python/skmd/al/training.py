@@ -1,0 +1,54 @@
+"""How a campaign trains its models: mace's own ``mace_run_train`` (:mod:`skmd.atoms.training`).
+
+A trainer is any callable ``trainer(base, train_file, work_dir, seed) -> path`` that returns a model in
+skmd's safe format (``.safetensors``); ``base`` is the model to start from, or None to train from
+scratch. :class:`MACETrainer` is the built-in one: ``full`` fine-tunes every weight of ``base``,
+``lora`` trains rank-4 adapters merged into it, ``scratch`` ignores ``base`` and trains a new MACE.
+Fine-tuning always runs on all labels so far (the starting data included); mace_run_train holds
+out ``valid_fraction`` of them for validation and keeps the best checkpoint of that split.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class MACETrainer:
+    """mace_run_train with the campaign's settings; ``e0s``: {Z: isolated-atom energy in eV} from the oracle."""
+
+    mode: str = "full"
+    e0s: dict = field(default_factory=dict)
+    epochs: int = 20
+    scratch_epochs: int = 60
+    channels: int = 32
+    valid_fraction: float = 0.1
+    stress_weight: float = 0.0
+
+    def __call__(self, base, train_file, work_dir, seed: int):
+        from ..atoms.training import FinetuneSettings, SurrogateSettings, finetune, train_surrogate  # noqa: PLC0415
+        if base is None or self.mode == "scratch":
+            settings = SurrogateSettings(channels=self.channels, epochs=self.scratch_epochs,
+                                         valid_fraction=self.valid_fraction, stress_weight=self.stress_weight)
+            return train_surrogate(train_file, work_dir, self.e0s, settings, seed=seed, name="model")
+        settings = FinetuneSettings(mode=self.mode, epochs=self.epochs, switch_epoch=max(1, self.epochs // 2),
+                                    valid_fraction=self.valid_fraction, stress_weight=self.stress_weight,
+                                    e0s=self.e0s or None)
+        return finetune(base, train_file, work_dir, settings, seed=seed, name="model")
+
+
+def builtin_trainer(config, e0s: dict) -> MACETrainer:
+    """The :class:`MACETrainer` a :class:`~skmd.al.config.CampaignConfig` describes."""
+    return MACETrainer(mode=config.finetune, e0s=dict(e0s), epochs=config.finetune_epochs,
+                       scratch_epochs=config.surrogate_epochs, channels=config.model_channels,
+                       valid_fraction=config.valid_fraction, stress_weight=config.stress_weight if config.npt else 0.0)
+
+
+def kept(trained, final):
+    """Move a trained model to ``final`` atomically (a crash leaves either nothing or the whole file)."""
+    import shutil  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(trained, final.with_suffix(".tmp"))
+    final.with_suffix(".tmp").replace(final)
+    return final

@@ -1,0 +1,62 @@
+"""Test errors of a model against reference labels, in one convention for every campaign.
+
+Energy: error per atom in meV/atom. Forces: over Cartesian components, in meV/Å. Stress: over the six
+Voigt components, in meV/Å³ (periodic frames whose labels carry a stress). Per frame, ``energy`` is
+the absolute error per atom and ``forces``/``stress`` the frame's RMSE over its components; the
+summary RMSEs pool every component of every frame. Labels are read through
+:func:`skmd.tools.labels.reference_labels` (REF_ keys, or a SinglePointCalculator's results).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: summary key → unit, the one place the error names and units are defined
+UNITS = {"energy_rmse_meV_atom": "meV/atom", "force_rmse_meV_A": "meV/Å", "stress_rmse_meV_A3": "meV/Å³"}
+
+
+def frame_errors(calculator, frames) -> dict:
+    """{"energy": (n,), "forces": (n,), "stress": (n,) if labelled} per-frame errors (see the module)."""
+    from ..tools.labels import reference_labels  # noqa: PLC0415
+    per_frame = {"energy": [], "forces": [], "stress": []}
+    squares = {"forces": [0.0, 0], "stress": [0.0, 0]}
+    for frame in frames:
+        label = reference_labels(frame)
+        atoms = frame.copy()
+        atoms.calc = calculator
+        energy_error = float(atoms.get_potential_energy()) - label.energy
+        force_error = np.asarray(atoms.get_forces(), float) - label.forces
+        per_frame["energy"].append(1e3 * abs(energy_error) / len(frame))
+        per_frame["forces"].append(1e3 * float(np.sqrt(np.mean(force_error ** 2))))
+        squares["forces"][0] += float(np.sum(force_error ** 2)) * 1e6
+        squares["forces"][1] += force_error.size
+        if label.stress is not None and atoms.pbc.all():
+            stress_error = np.asarray(atoms.get_stress(voigt=True), float) - np.asarray(label.stress, float).ravel()[:6]
+            per_frame["stress"].append(1e3 * float(np.sqrt(np.mean(stress_error ** 2))))
+            squares["stress"][0] += float(np.sum(stress_error ** 2)) * 1e6
+            squares["stress"][1] += 6
+    result = {key: np.asarray(values, float) for key, values in per_frame.items() if values}
+    result["_pooled"] = {key: float(np.sqrt(total / count)) for key, (total, count) in squares.items() if count}
+    return result
+
+
+def score(calculator, frames) -> dict:
+    """The summary RMSEs (keys of :data:`UNITS`), ``n_frames`` and ``per_frame`` (lists) on labelled ``frames``."""
+    if not frames:
+        raise ValueError("no labelled frames to score on")
+    errors = frame_errors(calculator, frames)
+    pooled = errors.pop("_pooled")
+    result = {"n_frames": len(frames),
+              "energy_rmse_meV_atom": float(np.sqrt(np.mean(errors["energy"] ** 2))),
+              "force_rmse_meV_A": pooled["forces"]}
+    if "stress" in pooled:
+        result["stress_rmse_meV_A3"] = pooled["stress"]
+    result["per_frame"] = {key: values.tolist() for key, values in errors.items()}
+    return result
+
+
+def score_model_file(model_path, frames, threads: int = 1) -> dict:
+    """:func:`score` of the model stored at ``model_path`` (skmd's safe format); a task for any executor."""
+    from ..tools.threads import set_threads  # noqa: PLC0415
+    from .parallel import MACEFactory  # noqa: PLC0415
+    set_threads(threads)
+    return score(MACEFactory(str(model_path))(), frames)

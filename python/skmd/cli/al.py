@@ -1,0 +1,79 @@
+"""``skmd al``: an active-learning campaign on your own structures, model and oracle (:mod:`skmd.al`).
+
+Flags as ``mace_run_train`` has them: every setting is a flag, and ``--config FILE`` (YAML) may set any
+of them by its name (``temperature_K: 500``); flags given on the command line win over the file.
+"""
+from __future__ import annotations
+
+#: flag → (CampaignConfig field, type, help); the remaining fields are set through --config
+FLAGS = {
+    "--structures": ("structures", str, "starting structures: any file ASE reads (all frames are used)"),
+    "--oracle": ("oracle", str, "the oracle, 'module:function' returning an ASE calculator "
+                                "(default skmd.atoms.oracle:gfn2_xtb; e.g. ase.calculators.emt:EMT)"),
+    "--out": ("out", str, "run directory (default runs/al); rerun the same command to resume"),
+    "--model": ("model", str, "MACE model to start from: skmd's .safetensors, or a .model pickle with "
+                              "--trust-model (default: train a surrogate on oracle labels)"),
+    "--samplers": ("samplers", str, "comma-separated subset of md, skmd, ubmd, udd (default md)"),
+    "--temperature": ("temperature_K", float, "temperature in K (default 300)"),
+    "--pressure": ("pressure_GPa", float, "pressure in GPa: NPT with stress labels (periodic cells); default NVT"),
+    "--iterations": ("iterations", int, "active-learning iterations (default 3)"),
+    "--walkers": ("walkers", int, "walks per sampler and iteration (default 4)"),
+    "--steps": ("steps", int, "steps per walk (default 200)"),
+    "--select": ("select", int, "labels per sampler and iteration (default 8)"),
+    "--selection": ("selection", str, "fps, max_det, lcmd, max_dist or random (default fps)"),
+    "--finetune": ("finetune", str, "full, lora or scratch (default full)"),
+    "--test": ("test", str, "labelled extxyz file to score on (default: a held-out part of the starting labels)"),
+    "--workers": ("workers", int, "process pool for sampling, labelling and scoring, and parallel trainings"),
+    "--dask-scheduler": ("dask_scheduler", str, "address of a Dask scheduler to run the tasks on instead"),
+    "--seed": ("seed", int, "seed of every random stream (default 0)"),
+}
+
+
+def add_command(sub) -> None:
+    p = sub.add_parser("al", help="active learning on your own structures, model and oracle",
+                       description="Active learning on your own system: sample (md, skmd, ubmd, udd), select, "
+                                   "label with your oracle, fine-tune MACE, score; resumable.")
+    p.add_argument("--config", default=None, help="YAML file setting any option by its name (flags win)")
+    for flag, (_, kind, text) in FLAGS.items():
+        p.add_argument(flag, type=kind, default=None, help=text)
+    p.add_argument("--trust-model", action="store_true", default=None,
+                   help="allow --model to be a .model pickle, which runs code when read")
+    p.add_argument("--retry-failed", action="store_true", help="send frames the oracle failed on once more")
+    p.set_defaults(func=_main, resumable=True)
+
+
+def config_from_args(args):
+    """The validated campaign settings: the --config file, then the flags given."""
+    from ..al.config import make_config, read_yaml  # noqa: PLC0415
+    from_file = read_yaml(args.config) if args.config else {}
+    from_flags = {field: getattr(args, flag.lstrip("-").replace("-", "_")) for flag, (field, _, _) in FLAGS.items()}
+    from_flags["trust_model"] = args.trust_model
+    config = make_config(from_file, from_flags)
+    args.out = config.out
+    return config
+
+
+def _executor(config):
+    if config.dask_scheduler:
+        from distributed import Client  # noqa: PLC0415
+        return Client(config.dask_scheduler).get_executor()
+    if config.workers:
+        from ..tools.pool import process_pool  # noqa: PLC0415
+        return process_pool(config.workers)
+    return None
+
+
+def _main(args) -> int:
+    from ..al.campaign import Campaign  # noqa: PLC0415
+    config = config_from_args(args)
+    executor = _executor(config)
+    try:
+        results = Campaign(config, executor=executor, retry_failed=args.retry_failed).run()
+    finally:
+        if executor is not None and hasattr(executor, "shutdown"):
+            executor.shutdown()
+    print(f"oracle calls: {results['oracle_calls']}; {results['wall_s']:.0f} s; wrote {config.out}/results.json, "
+          f"report.md and training_set.extxyz")
+    for name, path in results["final_model"].items():
+        print(f"final model ({name}): {path}")
+    return 0
