@@ -53,13 +53,17 @@ def _sampler_title(name: str, results) -> str:
 
 
 def _run_title(results) -> str:
+    """Two lines: the system and ensemble, then the run's size (iterations, walkers, steps, labels, seed)."""
     c = results["config"]
     system = SYSTEM_TITLES.get(c["system"], c["system"])
     atoms = next(iter(results["samplers"].values())).get("n_atoms")
-    where = (f"NPT at {', '.join(f'{p:g}' for p in c['pressures_GPa'])} GPa" if c["system"] != "ala2" else "NVT")
-    return (f"skmd ubmd --system {c['system']}: {system}{f' ({atoms} atoms)' if atoms else ''}, {where}; "
-            f"{c['iterations']} iterations × {c['walkers']} walkers, ≤ {c['steps']} steps of "
-            f"{c['timestep_fs']:g} fs each, {c['n_select']} labels per iteration; seed {c['seed']}")
+    npt = c["system"] != "ala2"
+    where = f"NPT at {', '.join(f'{p:g}' for p in c['pressures_GPa'])} GPa" if npt else "NVT"
+    walkers = f"{c['walkers']} walker{'s' * (c['walkers'] != 1)}{' per pressure' if npt else ''}"
+    size = f" ({atoms} atoms)" if atoms else ""
+    return (f"skmd ubmd --system {c['system']}: {system}{size}, {where}, seed {c['seed']}\n"
+            f"{c['iterations']} iterations × {walkers}, each walk ≤ {c['steps']} steps of {c['timestep_fs']:g} fs; "
+            f"{c['n_select']} labels per iteration")
 
 
 def _error_keys(results) -> list:
@@ -82,8 +86,8 @@ def rmse_figure(path, results) -> None:
         integer_axis(ax.xaxis)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{_run_title(results)}\ntest-set RMSE on {results['test_size']} frames after each iteration "
-                 f"(one run)", fontsize=10)
+    fig.suptitle(f"{_run_title(results)}; test-set RMSE on {results['test_size']} frames after each iteration",
+                 fontsize=10)
     save(fig, path)
 
 
@@ -107,7 +111,7 @@ def visited_figure(path, results) -> None:
         cmap_ticks = iteration_scale(last)[2]
         fig.colorbar(image, ax=axes[0].tolist(), ticks=cmap_ticks, shrink=0.85, pad=0.01,
                      label="iteration of the walk")
-    fig.suptitle(f"{_run_title(results)}\nwhat the walks visited (every walk restarts from the initial data)",
+    fig.suptitle(f"{_run_title(results)}\nwhat the walks visited (each walk starts from a frame of the initial data)",
                  fontsize=10)
     save(fig, path)
 
