@@ -140,9 +140,15 @@ def _volume_panel(ax, r, last):
     ax.set(xlabel="time in the walk (fs)", ylabel="cell volume (Å³)")
     ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=colours[p], label=f"{p:g} GPa") for p in pressures]
+    drawn = {w["iteration"] for w in r["walks"]}
     handles += [Line2D([], [], color="0.3", ls=styles[(k - 1) % len(styles)], label=f"iteration {k}")
-                for k in range(1, last + 1)]
+                for k in range(1, last + 1) if k in drawn]
     ax.legend(handles=handles, fontsize=7)
+    missing = [str(k) for k in range(1, last + 1) if k not in drawn]
+    if missing:   # every walk of these iterations stopped (or was dropped) before its first recorded frame
+        ax.text(0.98, 0.02, f"iteration {', '.join(missing)}: no frame recorded\n(every walk ended before "
+                f"{r['trace_every_fs']:g} fs)", transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=7, bbox=dict(fc="white", ec="0.8"))
 
 
 def results_summary(study, results) -> None:
