@@ -29,15 +29,15 @@ def integer_axis(axis) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def iteration_scale(last: int, cmap: str = "viridis"):
-    """A discrete colour scale for the integers 0..``last``: (colormap with last + 1 colours, BoundaryNorm,
-    tick positions for the colour bar, at most about 9 of them)."""
+def iteration_scale(last: int, first: int = 0, cmap: str = "viridis"):
+    """A discrete colour scale for the integers ``first``..``last``: (colormap with one colour per integer,
+    BoundaryNorm, tick positions for the colour bar, at most about 9 of them)."""
     import matplotlib  # noqa: PLC0415
     from matplotlib.colors import BoundaryNorm  # noqa: PLC0415
-    n = int(last) + 1
+    n = int(last) - int(first) + 1
     colours = matplotlib.colormaps[cmap].resampled(n)
-    norm = BoundaryNorm(np.arange(-0.5, n), n)
-    ticks = list(range(0, n, max(1, int(np.ceil(n / 9)))))
+    norm = BoundaryNorm(np.arange(first - 0.5, last + 1), n)
+    ticks = list(range(first, last + 1, max(1, int(np.ceil(n / 9)))))
     return colours, norm, ticks
 
 

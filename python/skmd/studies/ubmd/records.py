@@ -96,8 +96,9 @@ def visited_figure(path, results) -> None:
     walk against time in the walk, coloured by pressure, one line style per iteration (periodic)."""
     plt = pyplot()
     samplers = results["samplers"]
-    fig, axes = plt.subplots(1, len(samplers), figsize=(4.6 * len(samplers) + 1.2, 4.6), squeeze=False,
-                             sharey=True, layout="constrained")
+    molecule = "phi_psi" in next(iter(samplers.values()))
+    size = (4.4 * len(samplers) + 1.2, 5.6) if molecule else (4.6 * len(samplers) + 1.2, 4.6)
+    fig, axes = plt.subplots(1, len(samplers), figsize=size, squeeze=False, sharey=True, layout="constrained")
     last = results["config"]["iterations"]
     for ax, (name, r) in zip(axes[0], samplers.items()):
         if "phi_psi" in r:
@@ -107,8 +108,8 @@ def visited_figure(path, results) -> None:
         ax.set_title(_sampler_title(name, results), fontsize=9)
         if ax is not axes[0][0]:
             ax.set_ylabel("")
-    if "phi_psi" in next(iter(samplers.values())):
-        cmap_ticks = iteration_scale(last)[2]
+    if molecule:
+        cmap_ticks = iteration_scale(last, first=1)[2]
         fig.colorbar(image, ax=axes[0].tolist(), ticks=cmap_ticks, shrink=0.85, pad=0.01,
                      label="iteration of the walk")
     fig.suptitle(f"{_run_title(results)}\nwhat the walks visited (each walk starts from a frame of the initial data)",
@@ -119,7 +120,7 @@ def visited_figure(path, results) -> None:
 def _ramachandran_panel(ax, r, last):
     angles = np.reshape(r["phi_psi"], (-1, 2))
     iteration = np.asarray(r.get("phi_psi_iteration", np.ones(len(angles))))
-    cmap, norm, _ = iteration_scale(last)
+    cmap, norm, _ = iteration_scale(last, first=1)
     image = ax.scatter(angles[:, 0], angles[:, 1], c=iteration, cmap=cmap, norm=norm, s=6)
     ax.set(xlim=(-180, 180), ylim=(-180, 180), xlabel="φ (deg)", ylabel="ψ (deg)",
            xticks=[-180, -90, 0, 90, 180], yticks=[-180, -90, 0, 90, 180], aspect="equal")
