@@ -126,28 +126,29 @@ def w2_section(out: Path, rerun: bool, extra=()) -> dict:
 
 def pooled_figure(path: Path, per_seed: dict) -> None:
     """Median RMSE per iteration over all pooled trials with its 95 % bootstrap band, per sampler."""
-    import matplotlib  # noqa: PLC0415
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    from skmd.studies.plots import COLORS  # noqa: PLC0415
+    from skmd.studies.figure_tools import MB_ENERGY, MB_FORCE, integer_axis, pyplot, save  # noqa: PLC0415
+    from skmd.studies.plots import COLORS, NAMES, al_settings  # noqa: PLC0415
+    plt = pyplot()
     pooled, strata = pooled_samplers(per_seed)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in zip(axes, ("energy_rmse", "force_rmse"), ("energy RMSE", "force RMSE")):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained")
+    for ax, key, label in zip(axes, ("energy_rmse", "force_rmse"),
+                              (f"test-set energy RMSE ({MB_ENERGY})", f"test-set force-component RMSE\n({MB_FORCE})")):
         for name, curves in pooled.items():
             bands = [bootstrap_interval(curves[key][:, i], np.median, n_boot=2000, seed=i, strata=strata)
                      for i in range(curves[key].shape[1])]
             its = np.arange(len(bands))
-            ax.plot(its, [b["estimate"] for b in bands], color=COLORS.get(name), label=name)
+            ax.plot(its, [b["estimate"] for b in bands], color=COLORS.get(name), label=NAMES.get(name, name))
             ax.fill_between(its, [b["low"] for b in bands], [b["high"] for b in bands], color=COLORS.get(name),
                             alpha=0.25)
-        ax.set(yscale="log", xlabel="active-learning iteration", ylabel=label)
+        ax.set(yscale="log", xlabel="active-learning iteration (0 = the initial points)", ylabel=label)
+        integer_axis(ax.xaxis)
         ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle(f"Müller–Brown active learning, seeds {', '.join(map(str, per_seed))} pooled "
-                 f"({len(strata)} trials): median and its 95 % bootstrap interval")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    axes[0].legend(fontsize=8)
+    seeds = ", ".join(map(str, per_seed))
+    settings = al_settings(next(iter(per_seed.values()))["config"], f"{len(strata)} trials from seeds {seeds}")
+    fig.suptitle(f"Müller–Brown active learning (skmd mb-al), seeds {seeds} pooled: median test-set RMSE and its "
+                 f"95 % bootstrap interval\n{settings}", fontsize=10)
+    save(fig, path)
 
 
 def main(argv=None) -> int:

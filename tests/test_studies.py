@@ -24,6 +24,31 @@ def test_exact_boltzmann_sampler_matches_grid_quadrature():
     np.testing.assert_allclose(samples.mean(axis=0), mean, atol=0.02)
 
 
+def test_nearest_minimum_fractions_name_the_basins():
+    from skmd import MuellerBrown
+    minima = MuellerBrown.minima
+    assert mbs.nearest_minimum_fractions(minima) == pytest.approx({"A": 1 / 3, "B": 1 / 3, "C": 1 / 3})
+    assert mbs.nearest_minimum_fractions(minima[[1, 1, 1, 0]] + 0.05) == pytest.approx({"A": 0.25, "B": 0.75, "C": 0})
+    assert mbs.nearest_minimum_fractions(np.zeros((0, 2))) == {"A": 0.0, "B": 0.0, "C": 0.0}
+
+
+def test_rmse_note_says_when_the_test_set_lies_where_no_data_went():
+    from skmd.studies.plots import test_set_note
+    config = {"test_size": 500, "kT": 4.0, "training": {"epochs": 400}}
+    in_a = {"A": 1.0, "B": 0.0, "C": 0.0}
+    results = {"config": config, "test_set": {"nearest_minimum": in_a},
+               "samplers": {"langevin": {"acquired_nearest_minimum": {"A": 0.0, "B": 1.0, "C": 0.0}},
+                            "udd": {"acquired_nearest_minimum": {"A": 0.4, "B": 0.3, "C": 0.3}}}}
+    text = test_set_note(results)
+    assert "nearest minimum A/B/C: 100/0/0 %" in text and "langevin 0 %, udd 40 %" in text
+    assert "extrapolation into A" in text and "epochs" not in text
+    results["samplers"]["langevin"]["acquired_nearest_minimum"] = in_a
+    assert "extrapolation" not in test_set_note(results)
+    config["training"]["epochs"] = 200   # the --quick preset retrains less than the full study
+    assert "retrains 200 epochs per iteration (the full study 400)" in test_set_note(results)
+    assert test_set_note({"config": config, "samplers": {}}) == ""   # results written before these records
+
+
 @pytest.mark.slow
 def test_mb_al_cli_writes_every_output(tmp_path):
     out = tmp_path / "al"
@@ -41,8 +66,12 @@ def test_mb_al_cli_writes_every_output(tmp_path):
         assert (out / "models" / name / "trial_000.npz").exists()
     first = {name: r["energy_rmse"][0][0] for name, r in results["samplers"].items()}
     assert len(set(first.values())) == 1, "iteration 0 must be the same initial model for every sampler"
-    for fig in ("fig1_landscape.png", "fig2_rmse.png", "fig5_acquisition.png"):
+    for fig in ("mb_al_landscape.png", "mb_al_rmse.png", "mb_al_acquisition.png"):
         assert (out / fig).stat().st_size > 10_000
+    assert not list(out.glob("fig*.png"))
+    assert sum(results["test_set"]["nearest_minimum"].values()) == pytest.approx(1.0)
+    for name, r in results["samplers"].items():   # where the acquired points went, for the RMSE figure's note
+        assert sum(r["acquired_nearest_minimum"].values()) == pytest.approx(1.0)
     stats = results["statistics"]
     assert stats["thresholds"] == mbs.rmse_thresholds(results["config"]["kT"])
     assert len(stats["force_rmse"]["final"]["pairs"]) == 6
@@ -125,7 +154,7 @@ def test_mb_w2_cli(tmp_path):
                           "skmd_T100 vs skmd_T1000"}
     assert all(0.0 <= c["p_value"] <= c["p_holm"] <= 1.0 for c in pairs.values())
     assert json.loads(json.dumps(mbs.w2_statistics(results["methods"], seed=0))) == results["statistics"]
-    assert (out / "fig4_w2.png").stat().st_size > 10_000
+    assert (out / "mb_w2.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow

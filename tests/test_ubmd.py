@@ -160,8 +160,37 @@ def _check_run(out, results, system):
     if system != "ala2":
         assert results["initial"]["stress_rmse_meV_A3"] > 0
         assert set(results["samplers"]["ubmd300"]["volume_range_A3"]) == {"-5", "5"}
+        walks = results["samplers"]["ubmd300"]["walks"]   # the visited figure draws each walk on its own
+        assert {(w["iteration"], w["pressure_GPa"]) for w in walks} == {(1, -5.0), (1, 5.0)}
     else:
-        assert 0 < results["samplers"]["ubmd300"]["ramachandran_coverage"] < 1
+        visits = results["samplers"]["ubmd300"]
+        assert 0 < visits["ramachandran_coverage"] < 1
+        assert set(visits["phi_psi_iteration"]) == {1} and len(visits["phi_psi_iteration"]) == len(visits["phi_psi"])
+    for kind in ("rmse", "visited"):
+        assert (out / f"ubmd_{system}_{kind}.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("system", ["ala2", "periodic"])
+def test_ubmd_figures_from_results(tmp_path, system):
+    """Both figures draw from a results.json alone: walks by iteration (and pressure), RMSE per iteration."""
+    from skmd.studies.ubmd.records import rmse_figure, visited_figure
+    config = {**QUICK[system], "system": system, "tau": 0.2, "seed": 0, "timestep_fs": 2.0}
+    config.setdefault("pressures_GPa", (-2.0, 2.0))
+    errors = {"energy_rmse_meV_atom": 5.0, "force_rmse_meV_A": 200.0}
+    if system == "periodic":
+        errors["stress_rmse_meV_A3"] = 3.0
+        visits = {"walks": [{"iteration": k, "pressure_GPa": p, "volumes_A3": [160.0 + k, 161.0 + p]}
+                            for k in (1, 2) for p in (-2.0, 2.0)], "trace_every_fs": 6.0, "n_atoms": 8}
+    else:
+        visits = {"phi_psi": [[-80.0, 150.0], [-70.0, -40.0], [60.0, 40.0]], "phi_psi_iteration": [1, 1, 2],
+                  "ramachandran_coverage": 3 / 1296, "trace_every_fs": 1.5, "n_atoms": 22}
+    history = [{**errors, "iteration": k} for k in (1, 2)]
+    results = {"config": config, "test_size": 30, "initial": errors,
+               "samplers": {"ubmd300": {"biased": True, "temperature_K": 300.0, "iterations": history, **visits},
+                            "md300": {"biased": False, "temperature_K": 300.0, "iterations": history, **visits}}}
+    for draw, kind in ((rmse_figure, "rmse"), (visited_figure, "visited")):
+        draw(tmp_path / f"ubmd_{system}_{kind}.png", results)
+        assert (tmp_path / f"ubmd_{system}_{kind}.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow

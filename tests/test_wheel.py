@@ -106,7 +106,7 @@ def test_skmd_mb_al_quick_runs_from_the_installed_package(installed):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     results = json.loads((out_dir / "results.json").read_text())
     assert set(results["samplers"]) == {"langevin", "skmd", "a-skmd", "udd"}
-    assert results["config"]["trials"] == 4 and (out_dir / "fig2_rmse.png").stat().st_size > 0
+    assert results["config"]["trials"] == 4 and (out_dir / "mb_al_rmse.png").stat().st_size > 0
 
 
 def test_the_installed_wheel_carries_the_fixed_test_set(installed):

@@ -42,7 +42,8 @@ def _main_al(args) -> int:
                                                "amplitude": "amplitude", "tau": "tau"})
     results = run_study(config, args.out, show_progress=not args.no_progress)
     print(summary_table(results))
-    print(f"wrote {args.out}/results.json and figures")
+    from ..studies.plots import AL_FIGURES  # noqa: PLC0415
+    print(f"wrote {args.out}/results.json and {', '.join(AL_FIGURES.values())}")
     return 0
 
 
@@ -60,5 +61,6 @@ def _main_w2(args) -> int:
         d = c["median_difference"]
         print(f"{pair:>24}: median difference {d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}], "
               f"Holm p = {c['p_holm']:.2g}{' (significant)' if c['significant'] else ''}")
-    print(f"wrote {args.out}/results.json and fig4_w2.png")
+    from ..studies.plots import W2_FIGURE  # noqa: PLC0415
+    print(f"wrote {args.out}/results.json and {W2_FIGURE}")
     return 0

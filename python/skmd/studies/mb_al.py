@@ -174,7 +174,7 @@ def _udd_rule(c):
 
 # --------------------------------------------------------------------------- the study
 def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
-    """Run the study, write results.json, points/, models/ and figures into ``out_dir``."""
+    """Run the study, write results.json, points/, models/ and the figures (``plots.AL_FIGURES``) into ``out_dir``."""
     config.validate()
     get_backend(config.backend)
     out = make_run_directory(out_dir)
@@ -190,7 +190,8 @@ def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
     model0 = trainer(initial_data)
     initial_s = time.perf_counter() - started
     e0, f0 = rmse(model0, test_x, test_e, test_f)
-    results = {"config": _config_dict(config, initial_s), "samplers": {}}
+    results = {"config": _config_dict(config, initial_s), "samplers": {},
+               "test_set": {"nearest_minimum": mbs.nearest_minimum_fractions(test_x)}}
     snapshots = {}
     for name in config.samplers:
         started = time.perf_counter()
@@ -218,7 +219,9 @@ def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
         results["samplers"][name] = {"energy_rmse": np.array(energy_rmse).T.tolist(),
                                      "force_rmse": np.array(force_rmse).T.tolist(), "wall_s": wall,
                                      "n_acquired": np.array(acquired).T.tolist(),
-                                     "n_diverged": _diverged(acquirer)}
+                                     "n_diverged": _diverged(acquirer),
+                                     "acquired_nearest_minimum": mbs.nearest_minimum_fractions(
+                                         np.concatenate([d[0][config.n_initial:] for d in data]))}
     results["statistics"] = (mbs.al_statistics(results["samplers"], config.kT, seed=config.seed)
                              if config.trials >= 2 else {"skipped": "intervals and tests need at least 2 trials"})
     (out / "results.json").write_text(json.dumps(results, indent=1))

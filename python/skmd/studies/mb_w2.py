@@ -74,7 +74,7 @@ def _track(move, n_particles, steps_per_move, config, ensemble_of, reference, ba
 
 
 def run_study(config: W2Config, out_dir, show_progress: bool = True) -> dict:
-    """Run the study; write results.json, ensembles/NAME.npz and fig4_w2.png to ``out_dir``."""
+    """Run the study; write results.json, ensembles/NAME.npz and the figure ``plots.W2_FIGURE`` to ``out_dir``."""
     config.validate()
     backend = get_backend(config.backend)
     out = make_run_directory(out_dir)
@@ -107,6 +107,6 @@ def run_study(config: W2Config, out_dir, show_progress: bool = True) -> dict:
         np.savez(out / "ensembles" / f"{name}.npz", final=ensemble_of())
     results["statistics"] = mbs.w2_statistics(results["methods"], seed=config.seed)
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    from .plots import w2_figure  # noqa: PLC0415
-    w2_figure(out / "fig4_w2.png", results)
+    from .plots import W2_FIGURE, w2_figure  # noqa: PLC0415
+    w2_figure(out / W2_FIGURE, results)
     return results

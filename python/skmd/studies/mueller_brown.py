@@ -122,3 +122,17 @@ def w2_statistics(methods: dict, *, seed: int = 0, strata=None) -> dict:
             "final": compare_all({n: final_value(c) for n, c in curves.items()}, pairs, seed=seed, strata=strata),
             "area_under_curve": compare_all({n: area_under_curve(c) for n, c in curves.items()}, pairs,
                                             seed=seed, strata=strata)}
+
+
+MINIMUM_NAMES = ("A", "B", "C")   # the order of MuellerBrown.minima: A deepest, B metastable (the start), C
+
+
+def nearest_minimum_fractions(points) -> dict:
+    """Fraction of ``points`` (n, 2) nearest to each named minimum: {"A": …, "B": …, "C": …} (sums to 1;
+    all 0 for no points). A coarse basin assignment for the figures and results.json."""
+    points = np.asarray(points, float).reshape(-1, 2)
+    if not len(points):
+        return {name: 0.0 for name in MINIMUM_NAMES}
+    nearest = np.argmin(np.linalg.norm(points[:, None] - MuellerBrown.minima[None], axis=2), axis=1)
+    counts = np.bincount(nearest, minlength=len(MINIMUM_NAMES))
+    return {name: float(c / len(points)) for name, c in zip(MINIMUM_NAMES, counts)}

@@ -1,4 +1,6 @@
-"""Figures of the Müller–Brown studies (PNG, matplotlib's Agg backend)."""
+"""Figures of the Müller–Brown studies (PNG): ``skmd mb-al`` writes the files of ``AL_FIGURES``,
+``skmd mb-w2`` writes ``W2_FIGURE``. Energies are in the surface's own unit, x and y are dimensionless
+(see :mod:`skmd.studies.figure_tools`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,16 +9,14 @@ import numpy as np
 
 from ..backends import NUMPY
 from ..modules.potentials import MuellerBrown
-from .mueller_brown import BOX_HIGH, BOX_LOW
+from .figure_tools import MB_COORDINATE, MB_ENERGY, MB_FORCE, integer_axis, iteration_scale, note, pyplot, save
+from .mueller_brown import BOX_HIGH, BOX_LOW, MINIMUM_NAMES, rmse_thresholds
 
+AL_FIGURES = {"rmse": "mb_al_rmse.png", "landscape": "mb_al_landscape.png", "acquisition": "mb_al_acquisition.png"}
+W2_FIGURE = "mb_w2.png"
 COLORS = {"langevin": "tab:blue", "skmd": "tab:orange", "a-skmd": "tab:green", "udd": "tab:red"}
-
-
-def _pyplot():
-    import matplotlib  # noqa: PLC0415
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    return plt
+NAMES = {"langevin": "Langevin", "skmd": "SKMD (fixed T)", "a-skmd": "a-SKMD (adaptive stop)", "udd": "UDD"}
+ENERGY_RANGE = (-150.0, 100.0)   # the landscape's colour scale; V is clipped to it
 
 
 def _grid(n=160):
@@ -26,54 +26,122 @@ def _grid(n=160):
     return gx, gy, np.stack([gx.ravel(), gy.ravel()], axis=1)
 
 
-def plot_landscape(ax, levels=np.linspace(-150, 100, 26)):
-    """Contours of the Müller–Brown surface on ``ax`` over the study box."""
+def plot_landscape(ax, levels=np.linspace(*ENERGY_RANGE, 26), filled=False, labels=True):
+    """Contours of the Müller–Brown surface (every 10 energy units by default) on ``ax`` over the study box,
+    its minima A, B, C named; ``filled`` also shades V (light = low). Returns the filled contour set (for a
+    colour bar) or None."""
     gx, gy, points = _grid()
-    energy = np.clip(MuellerBrown().energy(points).reshape(gx.shape), -150, 100)
-    ax.contour(gx, gy, energy, levels=levels, colors="0.6", linewidths=0.5)
+    energy = np.clip(MuellerBrown().energy(points).reshape(gx.shape), *ENERGY_RANGE)
+    shaded = ax.contourf(gx, gy, energy, levels=levels, cmap="Greys", alpha=0.45) if filled else None
+    ax.contour(gx, gy, energy, levels=levels, colors="0.55", linewidths=0.4, linestyles="solid")
+    for name, (x, y) in zip(MINIMUM_NAMES, MuellerBrown.minima):
+        ax.annotate(name, (x, y), xytext=(-16, 8), textcoords="offset points", fontsize=9, weight="bold",
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
     ax.set_xlim(BOX_LOW[0], BOX_HIGH[0])
     ax.set_ylim(BOX_LOW[1], BOX_HIGH[1])
     ax.set_aspect("equal")
+    if labels:
+        ax.set(xlabel=f"x {MB_COORDINATE}", ylabel=f"y {MB_COORDINATE}")
+    return shaded
 
 
-def rmse_figure(path, results, key_title=(("energy_rmse", "energy RMSE"), ("force_rmse", "force RMSE"))):
-    """Median and interquartile band of the RMSE against iteration (paper Fig. 2)."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, (key, title) in zip(axes, key_title):
+def al_settings(config: dict, runs: str = "") -> str:
+    """One line of the mb-al settings that matter for its figures, from ``results["config"]``; ``runs`` says
+    which trials and seeds (default: the config's own)."""
+    its = config["iterations"]
+    runs = runs or f"{config['trials']} trials, seed {config['seed']}"
+    return (f"h = {config['amplitude']:g}, a-SKMD τ = {config['tau']:g}, kT = {config['kT']:g}; "
+            f"{its} iteration{'s' * (its != 1)} × {config['per_iteration']} points; {runs}")
+
+
+def rmse_figure(path, results):
+    """Median and interquartile band over trials of the test-set RMSE against iteration (paper Fig. 2)."""
+    config = results["config"]
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), layout="constrained")
+    thresholds = rmse_thresholds(config["kT"])
+    panels = (("energy_rmse", f"test-set energy RMSE ({MB_ENERGY})", "kT"),
+              ("force_rmse", f"test-set force-component RMSE\n({MB_FORCE})", "kT / 0.1"))
+    for ax, (key, ylabel, threshold_name) in zip(axes, panels):
         for name, r in results["samplers"].items():
             values = np.array(r[key])
             its = np.arange(values.shape[1])
             q1, med, q3 = np.percentile(values, [25, 50, 75], axis=0)
-            ax.plot(its, med, color=COLORS.get(name), label=name)
+            ax.plot(its, med, "o-", ms=3, color=COLORS.get(name), label=NAMES.get(name, name))
             ax.fill_between(its, q1, q3, color=COLORS.get(name), alpha=0.2)
-        ax.set_yscale("log")
-        ax.set_xlabel("active-learning iteration")
-        ax.set_ylabel(title)
+        ax.axhline(thresholds[key], color="0.4", ls=":", lw=1)
+        ax.annotate(f"threshold {threshold_name} = {thresholds[key]:g}", (0, thresholds[key]), xytext=(2, 3),
+                    textcoords="offset points", fontsize=8, color="0.3")
+        ax.set(yscale="log", xlabel=f"active-learning iteration (0 = the {config['n_initial']} initial points)",
+               ylabel=ylabel)
+        integer_axis(ax.xaxis)
         ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle(f"Müller–Brown NN active learning, {len(values)} trials (median, IQR)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Müller–Brown active learning (skmd mb-al): test-set RMSE, median and interquartile range over "
+                 f"trials\n{al_settings(config)}", fontsize=11)
+    text = test_set_note(results)
+    if text:
+        fig.get_layout_engine().set(rect=(0, 0.13, 1, 0.87))
+        note(fig, text, width=175)
+    save(fig, path)
 
 
-def landscape_figure(path, out_dir, samplers, trial=0):
-    """One trial's acquired points coloured by iteration, per sampler (paper Fig. 1)."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(samplers), figsize=(4 * len(samplers), 4.2), squeeze=False)
+def test_set_note(results) -> str:
+    """What the test set holds against where each sampler's points went (nearest minimum), and, where the
+    two do not overlap, what the test RMSE then measures. Empty for results without these records."""
+    test = results.get("test_set", {}).get("nearest_minimum")
+    if not test:
+        return ""
+    config = results["config"]
+    where = "/".join(MINIMUM_NAMES)
+    shares = "/".join(f"{100 * test[m]:.0f}" for m in MINIMUM_NAMES)
+    reached = {name: r["acquired_nearest_minimum"]["A"] for name, r in results["samplers"].items()
+               if "acquired_nearest_minimum" in r}
+    text = (f"Test set: {config['test_size']} exact Boltzmann samples at kT = {config['kT']:g}, nearest minimum "
+            f"{where}: {shares} %. Acquired points nearest A: "
+            + ", ".join(f"{name} {100 * a:.0f} %" for name, a in reached.items()) + ".")
+    if test["A"] >= 0.5 and any(a < 0.05 for a in reached.values()):
+        text += (" A sampler whose points do not reach A is scored on the model's extrapolation into A (mostly a "
+                 "constant energy offset), which can grow while its error near its own data falls.")
+    from ..modules.nn import TrainingConfig  # noqa: PLC0415
+    epochs, full = config["training"]["epochs"], TrainingConfig().epochs
+    if epochs < full:
+        text += (f" This run retrains {epochs} epochs per iteration (the full study {full}), which may be too few "
+                 f"to fit points in a new basin.")
+    return text
+
+
+def landscape_figure(path, out_dir, results, trial=0):
+    """One trial's acquired points coloured by the iteration that acquired them, per sampler (paper Fig. 1)."""
+    config = results["config"]
+    samplers = list(results["samplers"])
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(samplers), figsize=(3.5 * len(samplers) + 1.5, 5.0), squeeze=False,
+                             sharey=True, layout="constrained")
+    cmap, norm, ticks = iteration_scale(config["iterations"])
     for ax, name in zip(axes[0], samplers):
         data = np.load(Path(out_dir) / "points" / name / f"trial_{trial:03d}.npz")
-        plot_landscape(ax)
-        sc = ax.scatter(data["points"][:, 0], data["points"][:, 1], c=data["iteration"], cmap="viridis", s=8)
-        ax.set_title(name)
-    fig.colorbar(sc, ax=axes[0].tolist(), label="iteration (0 = initial data)")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        shaded = plot_landscape(ax, filled=True)
+        order = np.argsort(data["iteration"], kind="stable")   # later iterations on top
+        points = data["points"][order]
+        dots = ax.scatter(points[:, 0], points[:, 1], c=data["iteration"][order], cmap=cmap, norm=norm, s=9,
+                          edgecolors="k", linewidths=0.15)
+        ax.set_title(f"{NAMES.get(name, name)}: {len(points)} points ({config['n_initial']} initial)", fontsize=10)
+        if ax is not axes[0][0]:
+            ax.set_ylabel("")
+    bar = fig.colorbar(dots, ax=axes[0].tolist(), location="right", ticks=ticks, shrink=0.8, pad=0.01)
+    bar.set_label("iteration that acquired the point (0 = initial data)")
+    fig.colorbar(shaded, ax=axes[0].tolist(), location="bottom", shrink=0.35, aspect=35, pad=0.02,
+                 label=f"Müller–Brown energy V(x, y) ({MB_ENERGY}; "
+                       f"clipped to {ENERGY_RANGE[0]:g}…{ENERGY_RANGE[1]:g})")
+    fig.suptitle(f"Müller–Brown active learning (skmd mb-al): the points of trial {trial} "
+                 f"(of {config['trials']}), every sampler from the same start in basin B\n{al_settings(config)}",
+                 fontsize=11)
+    save(fig, path)
 
 
 def acquisition_maps(snapshots, config):
-    """‖b(x)‖ of a-SKMD and rho(x) of UDD on the plot grid, from the iteration-2 snapshots."""
+    """‖b(x)‖ of a-SKMD and ρ(x) of UDD on the plot grid, from the iteration-2 snapshots."""
     gx, gy, points = _grid(120)
     maps = {}
     if "a-skmd" in snapshots:
@@ -84,126 +152,77 @@ def acquisition_maps(snapshots, config):
         b = NUMPY.stein_force(points, np.broadcast_to(ens, (n,) + ens.shape), np.broadcast_to(forces, (n,) + ens.shape),
                               None, np.full(n, config.amplitude), np.full(n, s["bandwidth"]),
                               np.full(n, config.kT), np.full(n, float(len(ens))))
-        maps["a-skmd"] = (np.linalg.norm(b, axis=1).reshape(gx.shape), ens, config.tau, "‖b(x)‖")
+        maps["a-skmd"] = (np.linalg.norm(b, axis=1).reshape(gx.shape), ens, config.tau,
+                          f"‖b(x)‖, the Stein force's norm ({MB_FORCE})",
+                          "a-SKMD: ‖b(x)‖ against the ensemble (white);\n"
+                          f"a move stops where ‖b‖ < τ = {config.tau:g}")
     if "udd" in snapshots:
         from ..md.udd import udd_bias  # noqa: PLC0415
         committee = snapshots["udd"]["committee"]
         energies, forces = committee.evaluate_batch(points)
         rho = udd_bias(energies[:, 0] if energies.ndim == 3 else energies, forces, config.udd_A, config.udd_B)["rho"]
-        maps["udd"] = (rho.reshape(gx.shape), None, config.udd_threshold, "rho(x)")
+        maps["udd"] = (rho.reshape(gx.shape), None, config.udd_threshold,
+                       f"ρ(x), the committee's energy spread ({MB_ENERGY})",
+                       f"UDD: ρ(x) = standard deviation of the {config.udd_members} committee\nmembers' energies; "
+                       f"a point is recorded where ρ > {config.udd_threshold:g}")
     return gx, gy, maps
 
 
 def acquisition_figure(path, snapshots, config):
-    """Maps of the a-SKMD and UDD acquisition functions (paper Fig. 5)."""
+    """Maps of the a-SKMD and UDD acquisition functions with their thresholds (cyan), trial 0 (paper Fig. 5)."""
+    from matplotlib.colors import LogNorm  # noqa: PLC0415
     gx, gy, maps = acquisition_maps(snapshots, config)
     if not maps:
         return
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(maps), figsize=(5.5 * len(maps), 4.5), squeeze=False)
-    for ax, (name, (values, ens, threshold, label)) in zip(axes[0], maps.items()):
-        im = ax.pcolormesh(gx, gy, np.log10(np.maximum(values, 1e-12)), shading="auto", cmap="magma")
-        ax.contour(gx, gy, values, levels=[threshold], colors="cyan", linewidths=1.0)
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(maps), figsize=(6.2 * len(maps), 5.6), squeeze=False, layout="constrained")
+    for ax, (name, (values, ens, threshold, label, title)) in zip(axes[0], maps.items()):
+        top = float(values.max())
+        norm = LogNorm(vmin=max(float(values.min()), top * 1e-4, 1e-12), vmax=max(top, 1e-11))
+        image = ax.pcolormesh(gx, gy, np.clip(values, norm.vmin, None), shading="auto", cmap="magma", norm=norm)
+        ax.contour(gx, gy, values, levels=[threshold], colors="cyan", linewidths=1.2)
         plot_landscape(ax)
         if ens is not None:
-            ax.scatter(ens[:, 0], ens[:, 1], s=8, c="white", edgecolors="k", linewidths=0.3)
-        fig.colorbar(im, ax=ax, label=f"log10 {label}")
-        ax.set_title(f"{name}: {label}, threshold contour (cyan)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+            ax.scatter(ens[:, 0], ens[:, 1], s=10, c="white", edgecolors="k", linewidths=0.3)
+        fig.colorbar(image, ax=ax, label=label, shrink=0.9)
+        ax.set_title(title, fontsize=10)
+    fig.suptitle(f"Müller–Brown active learning (skmd mb-al): acquisition functions in trial 0 at iteration 2 "
+                 f"(models trained on the data after iteration 1)\nh = {config.amplitude:g}, kT = {config.kT:g}, "
+                 f"seed {config.seed}; cyan: the threshold contour", fontsize=11)
+    save(fig, path)
 
 
 def al_figures(out_dir, results, snapshots, config):
+    """Write the files of ``AL_FIGURES`` into ``out_dir``."""
     out = Path(out_dir)
-    rmse_figure(out / "fig2_rmse.png", results)
-    landscape_figure(out / "fig1_landscape.png", out, list(results["samplers"]))
-    acquisition_figure(out / "fig5_acquisition.png", snapshots, config)
+    rmse_figure(out / AL_FIGURES["rmse"], results)
+    landscape_figure(out / AL_FIGURES["landscape"], out, results)
+    acquisition_figure(out / AL_FIGURES["acquisition"], snapshots, config)
 
 
 def w2_figure(path, results):
-    """Mean ± std of W2 against steps per method (paper Fig. 4)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    """Mean ± std over trials of W2 to exact Boltzmann samples against total steps, per method (paper Fig. 4)."""
+    config = results["config"]
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5.6), layout="constrained")
     for name, r in results["methods"].items():
         w2 = np.array(r["w2"])
         steps = np.array(r["steps"])
         mean, std = w2.mean(axis=0), w2.std(axis=0)
-        ax.plot(steps, mean, label=name)
+        T = name.removeprefix("skmd_T")
+        label = (f"overdamped Langevin ({config['langevin_steps']} steps per walker move)" if name == "langevin"
+                 else f"SKMD, stopping time T = {T} step{'s' * (T != '1')}")
+        ax.plot(steps, mean, "o-", ms=3, label=label)
         ax.fill_between(steps, mean - std, mean + std, alpha=0.15)
-    ax.set_xlabel("total simulation steps")
-    ax.set_ylabel("W2 to the Boltzmann distribution")
-    ax.set_yscale("log")
+    ax.set_xlabel(f"total simulation steps (all {config['n_particles']} particles together)")
+    ax.set_ylabel(f"W2 distance to exact Boltzmann samples {MB_COORDINATE}")
+    low, high = ax.get_ylim()
+    if low > 0 and high / low > 3:   # a log scale only where W2 spans a range worth it
+        ax.set_yscale("log")
+    integer_axis(ax.xaxis)
     ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(f"Müller–Brown, {w2.shape[0]} trials (mean ± std)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-ALA2_COLORS = {"skmd": "tab:orange", "md300": "tab:blue", "md700": "tab:purple", "ubmd": "tab:green",
-               "udd": "tab:red"}
-ALA2_TITLES = {"skmd": "SKMD", "md300": "Langevin MD 300 K", "md700": "Langevin MD 700 K",
-               "ubmd": "UB-MD 300 K", "udd": "UDD committee 300 K"}
-
-
-def ramachandran_figure(path, results):
-    """Paper Fig. 3c–e: (φ, ψ) of every labelled sample of each sampler, with the test set."""
-    from ..atoms.alanine import MINIMA  # noqa: PLC0415
-    plt = _pyplot()
-    names = list(results["samplers"])
-    fig, axes = plt.subplots(1, len(names) + 1, figsize=(3.6 * (len(names) + 1), 3.6), sharey=True)
-    panels = [("test set", np.array(results["test_phi_psi"]), "0.3")]
-    panels += [(ALA2_TITLES.get(n, n), np.array(results["samplers"][n]["phi_psi"]), ALA2_COLORS.get(n, "k"))
-               for n in names]
-    for ax, (title, angles, color) in zip(np.atleast_1d(axes), panels):
-        if len(angles):
-            ax.scatter(angles[:, 0], angles[:, 1], s=8, color=color, alpha=0.7)
-        for label, (phi, psi) in MINIMA.items():
-            ax.plot(phi, psi, "k+", ms=8)
-            ax.annotate(label, (phi, psi), textcoords="offset points", xytext=(3, 3), fontsize=7)
-        ax.set(xlim=(-180, 180), ylim=(-180, 180), xlabel="φ (deg)", title=f"{title} ({len(angles)})")
-        ax.set_xticks([-180, -90, 0, 90, 180])
-        ax.set_yticks([-180, -90, 0, 90, 180])
-    np.atleast_1d(axes)[0].set_ylabel("ψ (deg)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def ala2_rmse_figure(path, results):
-    """Paper Fig. 3f–g: test-set energy and force RMSE after each iteration (0 = surrogate)."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for key, ax, label in (("energy_rmse", axes[0], "total-energy RMSE (eV)"),
-                           ("force_rmse", axes[1], "force-component RMSE (eV/Å)")):
-        for name, r in results["samplers"].items():
-            ax.plot(range(len(r[key])), r[key], "o-", color=ALA2_COLORS.get(name), label=ALA2_TITLES.get(name, name))
-        ax.set(xlabel="active-learning iteration", ylabel=label, yscale="log")
-    axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def ala2_coverage_figure(path, results):
-    """Ramachandran coverage (10° cells) of what each sampler's walks visited, accumulated per iteration."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.6, 3.6))
-    for name, r in results["samplers"].items():
-        values = 100.0 * np.array(r["coverage_cumulative"])
-        ax.plot(range(1, len(values) + 1), values, "o-", color=ALA2_COLORS.get(name), label=ALA2_TITLES.get(name, name))
-    ax.set(xlabel="active-learning iteration", ylabel="φ/ψ cells visited so far (%)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def ala2_figures(out_dir, results):
-    out_dir = Path(out_dir)
-    ramachandran_figure(out_dir / "ramachandran.png", results)
-    ala2_rmse_figure(out_dir / "rmse.png", results)
-    if all("coverage_cumulative" in r for r in results["samplers"].values()):
-        ala2_coverage_figure(out_dir / "coverage.png", results)
+    fig.legend(fontsize=8, loc="outside lower center", ncols=2)
+    ax.set_title(f"Müller–Brown Boltzmann fidelity (skmd mb-w2): mean ± std over {w2.shape[0]} trials\n"
+                 f"{config['n_particles']} particles from basin B, h = {config['amplitude']:g}, kT = {config['kT']:g}, "
+                 f"Δt = {config['dt']:g}, seed {config['seed']}", fontsize=10)
+    save(fig, path)

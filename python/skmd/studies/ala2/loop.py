@@ -220,7 +220,7 @@ class Study(Stages):
         results["oracle_calls"] = self.store.oracle_calls
         results["wall_s"] = time.perf_counter() - started
         write_json(self.out / "results.json", results)
-        from ..plots import ala2_figures  # noqa: PLC0415
+        from .figures import ala2_figures  # noqa: PLC0415
         ala2_figures(self.out, results)
         return results
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...tools.progress import progress
 from .stages import Stages, split
-from .records import results_summary, visited, write_json
+from .records import results_summary, trace_every, visited, write_json
 
 
 class Study(Stages):
@@ -59,7 +59,7 @@ class Study(Stages):
         trace = _Trace(periodic=c.periodic)
         driver = IndependentWalkers([atoms], walk_calc, integrator, steps=c.steps, seed=seed, acquisition=[
             UncertaintyStop(c.steps, atomic_threshold=c.atomic_threshold, interval=c.interval),
-            Every(trace.add, max(1, c.interval // 10)), trace])
+            Every(trace.add, trace_every(c)), trace])
         candidates = driver.run(1)
         walk = trace.walk
         return candidates, {"pressure_GPa": pressure, "stopped": bool(walk.stopped and not driver.dropped),
