@@ -149,7 +149,7 @@ class JuliaBackend:
     def simulate(self, potential, x0, noise, *, descriptor=None, ens_jac=None, **params):
         spec = potential.spec(n_chains=len(x0))
         if spec is None or descriptor is not None or ens_jac is not None:
-            from . import NUMPY  # noqa: PLC0415
+            from .reference import NUMPY  # noqa: PLC0415
             return NUMPY.simulate(potential, x0, noise, descriptor=descriptor, ens_jac=ens_jac, **params)
         out = self._core.simulate(self._handle(spec), x0, noise, **params)
         names = ("x_end", "steps", "status", "acq_x", "acq_step", "n_acq", "values")
