@@ -85,3 +85,16 @@ def test_cli_startup_benchmark_writes_its_ratio(tmp_path):
     assert result.returncode == 0, result.stderr
     record = json.loads((tmp_path / "c.json").read_text())
     assert record["reference"] == "python -c 'import ase'" and record["commands"]["skmd --help"]["ratio"] > 0
+
+
+def test_the_mueller_brown_studies_run_without_the_atoms_extra(tmp_path):
+    """The README's main command installs only the 'ml' extra: no mace, e3nn, tblite or dask may be needed."""
+    code = ("import sys\n"
+            "for name in ('mace', 'e3nn', 'tblite', 'dask', 'distributed', 'safetensors'):\n"
+            "    sys.modules[name] = None          # import fails as if not installed\n"
+            "from skmd.cli.main import main\n"
+            f"assert main(['mb-al', '--quick', '--trials', '2', '--iterations', '1', '--out', {str(tmp_path / 'al')!r}]) == 0\n"
+            f"assert main(['mb-w2', '--quick', '--trials', '2', '--out', {str(tmp_path / 'w2')!r}]) == 0\n")
+    result = run_python(code, timeout=600, SKMD_BACKEND="numpy")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert (tmp_path / "al" / "results.json").is_file() and (tmp_path / "w2" / "results.json").is_file()

@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from ..tools.rundir import write_json
+from . import learning
 from .samplers import Context
 
 
@@ -155,12 +156,19 @@ def run_campaign(campaign) -> dict:
         train_s = parallel_map(lambda s: loop.train(s, k), todo, c.workers or 1)
         stage = time.perf_counter()
         campaign.log(f"iteration {k}/{c.iterations}: scoring on {len(test)} test frames")
-        scores = run_tasks(score_model_file, [(loop.models(s, k)[0], test, 1) for s in todo], executor=campaign.executor)
+        tasks = [(loop.models(s, k)[0], test, 1) for s in todo]
+        for s in todo:                       # the learning check: old and new model on held-out labels
+            validation = _read(loop.data_file(s, k, "calibration"))
+            tasks += [(loop.models(s, k - 1)[0], validation, 1), (loop.models(s, k)[0], validation, 1)]
+        scores = run_tasks(score_model_file, tasks, executor=campaign.executor)
         score_s = time.perf_counter() - stage
-        for s, seconds, errors in zip(todo, train_s, scores):
+        for index, (s, seconds) in enumerate(zip(todo, train_s)):
+            errors, old, new = scores[index], *scores[len(todo) + 2 * index:len(todo) + 2 * index + 2]
             sampling = json.loads((campaign.folder(s.name, k) / "sampling.json").read_text())
+            check = learning.compare(old, new, seed=c.seed)
             metrics = {"iteration": k, **errors, **prepared[s.name], **sampling, "train_s": seconds,
-                       "score_s": score_s, "iteration_sample_s": sample_s}
+                       "score_s": score_s, "iteration_sample_s": sample_s, "learning_check": check}
+            campaign.log(learning.sentence(s.name, k, check))
             write_json(campaign.folder(s.name, k) / "metrics.json", metrics)
             campaign.log(f"iteration {k}: {s.name}: {prepared[s.name]['n_labelled']} new labels; test RMSE energy "
                          f"{errors['energy_rmse_meV_atom']:.1f} meV/atom, forces {errors['force_rmse_meV_A']:.1f} meV/Å"

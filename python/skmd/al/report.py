@@ -12,6 +12,7 @@ from ..atoms.scoring import UNITS
 from ..tools.rundir import write_json
 
 STAGES = ("sample_s", "label_s", "train_s", "score_s")
+NAMES = {"energy_rmse_meV_atom": "energy", "force_rmse_meV_A": "force", "stress_rmse_meV_A3": "stress"}
 
 
 def _labels_of(campaign, name: str, k: int) -> list:
@@ -84,7 +85,7 @@ def report_text(results) -> str:
              f"Oracle calls: {results['oracle_calls']}; wall time {results['wall_s']:.0f} s.", "",
              "![learning curves](learning_curves.png)", "",
              "*Test RMSE after each iteration (0 = the starting model); one line per sampler.*", "",
-             "| sampler | iteration | labels | " + " | ".join(f"{k} ({UNITS[k]})" for k in keys)
+             "| sampler | iteration | labels | " + " | ".join(f"test {NAMES[k]} RMSE ({UNITS[k]})" for k in keys)
              + " | uncertainty stops | share: sample/label/train/score |",
              "|---|---|---|" + "---|" * len(keys) + "---|---|",
              "| start | 0 | – | " + " | ".join(f"{results['initial'][k]:.2f}" for k in keys) + " | – | – |"]
@@ -94,6 +95,12 @@ def report_text(results) -> str:
                          + " | ".join(f"{m[k]:.2f}" for k in keys)
                          + f" | {m.get('threshold_stops', 0)}/{m['n_candidates']} | "
                          + "/".join(f"{share[s]:.0%}" for s in ("sample", "label", "train", "score")) + " |")
-    lines += ["", f"Final models: " + ", ".join(f"{n}: `{p}`" for n, p in results["final_model"].items()),
+    from .learning import sentence  # noqa: PLC0415
+    lines += ["", "## Learning check", "",
+              "Each new model against the previous one on validation labels that neither trained on "
+              "(see skmd.al.learning):", ""]
+    lines += [f"* {sentence(name, m['iteration'], m.get('learning_check', {}))}"
+              for name, r in results["samplers"].items() for m in r["iterations"]]
+    lines += ["", "Final models: " + ", ".join(f"{n}: `{p}`" for n, p in results["final_model"].items()),
               f"Training set: `{results['training_set']['path']}` ({results['training_set']['frames']} frames).", ""]
     return "\n".join(lines)

@@ -25,8 +25,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from ase.io import read, write
-
+from ..tools.files import atomic_write_frames, atomic_write_text, publish, read_frames  # noqa: F401  (re-exported)
 from .oracle import Oracle
 
 LOG_NAME = "oracle_calls.log"
@@ -35,51 +34,6 @@ INTERRUPTED = "interrupted: sent to the oracle, the run stopped before its label
 
 class LabellingError(RuntimeError):
     """Too many frames of a labelling job failed; the message names the oracle's own errors."""
-
-
-def _publish(temporary: Path, path: Path) -> None:
-    """Rename the fsynced ``temporary`` onto ``path`` and fsync the directory, so the name survives a crash."""
-    os.replace(temporary, path)
-    try:
-        directory = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(directory)
-    except OSError:
-        pass
-    finally:
-        os.close(directory)
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, an fsync and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    _publish(temporary, path)
-
-
-def atomic_write_frames(path, frames) -> None:
-    """Write Atoms to an extxyz file through a temporary file, an fsync and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w") as handle:
-        write(handle, list(frames), format="extxyz")
-        handle.flush()
-        os.fsync(handle.fileno())
-    _publish(temporary, path)
-
-
-def read_frames(path) -> list:
-    """All frames of an extxyz file (an empty list for an empty file)."""
-    path = Path(path)
-    return read(str(path), index=":", format="extxyz") if path.stat().st_size else []
 
 
 class LabelStore:

@@ -23,7 +23,7 @@ def _json_default(value):
 
 def write_json(path, payload) -> None:
     """Write ``payload`` as indented JSON, atomically (NumPy scalars and tuples allowed)."""
-    from ..atoms.store import atomic_write_text  # noqa: PLC0415
+    from .files import atomic_write_text  # noqa: PLC0415
     atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default))
 
 

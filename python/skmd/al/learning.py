@@ -1,0 +1,43 @@
+"""The learning check of every iteration: did the new model get worse on labels neither model trained on?
+
+The validation frames of a sampler's iteration k are its calibration frames at k (the starting
+calibration split and the calibration share of every batch so far): held out of every training. On
+them the previous model (k − 1) and the new one (k) are scored frame by frame, and the paired
+differences new − old of the per-frame errors (energy in meV/atom, forces in meV/Å, stress in meV/Å³)
+get their median with a 95 % bootstrap interval and a Wilcoxon signed-rank p-value
+(:func:`skmd.tools.stats.paired_comparison`). The verdict per quantity: ``worse`` when the interval
+lies above 0, ``better`` below 0, ``no clear change`` otherwise.
+"""
+from __future__ import annotations
+
+QUANTITIES = {"energy": "meV/atom", "forces": "meV/Å", "stress": "meV/Å³"}
+
+
+def compare(old: dict, new: dict, seed: int = 0) -> dict:
+    """{quantity: comparison + verdict} from two :func:`skmd.atoms.scoring.score` results on the same frames."""
+    from ..tools.stats import paired_comparison  # noqa: PLC0415
+    result = {}
+    for quantity, unit in QUANTITIES.items():
+        a, b = new["per_frame"].get(quantity), old["per_frame"].get(quantity)
+        if not a or not b or len(a) != len(b):
+            continue
+        comparison = paired_comparison(a, b, seed=seed)
+        interval = comparison["median_difference"]
+        verdict = "worse" if interval["low"] > 0 else "better" if interval["high"] < 0 else "no clear change"
+        result[quantity] = {**comparison, "unit": unit, "verdict": verdict, "n_frames": len(a)}
+    return result
+
+
+def sentence(name: str, iteration: int, check: dict) -> str:
+    """The learning check of one sampler and iteration in plain words."""
+    if not check:
+        return f"{name}, iteration {iteration}: no learning check (too few validation frames)."
+    parts = []
+    for quantity, c in check.items():
+        d = c["median_difference"]
+        parts.append(f"{quantity} {c['verdict']} ({d['estimate']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] {c['unit']})")
+    n = next(iter(check.values()))["n_frames"]
+    lead = ("the new model is WORSE than the previous one on held-out labels" if any(
+        c["verdict"] == "worse" for c in check.values()) else "the new model is not worse than the previous one")
+    return f"{name}, iteration {iteration}: {lead} ({n} validation frames; new − old, median [95 % CI]): " + \
+        "; ".join(parts) + "."
