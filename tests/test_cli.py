@@ -43,12 +43,14 @@ def test_a_missing_extra_is_named_in_one_line():
     assert missing_extra_line("ala2", ModuleNotFoundError("x", name="no_such_thing")) is None
 
 
-def test_the_interrupt_line_says_what_was_saved_and_how_to_resume():
+def test_the_interrupt_line_says_what_was_saved_and_how_to_resume(tmp_path):
     class Args:
-        command, out, resumable = "ala2", "runs/x", True
-    assert "saved in runs/x" in interrupted_line(Args) and "same command again" in interrupted_line(Args)
+        command, out, resumable = "ala2", str(tmp_path), True
+    assert f"saved in {tmp_path}" in interrupted_line(Args) and "same command again" in interrupted_line(Args)
     Args.resumable = False
     assert "does not resume" in interrupted_line(Args)
+    Args.out = str(tmp_path / "never-made")
+    assert interrupted_line(Args).endswith("interrupted before anything was written")
 
 
 def test_ctrl_c_ends_in_one_line_and_no_traceback(tmp_path):

@@ -40,7 +40,9 @@ class Campaign:
         self.selector = selector or builtin_selector(self.config.selection)
         self._trainer = trainer
         self.out = make_run_directory(config.out)
-        check_config(self.out, self.config, _recorded_parts(self.oracle_factory, self.samplers, selector, trainer))
+        from .config import FREE_SETTINGS, GROWABLE_SETTINGS  # noqa: PLC0415
+        check_config(self.out, self.config, _recorded_parts(self.oracle_factory, self.samplers, selector, trainer),
+                     free=FREE_SETTINGS, growable=GROWABLE_SETTINGS)
         from ..atoms.oracle import Oracle  # noqa: PLC0415
         from ..atoms.store import LabelStore  # noqa: PLC0415
         self.store = LabelStore(self.out / "labels", Oracle(self.oracle_factory, executor),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 from ..tools.checks import non_negative, positive, positive_int
 from ..uncertainty.methods import METHODS
@@ -42,16 +43,16 @@ class CampaignConfig:
     temperature_K: float = 300.0
     pressure_GPa: float | None = None
     iterations: int = 3
-    walkers: int = 4
+    walkers: int = 8
     steps: int = 200
-    select: int = 8
+    select: int = 4
     selection: str = "fps"
     finetune: str = "full"
     test: str | None = None
     seed: int = 0
     timestep_fs: float = 1.0
     damping_fs: float = 100.0
-    start_frames: int = 24
+    start_frames: int = 48
     perturb_A: float = 0.05
     perturb_strain: float = 0.02
     test_fraction: float = 0.25
@@ -67,7 +68,8 @@ class CampaignConfig:
     ubmd_tau: float = 0.2
     ubmd_threshold: float = 1.5
     ubmd_features: int = 512
-    ubmd_alpha: float = 0.05
+    ubmd_alpha: float = 0.1
+    ubmd_window: int = 50
     udd_members: int = 3
     udd_A: float = 0.57
     udd_B: float = 0.005
@@ -117,6 +119,9 @@ class CampaignConfig:
                 raise ValueError(f"ubmd_alpha must be in (0, 1), got {self.ubmd_alpha}")
             n_calibration, needed = max(1, round(self.calibration_fraction * self.start_frames)), \
                 math.ceil(1.0 / self.ubmd_alpha) - 1
+            if positive_int("ubmd_window", self.ubmd_window) >= self.steps:
+                raise ValueError(f"ubmd_window {self.ubmd_window} must be below steps {self.steps}: UB-MD's bias "
+                                 "strength is set from the first ubmd_window steps, which run unbiased")
             if n_calibration < needed:
                 raise ValueError(f"ubmd calibrates its uncertainty on {n_calibration} held-out starting frames "
                                  f"(calibration_fraction × start_frames); ubmd_alpha {self.ubmd_alpha} needs at least "
@@ -161,4 +166,12 @@ def make_config(*layers: dict) -> CampaignConfig:
         merged["samplers"] = tuple(s.strip() for s in merged["samplers"].split(",") if s.strip())
     elif "samplers" in merged:
         merged["samplers"] = tuple(merged["samplers"])
+    if "samplers" in merged and set(merged["samplers"]) <= set(SAMPLERS):   # one order, whatever the input's
+        merged["samplers"] = tuple(sorted(merged["samplers"], key=SAMPLERS.index))
+    for key in ("structures", "test", "model"):   # a file is the same file from any working directory
+        if merged.get(key):
+            merged[key] = str(Path(merged[key]).expanduser().resolve())
     return replace(CampaignConfig(), **merged).validate()
+
+#: settings that may change when a campaign resumes (where it runs, not what it computes), and that may grow
+FREE_SETTINGS, GROWABLE_SETTINGS = ("out", "workers", "dask_scheduler", "extra"), ("iterations",)

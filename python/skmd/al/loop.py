@@ -93,6 +93,9 @@ class Loop:
                 raise RuntimeError(f"{sampler.name} iteration {k}: every walk diverged; no candidates to label")
             context = SelectionContext(str(self.models(sampler, k - 1)[0]), earlier["train"] + earlier["calibration"],
                                        c.seed * 1000 + k, c.ubmd_features)
+            if len(candidates) < c.select:
+                self.campaign.log(f"iteration {k}: {sampler.name} has {len(candidates)} candidates, fewer than select "
+                                  f"{c.select}: all of them go to the oracle (more walkers give more candidates)")
             picks = checked_picks(self.campaign.selector(candidates, min(c.select, len(candidates)), context),
                                   len(candidates), c.select, getattr(self.campaign.selector, "__name__", "selector"))
             _write(folder / "selected.extxyz", [candidates[i] for i in picks])
@@ -135,6 +138,8 @@ def run_campaign(campaign) -> dict:
     from .report import write_outputs  # noqa: PLC0415
     from .stages import committee_members, starting_data, starting_model  # noqa: PLC0415
     c, started, timing = campaign.config, time.perf_counter(), {}
+    if (campaign.out / "start" / "split.json").exists():
+        campaign.log(f"resuming the campaign in {campaign.out}: finished stages are read back, labels are not redone")
     start = starting_data(campaign)
     test = campaign.test_frames or start["test"]
     model0 = starting_model(campaign, start["train"])

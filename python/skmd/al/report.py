@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from ..atoms.scoring import UNITS
 from ..tools.rundir import write_json
@@ -50,8 +51,15 @@ def write_outputs(campaign, loop, test, started: float, timing: dict) -> dict:
     results["final_model"] = {name: r["final_model"] for name, r in results["samplers"].items()}
     results["oracle_calls"] = campaign.store.oracle_calls
     results["training_set"] = {"path": str(out / "training_set.extxyz"), "frames": len(everything)}
-    results["wall_s"] = time.perf_counter() - started
+    results["wall_s_this_run"] = time.perf_counter() - started
+    runs_path = out / "runs.json"
+    runs = json.loads(runs_path.read_text()) if runs_path.exists() else []
+    runs.append({"wall_s": results["wall_s_this_run"], "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    write_json(runs_path, runs)
+    results["wall_s"] = sum(r["wall_s"] for r in runs)        # every invocation of the command, resumes included
+    results["invocations"] = len(runs)
     results["timing"] = timing
+    results["selector"] = getattr(campaign.selector, "__name__", type(campaign.selector).__name__)
     write_json(out / "results.json", results)
     from .figures import learning_curves  # noqa: PLC0415
     learning_curves(out / "learning_curves.png", results)
@@ -77,12 +85,14 @@ def report_text(results) -> str:
     """report.md: what was run, the learning curves and a table per sampler, in plain words."""
     c = results["config"]
     keys = [key for key in UNITS if key in results["initial"]]
-    lines = [f"# skmd al: {c['structures']}", "",
-             f"Oracle `{c['oracle']}`; samplers {', '.join(results['samplers'])}; {c['iterations']} iterations of "
-             f"{c['walkers']} walks × {c['steps']} steps, {c['select']} labels each ({c['selection']}); "
+    lines = [f"# skmd al: {Path(c['structures']).name}", "",
+             f"Oracle `{c['oracle']}`; samplers {', '.join(results['samplers'])}; {c['iterations']} "
+             f"iteration{'s' if c['iterations'] != 1 else ''} of {c['walkers']} walks × {c['steps']} steps, up to "
+             f"{c['select']} labels each (selector: {results['selector']}); "
              f"{'NPT at ' + str(c['pressure_GPa']) + ' GPa' if c['pressure_GPa'] is not None else 'NVT'}, "
              f"{c['temperature_K']:g} K; fine-tuning: {c['finetune']}. Test set: {results['test_frames']} frames. "
-             f"Oracle calls: {results['oracle_calls']}; wall time {results['wall_s']:.0f} s.", "",
+             f"Oracle calls: {results['oracle_calls']}; wall time {results['wall_s']:.0f} s over "
+             f"{results['invocations']} invocation(s) of the command.", "",
              "![learning curves](learning_curves.png)", "",
              "*Test RMSE after each iteration (0 = the starting model); one line per sampler.*", "",
              "| sampler | iteration | labels | " + " | ".join(f"test {NAMES[k]} RMSE ({UNITS[k]})" for k in keys)

@@ -73,7 +73,8 @@ class UBMD(MD):
     tau: float = 0.2
     threshold: float = 1.5
     n_features: int = 512
-    alpha: float = 0.05
+    alpha: float = 0.1
+    window: int = 50
     name: str = "ubmd"
 
     def spec(self, n_moves: int, steps: int, seed: int):
@@ -84,7 +85,8 @@ class UBMD(MD):
     def factory(self, context: Context):
         from ..atoms.parallel import UBMDFactory  # noqa: PLC0415
         return UBMDFactory(str(context.models[0]), context.train_file, context.calibration_file,
-                           n_features=self.n_features, alpha=self.alpha, tau=self.tau, seed=context.seed)
+                           n_features=self.n_features, alpha=self.alpha, tau=self.tau, window=self.window,
+                           seed=context.seed)
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ def builtin_samplers(config) -> list:
               pressure_GPa=config.pressure_GPa)
     recipes = {"md": lambda: MD(**md),
                "ubmd": lambda: UBMD(**md, tau=config.ubmd_tau, threshold=config.ubmd_threshold,
-                                    n_features=config.ubmd_features, alpha=config.ubmd_alpha),
+                                    n_features=config.ubmd_features, alpha=config.ubmd_alpha,
+                                    window=config.ubmd_window),
                "udd": lambda: UDD(**md, A=config.udd_A, B=config.udd_B, members=config.udd_members),
                "skmd": lambda: SKMD(config.temperature_K, config.skmd_timestep_fs, config.skmd_friction,
                                     config.skmd_amplitude)}

@@ -52,4 +52,4 @@ def julia_available() -> tuple[bool, str]:
         get_backend("julia")
         return True, ""
     except RuntimeError as error:
-        return False, str(error)
+        return False, str(error.__cause__ or error)      # why Julia cannot start, without the request wording

@@ -24,7 +24,7 @@ def _info(args) -> int:
     backend = get_backend(args.backend)
     print(f"skmd {skmd.__version__}; backend: {backend.name}")
     if backend.name != "julia":
-        print(f"Julia backend: {julia_available()[1] or 'not requested'}")
+        print(f"Julia backend: not available here ({julia_available()[1]})")
     return 0
 
 
@@ -58,6 +58,9 @@ def interrupted_line(args) -> str:
     out = getattr(args, "out", None)
     if out is None:
         return f"skmd {args.command}: interrupted"
+    from pathlib import Path  # noqa: PLC0415
+    if not Path(out).exists():
+        return f"skmd {args.command}: interrupted before anything was written"
     if getattr(args, "resumable", False):
         return (f"skmd {args.command}: interrupted; finished stages and every label so far are saved in {out}; "
                 f"run the same command again to resume")

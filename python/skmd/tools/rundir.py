@@ -58,12 +58,14 @@ def _saved_settings(out: Path) -> dict | None:
     return None
 
 
-def check_config(out: Path, config, extra: dict | None = None) -> None:
+def check_config(out: Path, config, extra: dict | None = None, *, free=("backend",), growable=()) -> None:
     """Save the settings (any study's config dataclass) in ``out/config.json``, or refuse to resume
     a run made with other settings. A setting missing from an older config.json counts as its
-    default value; the backend may change between runs. The same settings resume the run (or,
-    for a study without checkpoints, rewrite every file of it). ``extra`` holds settings outside the
-    dataclass (e.g. ``{"oracle": "module:function"}``); one missing from an older config.json is added.
+    default value. The same settings resume the run (or, for a study without checkpoints, rewrite
+    every file of it). ``extra`` holds settings outside the dataclass (e.g. ``{"oracle":
+    "module:function"}``); one missing from an older config.json is added. Settings in ``free`` may
+    change between runs (where the work runs, not what it computes); a setting in ``growable`` may
+    grow (e.g. more iterations extend a finished run). The saved file then takes the new values.
     """
     path = out / "config.json"
     current = as_json(config)
@@ -74,11 +76,18 @@ def check_config(out: Path, config, extra: dict | None = None) -> None:
         return
     changed_extra = [key for key, value in extra.items() if key in saved and saved[key] != value]
     defaults = as_json(type(config)())
-    changed = sorted(changed_extra + [key for key in current
-                                      if key != "backend" and saved.get(key, defaults[key]) != current[key]])
+
+    def differs(key) -> bool:
+        before = saved.get(key, defaults[key])
+        if key in free or before == current[key]:
+            return False
+        return not (key in growable and before is not None and current[key] is not None and current[key] > before)
+
+    changed = sorted(changed_extra + [key for key in current if differs(key)])
     if changed:
         raise ValueError(f"{out} holds a run with other settings ({', '.join(changed)}); "
                          "rerun with the same settings to resume, or use a new --out")
-    missing = {key: value for key, value in extra.items() if key not in saved}
-    if missing and (out / "config.json").exists():
-        write_json(path, {**saved, **missing})
+    updated = {**saved, **{key: value for key, value in extra.items() if key not in saved},
+               **{key: current[key] for key in (*free, *growable) if key in current}}
+    if updated != saved and (out / "config.json").exists():
+        write_json(path, updated)
