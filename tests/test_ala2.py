@@ -25,7 +25,7 @@ from skmd.studies.ala2 import Ala2Config, MDSampler, SKMDSampler, Study  # noqa:
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(iterations=1, n_particles=3, n_candidates=4, steps=5, n_select=4, burn_in=10, snapshot_interval=5,
-            test_size=4, test_candidates=6, test_steps=5, surrogate_frames=8, surrogate_stride=5, surrogate_epochs=10,
+            test_size=4, test_candidates=6, test_steps=5, surrogate_frames=12, surrogate_stride=5, surrogate_epochs=30,
             finetune_epochs=2, finetune_switch_epoch=1, valid_fraction=0.25, backend="numpy")
 
 

@@ -82,6 +82,11 @@ class Stages:
         atoms.calc = calculator
         BFGS(atoms, logfile=None).run(fmax=0.02, steps=500)
         atoms.calc = None
+        distances = atoms.get_all_distances()
+        closest = float(distances[np.triu_indices(len(atoms), 1)].min())
+        if closest < 0.5:
+            raise RuntimeError(f"relaxing C7eq with this model brought two atoms to {closest:.2f} Å: the model is too "
+                               "poor to sample with (train the surrogate on more frames or epochs)")
         return atoms
 
     # ------------------------------------------------------------------ stages
