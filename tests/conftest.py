@@ -7,6 +7,10 @@ import pytest
 # The suite runs on the NumPy backend unless a test asks otherwise; Julia parity tests ask
 # for Julia explicitly and skip with the reason where it cannot start.
 os.environ.setdefault("SKMD_BACKEND", "numpy")
+# One OpenMP/BLAS thread per test process, as every skmd command sets (skmd.tools.threads): xTB's threaded
+# sums otherwise differ in the last digits between two runs, and two xdist workers oversubscribe 2 cores.
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 warnings.filterwarnings("ignore", message="skmd: Julia is not available here")
 
 
