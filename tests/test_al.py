@@ -68,6 +68,12 @@ def yaml_file(path, settings: dict):
     return path
 
 
+@pytest.fixture(scope="module")
+def cu_model(tmp_path_factory):
+    """A tiny MACE knowing Cu (one per test module and worker: building one takes seconds)."""
+    return tiny_model(tmp_path_factory.mktemp("model") / "cu.safetensors", [29])
+
+
 @pytest.fixture
 def oracle_log(tmp_path, monkeypatch):
     """The file that ``al_user_parts.counted_emt`` appends one line to per calculation (this and child processes)."""
@@ -119,6 +125,16 @@ def _garbage(tmp_path):
     return tmp_path / "garbage.xyz"
 
 
+def _test_file_with_nickel(tmp_path):
+    from ase.calculators.emt import EMT
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((2, 1, 1))
+    atoms.symbols[0] = "Ni"
+    atoms.calc = EMT()
+    atoms.get_stress()
+    write(tmp_path / "nickel.extxyz", atoms)          # energy, forces and stress as the calculator's results
+    return tmp_path / "nickel.extxyz"
+
+
 #: case → (tmp_path → extra argv, words the one-line message must hold)
 BAD_INPUTS = {
     "missing structure file": (lambda t: ["--structures", str(t / "nowhere.extxyz")], ["no structure file", "nowhere"]),
@@ -131,6 +147,8 @@ BAD_INPUTS = {
                                         ["EMTWithoutStress", "stress"]),
     "test file without labels": (lambda t: ["--test", str(_unlabelled(t))],
                                  ["unlabelled.extxyz", "no reference labels"]),
+    "test file with another element": (lambda t: ["--test", str(_test_file_with_nickel(t))],
+                                       ["nickel.extxyz", "holds Ni", "they hold Cu"]),
     "pickled model without trust": (lambda t: ["--model", str(_pickled_model(t))],
                                     ["cu.model", "pickle", "--trust-model"]),
     "unknown key in the YAML file": (lambda t: ["--config", str(yaml_file(t / "typo.yaml", {"temprature_K": 400}))],
@@ -252,9 +270,9 @@ def _al_command(out, structures, model, **settings):
 
 
 @pytest.mark.slow
-def test_a_killed_campaign_resumes_without_a_second_oracle_call(tmp_path, oracle_log, capsys):
+def test_a_killed_campaign_resumes_without_a_second_oracle_call(tmp_path, oracle_log, capsys, cu_model):
     out = tmp_path / "run"
-    command = _al_command(out, copper_cell(tmp_path / "cu.extxyz"), tiny_model(tmp_path / "cu.safetensors", [29]),
+    command = _al_command(out, copper_cell(tmp_path / "cu.extxyz"), cu_model,
                           **{**TINY, "pressure_GPa": 0.0, "samplers": "md"})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PYTHON_DIR), str(TESTS)])}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -286,11 +304,11 @@ def test_a_killed_campaign_resumes_without_a_second_oracle_call(tmp_path, oracle
 
 
 @pytest.mark.slow
-def test_a_users_own_sampler_and_selector_plug_in(tmp_path, oracle_log):
+def test_a_users_own_sampler_and_selector_plug_in(tmp_path, oracle_log, cu_model):
     from skmd.al import Campaign, make_config
     from skmd.atoms.parallel import MACEFactory
     out = tmp_path / "run"
-    model = tiny_model(tmp_path / "cu.safetensors", [29])
+    model = cu_model
     config = make_config(TINY, {"structures": str(copper_cell(tmp_path / "cu.extxyz")), "out": str(out),
                                 "model": str(model), "walkers": 3, "select": 2})
     results = Campaign(config, oracle=al_user_parts.counted_emt, samplers=[al_user_parts.HotVerlet()],
@@ -316,3 +334,68 @@ def test_a_users_own_sampler_and_selector_plug_in(tmp_path, oracle_log):
     labelled = [f for f in read_training_set(out) if f.info["skmd_source"] == "hot_verlet/iter01"]
     assert [f.positions.tolist() for f in labelled] == [f.positions.tolist() for f in selected]
     assert results["samplers"]["hot_verlet"]["iterations"][0]["n_labelled"] == 2
+
+
+def _cu_campaign(tmp_path, name, model, executor=None, **settings):
+    """A tiny Cu campaign from ``model`` into ``tmp_path/name``, run; returns (its out, its results)."""
+    from skmd.al import Campaign, make_config
+    structures = tmp_path / "cu.extxyz"
+    if not structures.exists():
+        copper_cell(structures)
+    config = make_config(TINY, {"structures": str(structures), "oracle": "ase.calculators.emt:EMT",
+                                "out": str(tmp_path / name), "model": str(model), **settings})
+    return tmp_path / name, Campaign(config, executor=executor, log=lambda line: None).run()
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_training_set_and_models(tmp_path, cu_model):
+    settings = {"samplers": "md", "pressure_GPa": 0.0, "seed": 3}
+    first_out, first = _cu_campaign(tmp_path, "first", cu_model, **settings)
+    second_out, second = _cu_campaign(tmp_path, "second", cu_model, **settings)
+    frames = read_training_set(first_out)
+    assert [f.info["skmd_source"] for f in frames].count("md/iter01") == 2
+    assert_same_frames(frames, read_training_set(second_out))
+    # the fine-tuned models score the same: training is seeded too
+    for a, b in zip(first["samplers"]["md"]["iterations"], second["samplers"]["md"]["iterations"]):
+        assert {k: a[k] for k in UNITS} == {k: b[k] for k in UNITS}
+
+
+@pytest.mark.slow
+def test_dask_and_a_process_pool_give_the_same_training_set(tmp_path, cu_model):
+    distributed = pytest.importorskip("distributed")
+    from skmd.tools.pool import process_pool
+    model = cu_model
+    settings = {"samplers": "md,ubmd", "pressure_GPa": 0.0, "workers": 2}
+    pool = process_pool(2)
+    try:
+        pool_out, _ = _cu_campaign(tmp_path, "pool", model, executor=pool, **settings)
+    finally:
+        pool.shutdown()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        dask_out, _ = _cu_campaign(tmp_path, "dask", model, executor=client.get_executor(), **settings)
+    frames = read_training_set(pool_out)
+    assert {"md/iter01", "ubmd/iter01"} <= {f.info["skmd_source"] for f in frames}
+    assert_same_frames(frames, read_training_set(dask_out))
+
+
+@pytest.mark.slow
+def test_a_molecule_with_xtb_under_nvt(tmp_path, capsys):
+    pytest.importorskip("tblite")
+    water = tmp_path / "water.xyz"
+    write(water, molecule("H2O"))
+    out = tmp_path / "run"
+    settings = {**TINY, "samplers": "md", "temperature_K": 300.0}
+    argv = ["al", "--structures", str(water), "--oracle", "skmd.atoms.oracle:gfn2_xtb", "--out", str(out),
+            *flags({key: value for key, value in settings.items() if key != "ubmd_alpha"})]
+    assert main(argv) == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    metrics = results["samplers"]["md"]["iterations"][0]
+    assert "stress_rmse_meV_A3" not in metrics and "stress_rmse_meV_A3" not in results["initial"]
+    assert np.isfinite(metrics["energy_rmse_meV_atom"]) and np.isfinite(metrics["force_rmse_meV_A"])
+    e0s = json.loads((out / "start" / "e0s.json").read_text())
+    assert set(e0s) == {"1", "8"} and all(np.isfinite(list(e0s.values())))
+    frames = read_training_set(out)
+    assert len(frames) == 20 - 5 + 2 and all("REF_stress" not in f.info for f in frames)
+    assert all(not f.pbc.any() for f in frames)
+    assert "NVT, 300 K" in (out / "report.md").read_text()
