@@ -204,6 +204,30 @@ def test_every_setting_is_a_flag_and_flags_win_over_the_yaml_file(tmp_path):
     assert config.samplers == ("md", "udd")
 
 
+def test_reading_models_of_one_architecture_builds_it_once(tmp_path, monkeypatch, cu_model):
+    """A campaign reads models many times; a read of an architecture read before copies its first build."""
+    import torch
+    from safetensors.torch import load_file
+    from skmd.atoms import model_files
+    from skmd.atoms.mace_models import load_mace, save_mace
+    builds = []
+    monkeypatch.setattr(model_files, "_quietly", lambda cls, config: builds.append(1) or cls(**config))
+    monkeypatch.setattr(model_files, "_BUILT", {})
+    changed = load_mace(cu_model)
+    with torch.no_grad():
+        for parameter in changed.parameters():
+            parameter.mul_(1.5)
+    other = save_mace(changed, tmp_path / "other.safetensors")
+    first, second, first_again = load_mace(cu_model), load_mace(other), load_mace(cu_model)
+    assert len(builds) == 1
+    for model, path in ((first, cu_model), (second, other), (first_again, cu_model)):
+        for name, tensor in load_file(str(path)).items():
+            assert torch.equal(model.state_dict()[name], tensor), name
+    with torch.no_grad():
+        next(first.parameters()).add_(1.0)          # each read is a copy of its own
+    assert not torch.equal(next(first.parameters()), next(first_again.parameters()))
+
+
 def test_importing_skmd_al_and_its_help_import_no_torch():
     code = ("import sys, skmd.al, skmd.al.config\nfrom skmd.cli.main import main\n"
             "try:\n    main(['al', '--help'])\nexcept SystemExit:\n    pass\n"
@@ -312,12 +336,16 @@ def test_a_users_own_sampler_and_selector_plug_in(tmp_path, oracle_log, cu_model
     config = make_config(TINY, {"structures": str(copper_cell(tmp_path / "cu.extxyz")), "out": str(out),
                                 "model": str(model), "walkers": 3, "select": 2})
     results = Campaign(config, oracle=al_user_parts.counted_emt, samplers=[al_user_parts.HotVerlet()],
-                       selector=al_user_parts.highest_energy, log=lambda line: None).run()
+                       selector=al_user_parts.highest_energy, trainer=al_user_parts.unchanged_model,
+                       log=lambda line: None).run()
     assert list(results["samplers"]) == ["hot_verlet"]
     recorded = json.loads((out / "config.json").read_text())
     assert recorded["sampler_parts"][0]["kind"] == "al_user_parts.HotVerlet"
     assert recorded["selector"]["kind"] == "al_user_parts.highest_energy"
     assert recorded["oracle"] == "al_user_parts:counted_emt"
+    assert recorded["trainer"]["kind"] == "al_user_parts.unchanged_model"
+    final = Path(results["final_model"]["hot_verlet"])
+    assert final.read_bytes() == (out / "model0" / "model.safetensors").read_bytes()    # the user trainer kept it
 
     folder = out / "samplers" / "hot_verlet" / "iter01"
     candidates = read(str(folder / "candidates.extxyz"), index=":")
@@ -336,7 +364,7 @@ def test_a_users_own_sampler_and_selector_plug_in(tmp_path, oracle_log, cu_model
     assert results["samplers"]["hot_verlet"]["iterations"][0]["n_labelled"] == 2
 
 
-def _cu_campaign(tmp_path, name, model, executor=None, **settings):
+def _cu_campaign(tmp_path, name, model, executor=None, trainer=None, **settings):
     """A tiny Cu campaign from ``model`` into ``tmp_path/name``, run; returns (its out, its results)."""
     from skmd.al import Campaign, make_config
     structures = tmp_path / "cu.extxyz"
@@ -344,7 +372,7 @@ def _cu_campaign(tmp_path, name, model, executor=None, **settings):
         copper_cell(structures)
     config = make_config(TINY, {"structures": str(structures), "oracle": "ase.calculators.emt:EMT",
                                 "out": str(tmp_path / name), "model": str(model), **settings})
-    return tmp_path / name, Campaign(config, executor=executor, log=lambda line: None).run()
+    return tmp_path / name, Campaign(config, executor=executor, trainer=trainer, log=lambda line: None).run()
 
 
 @pytest.mark.slow
@@ -365,18 +393,22 @@ def test_dask_and_a_process_pool_give_the_same_training_set(tmp_path, cu_model):
     distributed = pytest.importorskip("distributed")
     from skmd.tools.pool import process_pool
     model = cu_model
-    settings = {"samplers": "md,ubmd", "pressure_GPa": 0.0, "workers": 2}
+    # one iteration's training set does not depend on the training, so the models are kept as they are
+    settings = {"samplers": "md,ubmd", "pressure_GPa": 0.0, "workers": 2, "trainer": al_user_parts.unchanged_model}
     pool = process_pool(2)
     try:
-        pool_out, _ = _cu_campaign(tmp_path, "pool", model, executor=pool, **settings)
+        pool_out, pool_results = _cu_campaign(tmp_path, "pool", model, executor=pool, **settings)
     finally:
         pool.shutdown()
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        dask_out, _ = _cu_campaign(tmp_path, "dask", model, executor=client.get_executor(), **settings)
+        dask_out, dask_results = _cu_campaign(tmp_path, "dask", model, executor=client.get_executor(), **settings)
     frames = read_training_set(pool_out)
     assert {"md/iter01", "ubmd/iter01"} <= {f.info["skmd_source"] for f in frames}
     assert_same_frames(frames, read_training_set(dask_out))
+    for name in ("md", "ubmd"):          # scored on the executors: the same numbers
+        pool_errors, dask_errors = (r["samplers"][name]["iterations"][0] for r in (pool_results, dask_results))
+        assert {k: pool_errors[k] for k in UNITS} == {k: dask_errors[k] for k in UNITS}
 
 
 @pytest.mark.slow
