@@ -350,7 +350,6 @@ def test_a_killed_campaign_resumes_without_a_second_oracle_call(tmp_path, oracle
     assert len(oracle_calls(oracle_log)) == len(calls)
 
 
-@pytest.mark.slow
 def test_a_users_own_sampler_and_selector_plug_in(tmp_path, oracle_log, cu_model):
     from skmd.al import Campaign, make_config
     from skmd.atoms.parallel import MACEFactory
