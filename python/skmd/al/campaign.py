@@ -41,7 +41,8 @@ class Campaign:
         self._trainer = trainer
         self.out = make_run_directory(config.out)
         from .config import FREE_SETTINGS, GROWABLE_SETTINGS  # noqa: PLC0415
-        check_config(self.out, self.config, _recorded_parts(self.oracle_factory, self.samplers, selector, trainer),
+        given_samplers = None if samplers is None else self.samplers
+        check_config(self.out, self.config, _recorded_parts(self.oracle_factory, given_samplers, selector, trainer),
                      free=FREE_SETTINGS, growable=GROWABLE_SETTINGS)
         from ..atoms.oracle import Oracle  # noqa: PLC0415
         from ..atoms.store import LabelStore  # noqa: PLC0415
@@ -78,7 +79,10 @@ def _describe(part):
 
 
 def _recorded_parts(oracle, samplers, selector, trainer) -> dict:
-    """The parts of a campaign that a rerun must keep (recorded in config.json; a change is refused)."""
+    """The parts of a campaign that a rerun must keep (recorded in config.json; a change is refused). Parts
+    the user passed are recorded; built-in ones (None) follow from the config, whose changes are named by
+    their setting (``temperature_K``), not also as a changed part."""
     from ..atoms.oracle import oracle_name  # noqa: PLC0415
-    return {"oracle": oracle_name(oracle), "sampler_parts": [_describe(s) for s in samplers],
+    return {"oracle": oracle_name(oracle),
+            "sampler_parts": None if samplers is None else [_describe(s) for s in samplers],
             "selector": _describe(selector), "trainer": _describe(trainer)}

@@ -8,7 +8,8 @@ def check_inputs(config, oracle=None) -> tuple:
     Refused: a missing or unreadable structure file; structures mixing molecules and cells, or not
     periodic in 3D under a pressure; an oracle that cannot be imported, or without stress on an NPT run;
     a model file that is a pickle without ``trust_model``, or that does not know every element of the
-    structures (named as symbols); a test file without reference labels (or stress, under NPT).
+    structures (named as symbols); a test file without reference labels (or stress, under NPT), or with an
+    element that no starting structure has.
     """
     from ..tools.factories import load_factory  # noqa: PLC0415
     from .start import check_labelled, check_structures, read_structures  # noqa: PLC0415
@@ -23,9 +24,20 @@ def check_inputs(config, oracle=None) -> tuple:
     if config.test is not None:
         test = read_structures(config.test)
         check_labelled(test, config.test, stress=config.npt)
+        check_test_elements(test, config.test, structures)
     if config.model is not None:
         check_model(config.model, config.trust_model, structures)
     return factory, structures, test
+
+
+def check_test_elements(test, path, structures) -> None:
+    """ValueError unless every element of the test frames is in the structures (the models learn no other)."""
+    from ..tools.checks import element_names  # noqa: PLC0415
+    known = {int(z) for atoms in structures for z in atoms.numbers}
+    extra = {int(z) for atoms in test for z in atoms.numbers} - known
+    if extra:
+        raise ValueError(f"the test file {path} holds {element_names(extra)}, which no starting structure has "
+                         f"(they hold {element_names(known)}); the campaign's models could not score it")
 
 
 def _check_oracle_stress(factory) -> None:

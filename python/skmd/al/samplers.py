@@ -4,7 +4,7 @@ and a picklable calculator factory. Units: K, fs, GPa, eV, Å.
 A sampler is any object with
 
 * ``name`` (str): its label in the run directory and the results;
-* ``spec(n_moves, steps, seed, npt)`` → :class:`~skmd.atoms.parallel.SamplerSpec`;
+* ``spec(n_moves, steps, seed)`` → :class:`~skmd.atoms.parallel.SamplerSpec` (``seed`` passed by keyword);
 * ``factory(context)`` → a picklable ``() -> ASE calculator``, where ``context`` is the
   :class:`Context` of this iteration (the sampler's current model, the labelled data so far);
 * ``n_models`` (int, default 1): how many models its chain fine-tunes (a committee has several).

@@ -10,7 +10,7 @@ A selector is any callable ``selector(candidates, n_select, context) -> indices`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,10 +24,14 @@ class SelectionContext:
     seen: list
     seed: int
     n_features: int = 512
+    _calculator: object = field(default=None, init=False, repr=False, compare=False)
 
     def calculator(self):
-        from ..atoms.parallel import MACEFactory  # noqa: PLC0415
-        return MACEFactory(str(self.model_path))()
+        """The model's calculator, built once per context (building a MACE takes seconds)."""
+        if self._calculator is None:
+            from ..atoms.parallel import MACEFactory  # noqa: PLC0415
+            self._calculator = MACEFactory(str(self.model_path))()
+        return self._calculator
 
     def descriptors(self, frames) -> np.ndarray:
         """(n, M) sum-pooled MACE descriptors of ``frames`` under the model."""

@@ -18,6 +18,7 @@ Any other file (a foundation model, a colleague's ``.model``) is a pickle and is
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import struct
@@ -30,6 +31,12 @@ MODEL_CLASS = "ScaleShiftMACE"
 GATES = ("silu", "tanh", "relu", "gelu", "sigmoid", "softplus")   # torch.nn.functional names
 TRUST_HINT = "load it only if you trust its source: trusted=True (command line: --trust-model); see docs/model-files.md"
 _DTYPE_LOCK = threading.Lock()   # torch's default dtype is process-wide; builds switch it to float64
+#: one freshly built model per architecture (the ``config`` text of a file) in this process. Building a MACE
+#: takes seconds (mace computes its Clebsch–Gordan coupling matrices anew each time) and a campaign reads
+#: models of one architecture many times, so later reads copy the built one (a tenth of a second) and load
+#: their own tensors into the copy. The built models themselves are never handed out.
+_BUILT: dict = {}
+_BUILT_KEPT = 8          # architectures kept (a fine-tune may change the config: scale, shift, E0s)
 
 
 class UntrustedModelError(ValueError):
@@ -156,12 +163,16 @@ def _load_safe(path: Path):
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: unreadable model config ({error})") from None
     with _DTYPE_LOCK:
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64)
-        try:
-            model = _quietly(modules.ScaleShiftMACE, config).double()
-        finally:
-            torch.set_default_dtype(previous)
+        if metadata["config"] not in _BUILT:
+            while len(_BUILT) >= _BUILT_KEPT:
+                _BUILT.pop(next(iter(_BUILT)))
+            previous = torch.get_default_dtype()
+            torch.set_default_dtype(torch.float64)
+            try:
+                _BUILT[metadata["config"]] = _quietly(modules.ScaleShiftMACE, config).double()
+            finally:
+                torch.set_default_dtype(previous)
+        model = copy.deepcopy(_BUILT[metadata["config"]])
     try:
         model.load_state_dict(load_file(str(path)), strict=True)
     except RuntimeError as error:

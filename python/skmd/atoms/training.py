@@ -17,6 +17,7 @@ and learning rate 0.001 (mace's ``--stage_two``). ``mode="full"`` fine-tunes eve
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -115,6 +116,19 @@ def _e0s_text(e0s: dict) -> str:
     return str({int(z): float(e) for z, e in e0s.items()})
 
 
+#: runs mace_run_train in a child that dies with this process (Linux: PR_SET_PDEATHSIG), so that a killed
+#: campaign leaves no training behind to write into the work directory its rerun trains in again
+_DIES_WITH_PARENT = (
+    "import os, runpy, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    import ctypes, signal\n"
+    "    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))\n"       # 1: PR_SET_PDEATHSIG
+    "    if os.getppid() != int(sys.argv[1]):\n"                  # the parent died before the line above
+    "        sys.exit('skmd: the process that started this training is gone')\n"
+    "sys.argv = ['mace_run_train', *sys.argv[2:]]\n"
+    "runpy.run_module('mace.cli.run_train', run_name='__main__', alter_sys=True)\n")
+
+
 def run_mace_train(args: list, work_dir: Path, name: str) -> Path:
     """Run ``mace_run_train`` with ``args``; return the ``.model`` pickle it saved (stage two when
     present). Callers convert it at once with :func:`~skmd.atoms.model_files.adopt_trained`.
@@ -125,7 +139,7 @@ def run_mace_train(args: list, work_dir: Path, name: str) -> Path:
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / f"{name}.stdout"
     with open(log_path, "w") as log:
-        completed = subprocess.run([sys.executable, "-m", "mace.cli.run_train", *map(str, args)],
+        completed = subprocess.run([sys.executable, "-c", _DIES_WITH_PARENT, str(os.getpid()), *map(str, args)],
                                    stdout=log, stderr=subprocess.STDOUT, cwd=work_dir, check=False)
     if completed.returncode != 0:
         tail = log_path.read_text()[-3000:]

@@ -5,7 +5,7 @@ of them by its name (``temperature_K: 500``); flags given on the command line wi
 """
 from __future__ import annotations
 
-#: flag → (CampaignConfig field, type, help); the remaining fields are set through --config
+#: flag → (CampaignConfig field, type, help) of the main settings; :func:`remaining_flags` adds the others
 FLAGS = {
     "--structures": ("structures", str, "starting structures: any file ASE reads (all frames are used)"),
     "--oracle": ("oracle", str, "the oracle, 'module:function' returning an ASE calculator "
@@ -29,6 +29,20 @@ FLAGS = {
 }
 
 
+def remaining_flags() -> dict:
+    """flag → (field, type, help) of every other number setting of :class:`~skmd.al.config.CampaignConfig`
+    (``start_frames`` as ``--start-frames``), so that each setting is a flag, as the module says."""
+    from ..al.config import FIELDS, CampaignConfig  # noqa: PLC0415  (no numpy: stays fast)
+    given = {field for field, _, _ in FLAGS.values()} | {"trust_model"}
+    defaults = CampaignConfig()
+    flags = {}
+    for name in FIELDS:
+        default = getattr(defaults, name)
+        if name not in given and type(default) in (int, float):
+            flags["--" + name.replace("_", "-")] = (name, type(default), f"default {default}")
+    return flags
+
+
 def add_command(sub) -> None:
     p = sub.add_parser("al", help="active learning on your own structures, model and oracle",
                        description="Active learning on your own system: sample (md, skmd, ubmd, udd), select, "
@@ -36,6 +50,9 @@ def add_command(sub) -> None:
     p.add_argument("--config", default=None, help="YAML file setting any option by its name (flags win)")
     for flag, (_, kind, text) in FLAGS.items():
         p.add_argument(flag, type=kind, default=None, help=text)
+    more = p.add_argument_group("further settings", "see skmd.al.config.CampaignConfig for what each means")
+    for flag, (_, kind, text) in remaining_flags().items():
+        more.add_argument(flag, type=kind, default=None, help=text)
     p.add_argument("--trust-model", action="store_true", default=None,
                    help="allow --model to be a .model pickle, which runs code when read")
     p.add_argument("--retry-failed", action="store_true", help="send frames the oracle failed on once more")
@@ -46,7 +63,9 @@ def config_from_args(args):
     """The validated campaign settings: the --config file, then the flags given."""
     from ..al.config import make_config, read_yaml  # noqa: PLC0415
     from_file = read_yaml(args.config) if args.config else {}
-    from_flags = {field: getattr(args, flag.lstrip("-").replace("-", "_")) for flag, (field, _, _) in FLAGS.items()}
+    every_flag = {**FLAGS, **remaining_flags()}
+    from_flags = {field: getattr(args, flag.lstrip("-").replace("-", "_"))
+                  for flag, (field, _, _) in every_flag.items()}
     from_flags["trust_model"] = args.trust_model
     config = make_config(from_file, from_flags)
     args.out = config.out
