@@ -30,7 +30,11 @@ SUFFIX = ".safetensors"
 MODEL_CLASS = "ScaleShiftMACE"
 GATES = ("silu", "tanh", "relu", "gelu", "sigmoid", "softplus")   # torch.nn.functional names
 TRUST_HINT = "load it only if you trust its source: trusted=True (command line: --trust-model); see docs/model-files.md"
-_DTYPE_LOCK = threading.Lock()   # torch's default dtype is process-wide; builds switch it to float64
+#: every build, copy or unpickling of a model holds this lock: torch's default dtype is process-wide (builds
+#: switch it to float64), and torch.fx's code generation, which e3nn runs while building a model and torch
+#: while unpickling or copying one, is not thread-safe (two fine-tunings side by side on threads failed with
+#: "module is not installed as a submodule")
+_BUILD_LOCK = threading.RLock()
 #: one freshly built model per architecture (the ``config`` text of a file) in this process. Building a MACE
 #: takes seconds (mace computes its Clebsch–Gordan coupling matrices anew each time) and a campaign reads
 #: models of one architecture many times, so later reads copy the built one (a tenth of a second) and load
@@ -89,7 +93,8 @@ def load_model(path, device: str = "cpu", trusted: bool = False):
     if not trusted:                           # decided here, at the one torch.load, not by an earlier check
         raise untrusted(path)
     import torch  # noqa: PLC0415
-    model = torch.load(path, map_location=device, weights_only=False)
+    with _BUILD_LOCK:
+        model = torch.load(path, map_location=device, weights_only=False)
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"{path} holds a {type(model).__name__}, not a MACE model")
     return model.double().to(device)
@@ -134,7 +139,9 @@ def write_training_pickle(safe_path, pickle_path) -> Path:
     check_readable(safe_path, trusted=False)
     pickle_path = Path(pickle_path)
     pickle_path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(load_model(safe_path), pickle_path)
+    model = load_model(safe_path)
+    with _BUILD_LOCK:
+        torch.save(model, pickle_path)
     return pickle_path
 
 
@@ -162,7 +169,7 @@ def _load_safe(path: Path):
         config = {key: _decode(value, key) for key, value in json.loads(metadata["config"]).items()}
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: unreadable model config ({error})") from None
-    with _DTYPE_LOCK:
+    with _BUILD_LOCK:
         if metadata["config"] not in _BUILT:
             while len(_BUILT) >= _BUILT_KEPT:
                 _BUILT.pop(next(iter(_BUILT)))
