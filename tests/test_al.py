@@ -30,7 +30,7 @@ TESTS = Path(__file__).resolve().parent
 PYTHON_DIR = TESTS.parent / "python"
 #: the tiny campaign of every Cu test (settings by their CampaignConfig names)
 TINY = {"iterations": 1, "walkers": 2, "steps": 20, "select": 3, "start_frames": 20, "valid_fraction": 0.15,
-        "ubmd_alpha": 0.2, "surrogate_epochs": 5, "finetune_epochs": 2, "model_channels": 8, "temperature_K": 500.0}
+        "ubmd_alpha": 0.2, "ubmd_window": 5, "surrogate_epochs": 5, "finetune_epochs": 2, "model_channels": 8, "temperature_K": 500.0}
 UNITS = {"energy_rmse_meV_atom": "meV/atom", "force_rmse_meV_A": "meV/Å", "stress_rmse_meV_A3": "meV/Å³"}
 
 
