@@ -21,7 +21,7 @@ def run_python(code, timeout=120, **env):
                           env={**os.environ, **env}, stdin=subprocess.DEVNULL)
 
 
-@pytest.mark.parametrize("argv", [["--help"], *([c, "--help"] for c in COMMANDS), ["ala2", "--no-such-flag"]])
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], *([c, "--help"] for c in COMMANDS), ["ala2", "--no-such-flag"]])
 def test_help_and_argument_errors_import_no_heavy_package(argv):
     code = ("import sys\nfrom skmd.cli.main import main\n"
             f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
@@ -100,3 +100,10 @@ def test_the_mueller_brown_studies_run_without_the_atoms_extra(tmp_path):
     result = run_python(code, timeout=600, SKMD_BACKEND="numpy")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert (tmp_path / "al" / "results.json").is_file() and (tmp_path / "w2" / "results.json").is_file()
+
+
+def test_version(capsys):
+    import skmd
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"skmd {skmd.__version__}"

@@ -91,6 +91,9 @@ def _main(args) -> int:
     finally:
         if executor is not None and hasattr(executor, "shutdown"):
             executor.shutdown()
+        client = getattr(executor, "_client", None)          # a Dask client's executor: close the client too
+        if client is not None:
+            client.close()
     print(f"oracle calls: {results['oracle_calls']}; {results['wall_s']:.0f} s; wrote {config.out}/results.json, "
           f"report.md and training_set.extxyz")
     for name, path in results["final_model"].items():

@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skmd", description="Stein kernelized molecular dynamics",
         epilog="Every command sets its thread count first (--threads, default 1): see 'skmd <command> --help'.")
+    from skmd import __version__  # noqa: PLC0415  (the package namespace is lazy: nothing heavy loads)
+    parser.add_argument("--version", action="version", version=f"skmd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print the version and the backend in use")
     info.add_argument("--backend", default=None, choices=["auto", "numpy", "julia"])

@@ -258,15 +258,16 @@ def summary_table(results) -> str:
     stats = results["statistics"]
     if "skipped" in stats:
         return f"no statistics: {stats['skipped']}"
-    lines = ["| sampler | final energy RMSE, median [95 % CI] | final force RMSE, median [95 % CI] | wall s |",
-             "|---|---|---|---|"]
+    from .figure_tools import MB_ENERGY, MB_FORCE  # noqa: PLC0415
+    lines = [f"| sampler | final energy RMSE ({MB_ENERGY}), median [95 % CI] | final force RMSE ({MB_FORCE}), "
+             "median [95 % CI] | wall s |", "|---|---|---|---|"]
     for name, r in results["samplers"].items():
         cells = [_interval(stats[key]["final"]["per_sampler"][name]["median"]) for key in ("energy_rmse", "force_rmse")]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} | {r['wall_s']:.1f} |")
     lines.append("")
     for pair, c in stats["force_rmse"]["final"]["pairs"].items():
         verdict = "significant" if c["significant"] else "not significant"
-        lines.append(f"final force RMSE {pair}: median difference {_interval(c['median_difference'])}, "
+        lines.append(f"final force RMSE {pair}: median difference {_interval(c['median_difference'])} {MB_FORCE}, "
                      f"Holm p = {c['p_holm']:.2g} ({verdict})")
     return "\n".join(lines)
 
