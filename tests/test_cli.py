@@ -54,10 +54,12 @@ def test_the_interrupt_line_says_what_was_saved_and_how_to_resume(tmp_path):
 
 
 def test_ctrl_c_ends_in_one_line_and_no_traceback(tmp_path):
-    """Ctrl-C once the study runs (its first progress line is out): one line, no traceback."""
+    """Ctrl-C once the study runs (its first progress line is out): one line, no traceback. The child gets
+    Ctrl-C's default disposition back: pytest-xdist workers ignore SIGINT, and a child inherits that."""
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "skmd.cli.main", "mb-al", "--quick", "--backend", "numpy",
-                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     deadline = time.time() + 300
     while time.time() < deadline:
