@@ -51,8 +51,8 @@ def _check_oracle_stress(factory) -> None:
 def check_model(path, trusted: bool, structures) -> None:
     """ValueError unless the model at ``path`` is readable (pickles only if ``trusted``) and knows every
     element of ``structures``."""
-    from ase.data import chemical_symbols  # noqa: PLC0415
     from ..atoms.mace_models import load_mace  # noqa: PLC0415
+    from ..tools.checks import element_names  # noqa: PLC0415
     from ..atoms.model_files import check_readable  # noqa: PLC0415
     check_readable(path, trusted, role="model")
     model = load_mace(path, trusted=trusted)
@@ -60,5 +60,4 @@ def check_model(path, trusted: bool, structures) -> None:
     needed = {int(z) for atoms in structures for z in atoms.numbers}
     missing = sorted(needed - known)
     if missing:
-        raise ValueError(f"the model {path} does not know {', '.join(chemical_symbols[z] for z in missing)} "
-                         f"(it knows {', '.join(chemical_symbols[z] for z in sorted(known))})")
+        raise ValueError(f"the model {path} does not know {element_names(missing)} (it knows {element_names(known)})")

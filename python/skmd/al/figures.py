@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..atoms.scoring import UNITS
+from ..atoms.scoring import QUANTITY, UNITS
 
-LABELS = {"energy_rmse_meV_atom": "energy", "force_rmse_meV_A": "forces", "stress_rmse_meV_A3": "stress"}
 
 
 def learning_curves(path, results) -> None:
@@ -22,7 +21,7 @@ def learning_curves(path, results) -> None:
             ax.plot(range(len(values)), values, marker="os^D"[index % 4], linestyle=("-", "--", ":", "-.")[index % 4],
                     markersize=7 - index, label=name)
         ax.set_xlabel("active-learning iteration")
-        ax.set_ylabel(f"test RMSE, {LABELS[key]} ({UNITS[key]})")
+        ax.set_ylabel(f"test RMSE, {QUANTITY[key]} ({UNITS[key]})")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0][0].legend(title="sampler")

@@ -10,14 +10,15 @@ lies above 0, ``better`` below 0, ``no clear change`` otherwise.
 """
 from __future__ import annotations
 
-QUANTITIES = {"energy": "meV/atom", "forces": "meV/Å", "stress": "meV/Å³"}
 
 
 def compare(old: dict, new: dict, seed: int = 0) -> dict:
     """{quantity: comparison + verdict} from two :func:`skmd.atoms.scoring.score` results on the same frames."""
+    from ..atoms.scoring import QUANTITY, UNITS  # noqa: PLC0415
     from ..tools.stats import paired_comparison  # noqa: PLC0415
     result = {}
-    for quantity, unit in QUANTITIES.items():
+    for key, quantity in QUANTITY.items():
+        unit = UNITS[key]
         a, b = new["per_frame"].get(quantity), old["per_frame"].get(quantity)
         if not a or not b or len(a) != len(b):
             continue

@@ -9,11 +9,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ..atoms.scoring import UNITS
+from ..atoms.scoring import QUANTITY, UNITS
 from ..tools.rundir import write_json
 
 STAGES = ("sample_s", "label_s", "train_s", "score_s")
-NAMES = {"energy_rmse_meV_atom": "energy", "force_rmse_meV_A": "force", "stress_rmse_meV_A3": "stress"}
 
 
 def _labels_of(campaign, name: str, k: int) -> list:
@@ -95,7 +94,7 @@ def report_text(results) -> str:
              f"{results['invocations']} invocation(s) of the command.", "",
              "![learning curves](learning_curves.png)", "",
              "*Test RMSE after each iteration (0 = the starting model); one line per sampler.*", "",
-             "| sampler | iteration | labels | " + " | ".join(f"test {NAMES[k]} RMSE ({UNITS[k]})" for k in keys)
+             "| sampler | iteration | labels | " + " | ".join(f"test {QUANTITY[k]} RMSE ({UNITS[k]})" for k in keys)
              + " | uncertainty stops | share: sample/label/train/score |",
              "|---|---|---|" + "---|" * len(keys) + "---|---|",
              "| start | 0 | – | " + " | ".join(f"{results['initial'][k]:.2f}" for k in keys) + " | – | – |"]

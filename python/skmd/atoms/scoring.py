@@ -12,6 +12,8 @@ import numpy as np
 
 #: summary key → unit, the one place the error names and units are defined
 UNITS = {"energy_rmse_meV_atom": "meV/atom", "force_rmse_meV_A": "meV/Å", "stress_rmse_meV_A3": "meV/Å³"}
+#: summary key → the per-frame quantity it pools (a key of ``score(...)["per_frame"]``, same unit)
+QUANTITY = {"energy_rmse_meV_atom": "energy", "force_rmse_meV_A": "forces", "stress_rmse_meV_A3": "stress"}
 
 
 def frame_errors(calculator, frames) -> dict:
