@@ -35,7 +35,3 @@ def _plain_lines(iterable, desc, total, stream, every_s: float = PLAIN_EVERY_S):
             print(f"{desc}: {done}{of} done ({now - started:.0f} s)", file=stream, flush=True)
             last = now
 
-
-def stage(text: str, stream=None) -> None:
-    """One line saying which stage of a long command starts now (flushed at once)."""
-    print(text, file=sys.stdout if stream is None else stream, flush=True)
