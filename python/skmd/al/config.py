@@ -16,7 +16,8 @@ from ..uncertainty.methods import METHODS
 #: the samplers a campaign can run side by side (each has its own model chain and labels)
 SAMPLERS = ("md", "skmd", "ubmd", "udd")
 SELECTIONS = ("fps", *METHODS)
-FINETUNE_MODES = ("full", "lora", "scratch")
+FINETUNE_MODES = ("full", "lora", "scratch", "multihead")
+DTYPES = ("float64", "float32")
 #: bounds that keep a typo from running for hours (a value outside says so in one line)
 MAX_PRESSURE_GPA, MAX_TEMPERATURE_K = 1000.0, 1.0e5
 
@@ -48,6 +49,7 @@ class CampaignConfig:
     select: int = 4
     selection: str = "fps"
     finetune: str = "full"
+    replay: str | None = None
     test: str | None = None
     seed: int = 0
     timestep_fs: float = 1.0
@@ -73,22 +75,40 @@ class CampaignConfig:
     udd_members: int = 3
     udd_A: float = 0.57
     udd_B: float = 0.005
+    sampling_dtype: str = "float64"
+    skmd_explore_fraction: float | None = None
+    trace: str | None = None
+    trace_interval: int = 10
     label_batch: int = 1
     workers: int | None = None
     dask_scheduler: str | None = None
+    preset: str | None = None                     # the preset these settings started from (recorded)
     extra: dict = field(default_factory=dict)     # a user's own settings, recorded with the run
 
     def validate(self) -> "CampaignConfig":
         """Cheap checks, before any file is read or any work done; ValueError with one line."""
         if not self.structures:
-            raise ValueError("no starting structures: give --structures FILE (any format ASE reads)")
-        unknown = [name for name in self.samplers if name not in SAMPLERS]
+            raise ValueError("no starting structures: give --structures FILE (any format ASE reads), "
+                             "or --preset NAME")
+        unknown = [name for name in self.samplers if sampler_kind(name) is None]
         if not self.samplers or unknown or len(set(self.samplers)) != len(self.samplers):
-            raise ValueError(f"samplers must be distinct names among {', '.join(SAMPLERS)}; got {list(self.samplers)}")
+            raise ValueError(f"samplers must be distinct names among {', '.join(SAMPLERS)} (md<T>: plain MD at T K, "
+                             f"e.g. md700); got {list(self.samplers)}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if self.finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {', '.join(FINETUNE_MODES)}, got {self.finetune!r}")
+        if self.finetune == "multihead" and (self.model is None or self.replay is None):
+            raise ValueError("finetune multihead needs --model (the base model) and --replay FILE (labelled frames "
+                             "of the base model's own data, replayed in a head of their own)")
+        if self.replay is not None and self.finetune != "multihead":
+            raise ValueError(f"--replay is used only by finetune multihead, not {self.finetune}")
+        if self.sampling_dtype not in DTYPES:
+            raise ValueError(f"sampling_dtype must be one of {', '.join(DTYPES)}, got {self.sampling_dtype!r}")
+        if self.skmd_explore_fraction is not None and not 0.0 <= float(self.skmd_explore_fraction) <= 1.0:
+            raise ValueError(f"skmd_explore_fraction must be in [0, 1], got {self.skmd_explore_fraction}")
+        if self.trace is not None and ":" not in str(self.trace):
+            raise ValueError(f"trace must name 'module:name' of a collective variable, got {self.trace!r}")
         if positive("temperature_K", self.temperature_K) > MAX_TEMPERATURE_K:
             raise ValueError(f"temperature_K {self.temperature_K} is above {MAX_TEMPERATURE_K:g} K")
         if self.pressure_GPa is not None and not (math.isfinite(self.pressure_GPa)
@@ -96,7 +116,7 @@ class CampaignConfig:
             raise ValueError(f"pressure_GPa must be finite and within ±{MAX_PRESSURE_GPA:g} GPa, "
                              f"got {self.pressure_GPa}")
         for name in ("iterations", "walkers", "steps", "select", "start_frames", "model_channels",
-                     "surrogate_epochs", "finetune_epochs", "ubmd_features", "label_batch"):
+                     "surrogate_epochs", "finetune_epochs", "ubmd_features", "label_batch", "trace_interval"):
             positive_int(name, getattr(self, name))
         if self.workers is not None:
             positive_int("workers", self.workers)
@@ -138,6 +158,29 @@ class CampaignConfig:
 FIELDS = {f.name: f for f in fields(CampaignConfig)}
 
 
+def sampler_kind(name: str) -> str | None:
+    """The built-in sampler a name means: one of :data:`SAMPLERS`, or "md" for ``md<T>`` (plain MD at T K,
+    e.g. ``md700``); None for any other name."""
+    if name in SAMPLERS:
+        return name
+    if name.startswith("md"):
+        try:
+            return "md" if float(name[2:]) > 0 else None
+        except ValueError:
+            return None
+    return None
+
+
+def md_temperature(name: str, default_K: float) -> float:
+    """The temperature (K) of the plain-MD sampler ``name``: T of ``md<T>``, else ``default_K``."""
+    return float(name[2:]) if name != "md" else float(default_K)
+
+
+def _sampler_order(name: str) -> tuple:
+    kind = sampler_kind(name)
+    return (SAMPLERS.index(kind), 0.0 if name == kind else float(name[2:]))
+
+
 def read_yaml(path) -> dict:
     """The settings of a YAML file (a mapping of field names); unknown names are an error, naming them."""
     import yaml  # noqa: PLC0415
@@ -166,9 +209,9 @@ def make_config(*layers: dict) -> CampaignConfig:
         merged["samplers"] = tuple(s.strip() for s in merged["samplers"].split(",") if s.strip())
     elif "samplers" in merged:
         merged["samplers"] = tuple(merged["samplers"])
-    if "samplers" in merged and set(merged["samplers"]) <= set(SAMPLERS):   # one order, whatever the input's
-        merged["samplers"] = tuple(sorted(merged["samplers"], key=SAMPLERS.index))
-    for key in ("structures", "test", "model"):   # a file is the same file from any working directory
+    if "samplers" in merged and all(sampler_kind(name) for name in merged["samplers"]):   # one order, any input's
+        merged["samplers"] = tuple(sorted(merged["samplers"], key=_sampler_order))
+    for key in ("structures", "test", "model", "replay"):   # a file is the same file from any working directory
         if merged.get(key):
             merged[key] = str(Path(merged[key]).expanduser().resolve())
     return replace(CampaignConfig(), **merged).validate()

@@ -78,7 +78,8 @@ class Loop:
                 "sample_s": result["seconds"], "n_candidates": len(candidates), "dropped": result["dropped"],
                 "threshold_stops": len(stops), "threshold_stop_steps": stops,
                 "max_atomic_uncertainty": [float(f.info["max_atomic_uncertainty"]) for f in candidates
-                                           if "max_atomic_uncertainty" in f.info]})
+                                           if "max_atomic_uncertainty" in f.info],
+                "trace": [row for records in result.get("records", []) for row in records]})
             _write(folder / "ensemble.extxyz", result["ensemble"])
             _write(folder / "candidates.extxyz", candidates)
 

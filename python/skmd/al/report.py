@@ -45,6 +45,10 @@ def write_outputs(campaign, loop, test, started: float, timing: dict) -> dict:
         results["samplers"][sampler.name] = {
             "iterations": [_without_per_frame(m) for m in iterations], "final_model": str(final),
             "stage_share": _stage_share(iterations)}
+    results["comparisons_final"] = final_comparisons(campaign, loop, test)
+    traces = trace_summaries(campaign)
+    for name, summary in traces.items():
+        results["samplers"][name]["visited"] = summary
     atomic_write_frames(out / "training_set.extxyz", everything)
     atomic_write_frames(out / "test_set.extxyz", test)
     results["final_model"] = {name: r["final_model"] for name, r in results["samplers"].items()}
@@ -64,6 +68,34 @@ def write_outputs(campaign, loop, test, started: float, timing: dict) -> dict:
     learning_curves(out / "learning_curves.png", results)
     (out / "report.md").write_text(report_text(results))
     return results
+
+
+def final_comparisons(campaign, loop, test) -> dict:
+    """Every pair of final models (and the starting one) on per-test-frame errors
+    (:func:`skmd.tools.stats.compare_models`): median paired difference with its 95 % bootstrap interval
+    over test frames (within basins where the frames carry a ``basin``), Wilcoxon p, Holm-adjusted. One
+    campaign: the intervals speak to the test set's sampling error, not to run-to-run variation."""
+    from ..tools.stats import compare_models  # noqa: PLC0415
+    c, out = campaign.config, campaign.out
+    per_frame = {"start": json.loads((out / "model0" / "score.json").read_text())["per_frame"]}
+    for sampler in campaign.samplers:
+        metrics = json.loads((campaign.folder(sampler.name, c.iterations) / "metrics.json").read_text())
+        per_frame[sampler.name] = metrics["per_frame"]
+    strata = [f.info["basin"] for f in test] if all("basin" in f.info for f in test) else None
+    return compare_models(per_frame, seed=c.seed, strata=strata)
+
+
+def trace_summaries(campaign) -> dict:
+    """{sampler: summary of its collective-variable trace} (:mod:`skmd.al.traces`); empty without a trace."""
+    from .samplers import load_trace  # noqa: PLC0415
+    from .traces import summarize  # noqa: PLC0415
+    c = campaign.config
+    cv = load_trace(c.trace)
+    if cv is None:
+        return {}
+    return {s.name: summarize(cv, [json.loads((campaign.folder(s.name, k) / "sampling.json").read_text())
+                                   .get("trace", []) for k in range(1, c.iterations + 1)], seed=c.seed)
+            for s in campaign.samplers}
 
 
 def _without_per_frame(metrics: dict) -> dict:
@@ -110,6 +142,46 @@ def report_text(results) -> str:
               "(see skmd.al.learning):", ""]
     lines += [f"* {sentence(name, m['iteration'], m.get('learning_check', {}))}"
               for name, r in results["samplers"].items() for m in r["iterations"]]
+    lines += comparison_lines(results) + visited_lines(results)
     lines += ["", "Final models: " + ", ".join(f"{n}: `{p}`" for n, p in results["final_model"].items()),
               f"Training set: `{results['training_set']['path']}` ({results['training_set']['frames']} frames).", ""]
     return "\n".join(lines)
+
+
+def comparison_lines(results) -> list:
+    """Markdown: every pair's median per-test-frame error difference a − b [95 % CI], Holm p."""
+    units = {QUANTITY[key]: UNITS[key] for key in UNITS}
+    lines = ["", "## Final models compared", "",
+             "Per test frame, paired; 95 % bootstrap intervals over test frames; Wilcoxon signed-rank p, "
+             "Holm-adjusted within each quantity:", "",
+             "| quantity | a vs b | median difference a − b [95 % CI] | p (Holm) | significant |", "|---|---|---|---|---|"]
+    for quantity, block in results.get("comparisons_final", {}).items():
+        for pair, c in block["pairs"].items():
+            d = c["median_difference"]
+            lines.append(f"| {quantity} ({units[quantity]}) | {pair} | {d['estimate']:.2f} [{d['low']:.2f}, "
+                         f"{d['high']:.2f}] | {c['p_holm']:.2g} | {'yes' if c['significant'] else 'no'} |")
+    return lines if len(lines) > 6 else []
+
+
+def visited_lines(results) -> list:
+    """Markdown: the summary of what each sampler visited (its trace), as recorded in results.json."""
+    visited = {name: r["visited"] for name, r in results["samplers"].items() if "visited" in r}
+    if not visited:
+        return []
+    lines = ["", f"## What each sampler visited (trace `{results['config']['trace']}`)", ""]
+    for name, summary in visited.items():
+        shown = {key: value for key, value in summary.items() if key != "trace_frames"}
+        lines.append(f"* {name}: " + "; ".join(f"{key} {_short(value)}" for key, value in shown.items()))
+    return lines
+
+
+def _short(value) -> str:
+    """A summary value in a few characters: numbers to 3 significant digits, intervals as m [lo, hi]."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    if isinstance(value, dict) and "median" in value:
+        m = value["median"]
+        return f"median {m['estimate']:.3g} [{m['low']:.3g}, {m['high']:.3g}] over {value['n']}"
+    return str(value)

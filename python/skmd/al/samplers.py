@@ -42,15 +42,28 @@ def dynamics(temperature_K: float, timestep_fs: float, damping_fs: float, pressu
     return NPT(temperature_K, pressure_GPa, timestep_fs, tdamp_fs=damping_fs, pdamp_fs=10 * damping_fs)
 
 
+def observers(acquisition, trace=None, interval: int = 10) -> list:
+    """The acquisition rule, and a :class:`~skmd.al.traces.Trace` of ``trace`` (a collective variable) if given."""
+    if trace is None:
+        return [acquisition]
+    from .traces import Trace  # noqa: PLC0415
+    return [acquisition, Trace(trace, interval)]
+
+
 @dataclass(frozen=True)
 class MD:
-    """Independent walkers of plain MD; each walk's end point is its candidate."""
+    """Independent walkers of plain MD; each walk's end point is its candidate. ``dtype``: the float type
+    the MACE model samples in (``float32`` is about twice as fast on CPU); ``trace``: a collective
+    variable recorded every ``trace_interval`` steps (see :mod:`skmd.al.traces`)."""
 
     temperature_K: float = 300.0
     timestep_fs: float = 1.0
     damping_fs: float = 100.0
     pressure_GPa: float | None = None
     name: str = "md"
+    dtype: str = "float64"
+    trace: object = None
+    trace_interval: int = 10
     n_models = 1
 
     def spec(self, n_moves: int, steps: int, seed: int):
@@ -58,17 +71,19 @@ class MD:
         from ..atoms.parallel import SamplerSpec  # noqa: PLC0415
         return SamplerSpec(self.name, "independent", dynamics(self.temperature_K, self.timestep_fs, self.damping_fs,
                                                               self.pressure_GPa),
-                           n_moves, steps=steps, seed=seed, acquisition=EndPoint(steps))
+                           n_moves, steps=steps, seed=seed,
+                           acquisition=observers(EndPoint(steps), self.trace, self.trace_interval))
 
     def factory(self, context: Context):
         from ..atoms.parallel import MACEFactory  # noqa: PLC0415
-        return MACEFactory(str(context.models[0]))
+        return MACEFactory(str(context.models[0]), self.dtype)
 
 
 @dataclass(frozen=True)
 class UBMD(MD):
     """Uncertainty-biased MD (E − τu with an ensemble-free, conformally calibrated u): a walk stops at the
-    first frame whose largest atomic u exceeds ``threshold`` (eV/Å), its candidate; else its end point."""
+    first frame whose largest atomic u exceeds ``threshold`` (eV/Å), its candidate; else its end point.
+    It samples in float64 whatever ``dtype`` says: u needs the model's parameter gradients."""
 
     tau: float = 0.2
     threshold: float = 1.5
@@ -80,7 +95,8 @@ class UBMD(MD):
     def spec(self, n_moves: int, steps: int, seed: int):
         from ..atoms.observers import UncertaintyStop  # noqa: PLC0415
         return replace(MD.spec(self, n_moves, steps, seed),
-                       acquisition=UncertaintyStop(steps, atomic_threshold=self.threshold))
+                       acquisition=observers(UncertaintyStop(steps, atomic_threshold=self.threshold), self.trace,
+                                             self.trace_interval))
 
     def factory(self, context: Context):
         from ..atoms.parallel import UBMDFactory  # noqa: PLC0415
@@ -105,19 +121,26 @@ class UDD(MD):
 
     def factory(self, context: Context):
         from ..atoms.parallel import CommitteeFactory  # noqa: PLC0415
-        return CommitteeFactory(tuple(str(path) for path in context.models), self.A, self.B)
+        return CommitteeFactory(tuple(str(path) for path in context.models), self.A, self.B, self.dtype)
 
 
 @dataclass(frozen=True)
 class SKMD:
     """Round-robin SKMD: Brownian dynamics (T, Δt, friction γ in eV·fs/Å²) under the Stein bias of the
-    other walkers, a Gaussian kernel of amplitude h on the model's MACE descriptors (median bandwidth)."""
+    other walkers, a Gaussian kernel of amplitude h on the model's MACE descriptors (median bandwidth).
+    With ``explore_fraction`` set, the kernel follows the two-phase schedule within each iteration
+    (:meth:`~skmd.modules.schedules.KernelSchedule.two_phase`: full h for that fraction of the moves,
+    then decaying to half); else h stays fixed."""
 
     temperature_K: float = 300.0
     timestep_fs: float = 0.1
     friction: float = 75.0
     amplitude: float = 3.0
     name: str = "skmd"
+    dtype: str = "float64"
+    explore_fraction: float | None = None
+    trace: object = None
+    trace_interval: int = 10
     n_models = 1
 
     def spec(self, n_moves: int, steps: int, seed: int):
@@ -126,24 +149,42 @@ class SKMD:
         from ..atoms.parallel import SamplerSpec  # noqa: PLC0415
         from ..atoms.stein_bias import Stein  # noqa: PLC0415
         from ..modules.kernels import GaussianKernel  # noqa: PLC0415
-        bias = Stein(GaussianKernel(self.amplitude, "median"), self.temperature_K)
+        from ..modules.schedules import KernelSchedule  # noqa: PLC0415
+        kernel = GaussianKernel(self.amplitude, "median")
+        if self.explore_fraction is not None:
+            kernel = KernelSchedule.two_phase(kernel, total=n_moves, explore_fraction=self.explore_fraction)
+        bias = Stein(kernel, self.temperature_K)
         return SamplerSpec(self.name, "round_robin", Brownian(self.temperature_K, self.timestep_fs, self.friction),
-                           n_moves, steps=steps, bias=bias, seed=seed, acquisition=EndPoint(steps))
+                           n_moves, steps=steps, bias=bias, seed=seed,
+                           acquisition=observers(EndPoint(steps), self.trace, self.trace_interval))
 
     def factory(self, context: Context):
         from ..atoms.parallel import MACEFactory  # noqa: PLC0415
-        return MACEFactory(str(context.models[0]))
+        return MACEFactory(str(context.models[0]), self.dtype)
 
 
 def builtin_samplers(config) -> list:
-    """The samplers a :class:`~skmd.al.config.CampaignConfig` names, with its settings."""
-    md = dict(temperature_K=config.temperature_K, timestep_fs=config.timestep_fs, damping_fs=config.damping_fs,
-              pressure_GPa=config.pressure_GPa)
-    recipes = {"md": lambda: MD(**md),
-               "ubmd": lambda: UBMD(**md, tau=config.ubmd_tau, threshold=config.ubmd_threshold,
-                                    n_features=config.ubmd_features, alpha=config.ubmd_alpha,
-                                    window=config.ubmd_window),
-               "udd": lambda: UDD(**md, A=config.udd_A, B=config.udd_B, members=config.udd_members),
-               "skmd": lambda: SKMD(config.temperature_K, config.skmd_timestep_fs, config.skmd_friction,
-                                    config.skmd_amplitude)}
-    return [recipes[name]() for name in config.samplers]
+    """The samplers a :class:`~skmd.al.config.CampaignConfig` names, with its settings (``md<T>``: MD at T K)."""
+    from .config import md_temperature, sampler_kind  # noqa: PLC0415
+    shared = dict(dtype=config.sampling_dtype, trace=load_trace(config.trace), trace_interval=config.trace_interval)
+    md = dict(timestep_fs=config.timestep_fs, damping_fs=config.damping_fs, pressure_GPa=config.pressure_GPa,
+              **shared)
+    recipes = {"md": lambda name: MD(md_temperature(name, config.temperature_K), name=name, **md),
+               "ubmd": lambda name: UBMD(config.temperature_K, **md, tau=config.ubmd_tau,
+                                         threshold=config.ubmd_threshold, n_features=config.ubmd_features,
+                                         alpha=config.ubmd_alpha, window=config.ubmd_window),
+               "udd": lambda name: UDD(config.temperature_K, **md, A=config.udd_A, B=config.udd_B,
+                                       members=config.udd_members),
+               "skmd": lambda name: SKMD(config.temperature_K, config.skmd_timestep_fs, config.skmd_friction,
+                                         config.skmd_amplitude, explore_fraction=config.skmd_explore_fraction,
+                                         **shared)}
+    return [recipes[sampler_kind(name)](name) for name in config.samplers]
+
+
+def load_trace(spec):
+    """The collective variable ``"module:name"`` names (a class is instantiated without arguments); None for None."""
+    if spec is None:
+        return None
+    from ..tools.factories import load_factory  # noqa: PLC0415
+    loaded = load_factory(spec, "trace")
+    return loaded() if isinstance(loaded, type) else loaded

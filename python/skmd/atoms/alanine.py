@@ -86,3 +86,45 @@ def ramachandran(frames) -> np.ndarray:
     if positions.shape[-2:] != (22, 3):
         raise ValueError(f"alanine dipeptide has 22 atoms; got positions of shape {positions.shape}")
     return np.stack([_dihedral(positions, PHI_ATOMS), _dihedral(positions, PSI_ATOMS)], axis=-1)
+
+
+def visited_cells(angles, cell_deg: float = 10.0) -> np.ndarray:
+    """Boolean (n_cells, n_cells) map of the φ/ψ cells of ``cell_deg`` degrees holding at least one of the
+    (φ, ψ) ``angles`` ((n, 2), degrees); row index φ, column ψ, both from −180°. OR maps to pool them."""
+    if not (cell_deg > 0 and np.isclose(360.0 / cell_deg, round(360.0 / cell_deg))):
+        raise ValueError(f"cell_deg must divide 360; got {cell_deg}")
+    n_cells = int(round(360.0 / cell_deg))
+    cells = np.zeros((n_cells, n_cells), bool)
+    angles = np.asarray(angles, float).reshape(-1, 2)
+    if not np.all(np.isfinite(angles)):
+        raise ValueError("φ/ψ angles must be finite")
+    index = np.floor(((angles + 180.0) % 360.0) / cell_deg).astype(int) % n_cells
+    cells[index[:, 0], index[:, 1]] = True
+    return cells
+
+
+class PhiPsi:
+    """Collective variable of a campaign (see :mod:`skmd.al.traces`): (φ, ψ) in degrees.
+
+    Its summary: ``coverage`` (the fraction of the 10° × 10° φ/ψ cells each iteration's walks visited),
+    ``coverage_cumulative`` (iterations 1..k pooled), and ``coverage_per_walk``, the median over walks of
+    one walk's coverage in the last iteration, with its 95 % bootstrap interval over walks.
+    """
+
+    cell_deg = 10.0
+
+    def __call__(self, atoms):
+        return ramachandran(atoms).tolist()
+
+    def summary(self, traces, seed: int = 0) -> dict:
+        from .observers import per_walk  # noqa: PLC0415
+        from ..tools.stats import summarize  # noqa: PLC0415
+        maps = [visited_cells(t[:, 1:], self.cell_deg) for t in traces]
+        cumulative, pooled = np.zeros((int(360 / self.cell_deg),) * 2, bool), []
+        for cells in maps:
+            cumulative = cumulative | cells
+            pooled.append(float(cumulative.mean()))
+        walks = [float(visited_cells(w, self.cell_deg).mean()) for w in per_walk(traces[-1])] if traces else []
+        return {"coverage": [float(cells.mean()) for cells in maps], "coverage_cumulative": pooled,
+                "coverage_per_walk": summarize(walks, seed=seed) if len(walks) > 1 else None,
+                "trace_frames": [len(t) for t in traces]}

@@ -217,6 +217,14 @@ class Every:
             self.function(walk)
 
 
+def per_walk(trace) -> list:
+    """The rows of one iteration's ``trace`` ((n, 1 + d) array) grouped by walk: a list of (n_w, d) arrays."""
+    trace = np.asarray(trace, float).reshape(len(trace), -1)
+    if not len(trace):
+        return []
+    return [trace[trace[:, 0] == move, 1:] for move in np.unique(trace[:, 0])]
+
+
 def as_observer(rule):
     """A 2D acquisition rule (or an observer, returned as is) as an atomistic observer."""
     if isinstance(rule, FixedSteps):

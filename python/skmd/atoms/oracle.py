@@ -44,6 +44,13 @@ def gfn2_xtb(charge: int | None = None, multiplicity: int | None = None):
     return TBLite(method="GFN2-xTB", charge=charge, multiplicity=multiplicity, verbosity=0)
 
 
+def gfn1_xtb(charge: int | None = None, multiplicity: int | None = None):
+    """GFN1-xTB from tblite (energy, forces, and stress under periodic boundaries): the oracle of the
+    periodic presets (diamond Si, dry ice). Arguments as :func:`gfn2_xtb`."""
+    from tblite.ase import TBLite  # noqa: PLC0415
+    return TBLite(method="GFN1-xTB", charge=charge, multiplicity=multiplicity, verbosity=0)
+
+
 def oracle_name(factory) -> str:
     """The identity of a calculator factory as a run records it: ``"module:qualified.name"``
     (e.g. ``"skmd.atoms.oracle:gfn2_xtb"``, ``"ase.calculators.emt:EMT"``), with the arguments of a

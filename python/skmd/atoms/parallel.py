@@ -73,10 +73,11 @@ class CommitteeFactory:
     model_paths: tuple
     A: float
     B: float
+    dtype: str = "float64"
 
     def __call__(self):
         from .committee_bias import CommitteeBias  # noqa: PLC0415
-        return CommitteeBias([MACEFactory(str(path))() for path in self.model_paths], A=self.A, B=self.B)
+        return CommitteeBias([MACEFactory(str(path), self.dtype)() for path in self.model_paths], A=self.A, B=self.B)
 
 
 @dataclass(frozen=True)

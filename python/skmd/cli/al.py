@@ -9,37 +9,39 @@ from __future__ import annotations
 FLAGS = {
     "--structures": ("structures", str, "starting structures: any file ASE reads (all frames are used)"),
     "--oracle": ("oracle", str, "the oracle, 'module:function' returning an ASE calculator "
-                                "(default skmd.atoms.oracle:gfn2_xtb; e.g. ase.calculators.emt:EMT)"),
-    "--out": ("out", str, "run directory (default runs/al); rerun the same command to resume"),
+                                "(e.g. ase.calculators.emt:EMT)"),
+    "--out": ("out", str, "run directory; rerun the same command to resume"),
     "--model": ("model", str, "MACE model to start from: skmd's .safetensors, or a .model pickle with "
                               "--trust-model (default: train a surrogate on oracle labels)"),
-    "--samplers": ("samplers", str, "comma-separated subset of md, skmd, ubmd, udd (default md)"),
-    "--temperature": ("temperature_K", float, "temperature in K (default 300)"),
+    "--samplers": ("samplers", str, "comma-separated subset of md, md<T> (MD at T K), skmd, ubmd, udd"),
+    "--temperature": ("temperature_K", float, "temperature in K"),
     "--pressure": ("pressure_GPa", float, "pressure in GPa: NPT with stress labels (periodic cells); default NVT"),
-    "--iterations": ("iterations", int, "active-learning iterations (default 3)"),
-    "--walkers": ("walkers", int, "walks per sampler and iteration (default 4)"),
-    "--steps": ("steps", int, "steps per walk (default 200)"),
-    "--select": ("select", int, "labels per sampler and iteration (default 8)"),
-    "--selection": ("selection", str, "fps, max_det, lcmd, max_dist or random (default fps)"),
-    "--finetune": ("finetune", str, "full, lora or scratch (default full)"),
+    "--iterations": ("iterations", int, "active-learning iterations"),
+    "--walkers": ("walkers", int, "walks per sampler and iteration"),
+    "--steps": ("steps", int, "steps per walk"),
+    "--select": ("select", int, "labels per sampler and iteration"),
+    "--selection": ("selection", str, "fps, max_det, lcmd, max_dist or random"),
+    "--finetune": ("finetune", str, "full, lora, scratch or multihead (with --replay)"),
+    "--replay": ("replay", str, "labelled extxyz frames of the base model's own data, replayed by multihead "
+                                "fine-tuning"),
     "--test": ("test", str, "labelled extxyz file to score on (default: a held-out part of the starting labels)"),
     "--workers": ("workers", int, "process pool for sampling, labelling and scoring, and parallel trainings"),
     "--dask-scheduler": ("dask_scheduler", str, "address of a Dask scheduler to run the tasks on instead"),
-    "--seed": ("seed", int, "seed of every random stream (default 0)"),
+    "--seed": ("seed", int, "seed of every random stream"),
 }
 
 
 def remaining_flags() -> dict:
-    """flag → (field, type, help) of every other number setting of :class:`~skmd.al.config.CampaignConfig`
+    """flag → (field, type, help) of every other setting of :class:`~skmd.al.config.CampaignConfig`
     (``start_frames`` as ``--start-frames``), so that each setting is a flag, as the module says."""
     from ..al.config import FIELDS, CampaignConfig  # noqa: PLC0415  (no numpy: stays fast)
-    given = {field for field, _, _ in FLAGS.values()} | {"trust_model"}
-    defaults = CampaignConfig()
+    given = {field for field, _, _ in FLAGS.values()} | {"trust_model", "extra", "preset"}
+    defaults, kinds = CampaignConfig(), {"int": int, "float": float, "str": str}
     flags = {}
-    for name in FIELDS:
-        default = getattr(defaults, name)
-        if name not in given and type(default) in (int, float):
-            flags["--" + name.replace("_", "-")] = (name, type(default), f"default {default}")
+    for name, spec in FIELDS.items():
+        kind = kinds.get(str(spec.type).split(" |")[0])
+        if name not in given and kind is not None:
+            flags["--" + name.replace("_", "-")] = (name, kind, f"default {getattr(defaults, name)}")
     return flags
 
 
@@ -48,8 +50,16 @@ def add_command(sub) -> None:
                        description="Active learning on your own system: sample (md, skmd, ubmd, udd), select, "
                                    "label with your oracle, fine-tune MACE, score; resumable.")
     p.add_argument("--config", default=None, help="YAML file setting any option by its name (flags win)")
-    for flag, (_, kind, text) in FLAGS.items():
-        p.add_argument(flag, type=kind, default=None, help=text)
+    from ..al.config import CampaignConfig  # noqa: PLC0415  (no numpy: stays fast)
+    from ..al.presets import preset_names  # noqa: PLC0415
+    p.add_argument("--preset", default=None, choices=preset_names(),
+                   help="start from a shipped campaign (the papers' studies); --config and flags override it")
+    defaults = CampaignConfig()
+    for flag, (name, kind, text) in FLAGS.items():
+        default = getattr(defaults, name)
+        shown = f" (default {','.join(default) if isinstance(default, tuple) else default})" \
+            if default not in (None, "") and "default" not in text else ""
+        p.add_argument(flag, type=kind, default=None, help=text + shown)
     more = p.add_argument_group("further settings", "see skmd.al.config.CampaignConfig for what each means")
     for flag, (_, kind, text) in remaining_flags().items():
         more.add_argument(flag, type=kind, default=None, help=text)
@@ -62,12 +72,14 @@ def add_command(sub) -> None:
 def config_from_args(args):
     """The validated campaign settings: the --config file, then the flags given."""
     from ..al.config import make_config, read_yaml  # noqa: PLC0415
+    from ..al.presets import read_preset  # noqa: PLC0415
+    from_preset = read_preset(args.preset) if args.preset else {}
     from_file = read_yaml(args.config) if args.config else {}
     every_flag = {**FLAGS, **remaining_flags()}
     from_flags = {field: getattr(args, flag.lstrip("-").replace("-", "_"))
                   for flag, (field, _, _) in every_flag.items()}
     from_flags["trust_model"] = args.trust_model
-    config = make_config(from_file, from_flags)
+    config = make_config(from_preset, from_file, from_flags)
     args.out = config.out
     return config
 
