@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from ..tools.pool import thread_map
 from ..tools.rundir import write_json
 from . import learning
 from .samplers import Context
@@ -114,17 +115,24 @@ class Loop:
         return {"n_selected": len(selected), "n_labelled": len(labelled), "n_failed": len(failures),
                 "label_s": label_s, "n_train": len(earlier["train"]) + len(labelled) - len(calibration)}
 
-    def train(self, sampler, k: int) -> float:
-        """Train every model of the sampler on its training labels so far; returns the wall time."""
+    def train(self, sampler, k: int, m: int) -> float:
+        """Train model ``m`` of the sampler on its training labels so far; returns the wall time."""
         from .training import kept  # noqa: PLC0415
         started, folder = time.perf_counter(), self.campaign.folder(sampler.name, k)
-        for m, (base, final) in enumerate(zip(self.models(sampler, k - 1), self.models(sampler, k))):
-            if not final.is_file():
-                self.campaign.log(f"iteration {k}: training {sampler.name} model {m + 1}/{len(self.models(sampler, k))}")
-                trained = self.campaign.trainer(base, folder / "train.extxyz", folder / f"training{m}",
-                                                self.config.seed + 100 * k + m)
-                kept(trained, final)
+        base, final = self.models(sampler, k - 1)[m], self.models(sampler, k)[m]
+        if not final.is_file():
+            self.campaign.log(f"iteration {k}: training {sampler.name} model {m + 1}/{sampler_models(sampler)}")
+            trained = self.campaign.trainer(base, folder / "train.extxyz", folder / f"training{m}",
+                                            self.config.seed + 100 * k + m)
+            kept(trained, final)
         return time.perf_counter() - started
+
+    def train_all(self, samplers, k: int) -> list:
+        """Train every model of ``samplers`` (a committee's members each on its own) side by side on
+        ``workers`` threads; returns each sampler's summed training time."""
+        jobs = [(s, m) for s in samplers for m in range(sampler_models(s))]
+        seconds = thread_map(lambda job: self.train(job[0], k, job[1]), jobs, self.config.workers or 1)
+        return [sum(t for (owner, _), t in zip(jobs, seconds) if owner is s) for s in samplers]
 
 
 def sampler_models(sampler) -> int:
@@ -159,7 +167,7 @@ def run_campaign(campaign) -> dict:
         loop.sample(k)
         sample_s = time.perf_counter() - stage
         prepared = {s.name: loop.select_and_label(s, k) for s in todo}
-        train_s = parallel_map(lambda s: loop.train(s, k), todo, c.workers or 1)
+        train_s = loop.train_all(todo, k)
         stage = time.perf_counter()
         campaign.log(f"iteration {k}/{c.iterations}: scoring on {len(test)} test frames")
         tasks = [(loop.models(s, k)[0], test, 1) for s in todo]
@@ -180,10 +188,3 @@ def run_campaign(campaign) -> dict:
                          f"{errors['energy_rmse_meV_atom']:.1f} meV/atom, forces {errors['force_rmse_meV_A']:.1f} meV/Å"
                          + (f", stress {errors['stress_rmse_meV_A3']:.2f} meV/Å³" if "stress_rmse_meV_A3" in errors else ""))
     return write_outputs(campaign, loop, test, started, timing)
-
-
-def parallel_map(function, items, jobs: int) -> list:
-    """``[function(i) for i in items]`` on ``jobs`` threads (each trains in a mace_run_train subprocess)."""
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
-    with ThreadPoolExecutor(max(1, jobs)) as pool:
-        return list(pool.map(function, items))

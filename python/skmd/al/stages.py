@@ -68,18 +68,21 @@ def starting_model(campaign, train_frames) -> Path:
 
 def committee_members(campaign, model0: Path, train_file: Path, n_models: int) -> list:
     """The models a sampler chain starts from: ``model0`` and ``n_models − 1`` more, trained on the starting
-    labels with seeds ``seed + m`` (fine-tuned from ``model0``, or from scratch in ``scratch`` mode)."""
+    labels with seeds ``seed + m`` (fine-tuned from ``model0``, or from scratch in ``scratch`` mode), side by
+    side on ``workers`` threads."""
+    from ..tools.pool import thread_map  # noqa: PLC0415
     from .training import kept  # noqa: PLC0415
-    members = [model0]
-    for m in range(1, n_models):
-        final = campaign.out / "model0" / f"member{m}.safetensors"
-        if not final.is_file():
+    finals = [campaign.out / "model0" / f"member{m}.safetensors" for m in range(1, n_models)]
+
+    def train(m: int) -> None:
+        if not finals[m - 1].is_file():
             campaign.log(f"starting committee: member {m} of {n_models}")
             trained = campaign.trainer(model0, train_file, campaign.out / "model0" / f"training{m}",
                                        campaign.config.seed + m)
-            kept(trained, final)
-        members.append(final)
-    return members
+            kept(trained, finals[m - 1])
+
+    thread_map(train, range(1, n_models), campaign.config.workers or 1)
+    return [model0, *finals]
 
 
 def model_elements(path) -> set:

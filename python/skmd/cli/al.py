@@ -46,14 +46,20 @@ def remaining_flags() -> dict:
 
 
 def add_command(sub) -> None:
+    from ..al.presets import preset_names  # noqa: PLC0415
     p = sub.add_parser("al", help="active learning on your own structures, model and oracle",
                        description="Active learning on your own system: sample (md, skmd, ubmd, udd), select, "
                                    "label with your oracle, fine-tune MACE, score; resumable.")
-    p.add_argument("--config", default=None, help="YAML file setting any option by its name (flags win)")
-    from ..al.config import CampaignConfig  # noqa: PLC0415  (no numpy: stays fast)
-    from ..al.presets import preset_names  # noqa: PLC0415
     p.add_argument("--preset", default=None, choices=preset_names(),
                    help="start from a shipped campaign (the papers' studies); --config and flags override it")
+    add_campaign_flags(p)
+    p.set_defaults(func=run, resumable=True)
+
+
+def add_campaign_flags(p) -> None:
+    """Every setting of a campaign as a flag, ``--config``, ``--trust-model`` and ``--retry-failed``."""
+    from ..al.config import CampaignConfig  # noqa: PLC0415  (no numpy: stays fast)
+    p.add_argument("--config", default=None, help="YAML file setting any option by its name (flags win)")
     defaults = CampaignConfig()
     for flag, (name, kind, text) in FLAGS.items():
         default = getattr(defaults, name)
@@ -66,7 +72,6 @@ def add_command(sub) -> None:
     p.add_argument("--trust-model", action="store_true", default=None,
                    help="allow --model to be a .model pickle, which runs code when read")
     p.add_argument("--retry-failed", action="store_true", help="send frames the oracle failed on once more")
-    p.set_defaults(func=_main, resumable=True)
 
 
 def config_from_args(args):
@@ -94,7 +99,8 @@ def _executor(config):
     return None
 
 
-def _main(args) -> int:
+def run(args) -> int:
+    """Run the campaign the parsed ``args`` describe; print where the results are."""
     from ..al.campaign import Campaign  # noqa: PLC0415
     config = config_from_args(args)
     executor = _executor(config)

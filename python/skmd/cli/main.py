@@ -50,11 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
-    text = str(message)
-    return f"{text}\n" if text.startswith("skmd") else f"{category.__name__}: {text}\n"
-
-
 def interrupted_line(args) -> str:
     """What a Ctrl-C leaves behind, and how to go on, in one line."""
     out = getattr(args, "out", None)
@@ -80,7 +75,8 @@ def missing_extra_line(command: str, error: ModuleNotFoundError) -> str | None:
 
 
 def main(argv=None) -> int:
-    warnings.formatwarning = _one_line_warning
+    from skmd.tools.pool import one_line_warning  # noqa: PLC0415
+    warnings.formatwarning = one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
+from ..atoms import alanine
 from ..atoms.alanine import ramachandran
 from ..tools.labels import has_labels, reference_labels
 from .ala2_testset import BASIN_CENTRES
@@ -76,21 +77,8 @@ def errors_by_basin(frames, energies, forces, basin_key: str = "basin") -> dict:
 
 
 def visited_cells(frames_or_angles, cell_deg: float = 10.0) -> np.ndarray:
-    """Boolean (n_cells, n_cells) map of the φ/ψ cells of ``cell_deg`` degrees holding at least one frame.
-
-    Takes ASE frames, positions (n, 22, 3) or (φ, ψ) angles (n, 2) in degrees; row index is φ,
-    column ψ, both from −180°. OR the maps of several iterations for cumulative coverage.
-    """
-    if not (cell_deg > 0 and np.isclose(360.0 / cell_deg, round(360.0 / cell_deg))):
-        raise ValueError(f"cell_deg must divide 360; got {cell_deg}")
-    n_cells = int(round(360.0 / cell_deg))
-    cells = np.zeros((n_cells, n_cells), bool)
-    angles = _angles(frames_or_angles)
-    if not np.all(np.isfinite(angles)):
-        raise ValueError("φ/ψ angles must be finite")
-    index = np.floor(((angles + 180.0) % 360.0) / cell_deg).astype(int) % n_cells
-    cells[index[:, 0], index[:, 1]] = True
-    return cells
+    """:func:`skmd.atoms.alanine.visited_cells` of ASE frames, positions (n, 22, 3) or (φ, ψ) angles (n, 2)."""
+    return alanine.visited_cells(_angles(frames_or_angles), cell_deg)
 
 
 def ramachandran_coverage(frames_or_angles, cell_deg: float = 10.0) -> float:

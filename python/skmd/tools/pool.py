@@ -12,8 +12,18 @@ import signal
 from .checks import positive_int
 
 
+def one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
+    """A warning as the command line shows it: its text on one line (skmd's own without the category),
+    no source line."""
+    text = str(message)
+    return f"{text}\n" if text.startswith("skmd") else f"{category.__name__}: {text}\n"
+
+
 def _ignore_interrupts() -> None:
+    """Worker set-up: Ctrl-C is the main process's, and warnings print on one line as in the main process."""
+    import warnings  # noqa: PLC0415
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warnings.formatwarning = one_line_warning
 
 
 def process_pool(workers: int):
@@ -31,3 +41,11 @@ def replacement_pool(old):
                                mp_context=getattr(old, "_mp_context", None),
                                initializer=getattr(old, "_initializer", None),
                                initargs=getattr(old, "_initargs", ()))
+
+
+def thread_map(function, items, jobs: int) -> list:
+    """``[function(i) for i in items]`` on ``jobs`` threads (for work that runs in subprocesses, such as
+    ``mace_run_train``, or releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        return list(pool.map(function, items))
