@@ -32,7 +32,7 @@ class Trace:
 
 def summarize(cv, traces: list, seed: int = 0) -> dict:
     """``cv.summary(traces)`` if it has one, else the range of every CV component over all iterations."""
-    arrays = [np.asarray(t, float).reshape(len(t), -1) for t in traces]
+    arrays = [np.asarray(t, float).reshape(len(t), -1) if len(t) else np.empty((0, 1)) for t in traces]
     if hasattr(cv, "summary"):
         return cv.summary(arrays, seed=seed)
     values = np.concatenate([a[:, 1:] for a in arrays if len(a)]) if any(len(a) for a in arrays) else np.empty((0, 0))

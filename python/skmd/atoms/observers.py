@@ -219,9 +219,9 @@ class Every:
 
 def per_walk(trace) -> list:
     """The rows of one iteration's ``trace`` ((n, 1 + d) array) grouped by walk: a list of (n_w, d) arrays."""
-    trace = np.asarray(trace, float).reshape(len(trace), -1)
     if not len(trace):
         return []
+    trace = np.asarray(trace, float).reshape(len(trace), -1)
     return [trace[trace[:, 0] == move, 1:] for move in np.unique(trace[:, 0])]
 
 
