@@ -27,7 +27,17 @@ def check_inputs(config, oracle=None) -> tuple:
         check_test_elements(test, config.test, structures)
     if config.model is not None:
         check_model(config.model, config.trust_model, structures)
+    check_element_weights(config.ubmd_element_weights)
     return factory, structures, test
+
+
+def check_element_weights(weights: dict) -> None:
+    """ValueError naming any key of ``ubmd_element_weights`` that is not a chemical symbol."""
+    from ase.data import chemical_symbols  # noqa: PLC0415
+    unknown = [str(key) for key in weights if str(key) not in chemical_symbols[1:]]
+    if unknown:
+        raise ValueError(f"ubmd_element_weights names {', '.join(unknown)}, which are not element symbols "
+                         "(e.g. {H: 0.0})")
 
 
 def check_test_elements(test, path, structures) -> None:

@@ -18,6 +18,11 @@ SAMPLERS = ("md", "skmd", "ubmd", "udd")
 SELECTIONS = ("fps", *METHODS)
 FINETUNE_MODES = ("full", "lora", "scratch", "multihead")
 DTYPES = ("float64", "float32")
+#: where walkers of iteration k > 1 start: their own end points of k − 1, or its labelled training frames
+STARTS = ("end", "labelled")
+#: how labels are split for calibration: fixed once per label (``fixed``), or drawn afresh at random
+#: from all labels every iteration and used as the early-stopping set too (``random``)
+CALIBRATION_SPLITS = ("fixed", "random")
 #: bounds that keep a typo from running for hours (a value outside says so in one line)
 MAX_PRESSURE_GPA, MAX_TEMPERATURE_K = 1000.0, 1.0e5
 
@@ -72,6 +77,11 @@ class CampaignConfig:
     ubmd_features: int = 512
     ubmd_alpha: float = 0.1
     ubmd_window: int = 50
+    ubmd_tau_stress: float | None = None
+    ubmd_interval: int | None = None
+    ubmd_element_weights: dict = field(default_factory=dict)
+    starts: str = "end"
+    calibration: str = "fixed"
     udd_members: int = 3
     udd_A: float = 0.57
     udd_B: float = 0.005
@@ -107,6 +117,19 @@ class CampaignConfig:
             raise ValueError(f"sampling_dtype must be one of {', '.join(DTYPES)}, got {self.sampling_dtype!r}")
         if self.skmd_explore_fraction is not None and not 0.0 <= float(self.skmd_explore_fraction) <= 1.0:
             raise ValueError(f"skmd_explore_fraction must be in [0, 1], got {self.skmd_explore_fraction}")
+        if self.starts not in STARTS:
+            raise ValueError(f"starts must be one of {', '.join(STARTS)}, got {self.starts!r}")
+        if self.calibration not in CALIBRATION_SPLITS:
+            raise ValueError(f"calibration must be one of {', '.join(CALIBRATION_SPLITS)}, got {self.calibration!r}")
+        if self.ubmd_interval is not None and positive_int("ubmd_interval", self.ubmd_interval) > self.steps:
+            raise ValueError(f"ubmd_interval {self.ubmd_interval} is longer than a walk of {self.steps} steps")
+        if self.ubmd_tau_stress is not None:
+            positive("ubmd_tau_stress", self.ubmd_tau_stress)
+        if not isinstance(self.ubmd_element_weights, dict):
+            raise ValueError(f"ubmd_element_weights must map element symbols to weights, got "
+                             f"{self.ubmd_element_weights!r}")
+        for element, weight in self.ubmd_element_weights.items():
+            non_negative(f"ubmd_element_weights[{element!r}]", weight)
         if self.trace is not None and ":" not in str(self.trace):
             raise ValueError(f"trace must name 'module:name' of a collective variable, got {self.trace!r}")
         if positive("temperature_K", self.temperature_K) > MAX_TEMPERATURE_K:

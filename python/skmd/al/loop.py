@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import time
 
-import numpy as np
 
 from ..tools.pool import thread_map
 from ..tools.rundir import write_json
 from . import learning
 from .samplers import Context
+from .splits import split_labels, validation
 
 
 def _read(path) -> list:
@@ -50,10 +50,22 @@ class Loop:
                        self.config.seed * 1000 + k)
 
     def ensemble(self, sampler, k: int) -> list:
+        """Where iteration ``k``'s walkers start. ``starts: end``: perturbed copies of the structures (k = 1),
+        then the walkers' own end points. ``starts: labelled``: frames labelled in iteration k − 1 (the
+        starting labels for k = 1) that went to training, never a held-out one, so every start is a
+        frame the uncertainty's posterior has seen."""
+        from .start import bare_copies, perturbed_copies  # noqa: PLC0415
+        c = self.config
+        if c.starts == "labelled":
+            train = _read(self.data_file(sampler, k - 1, "train"))
+            source = "" if k == 1 else f"{sampler.name}/iter{k - 1:02d}"
+            frames = [f for f in train if k == 1 or f.info.get("skmd_source") == source]
+            if frames:
+                return bare_copies(frames, c.walkers, c.seed * 1000 + k)
+            self.campaign.log(f"iteration {k}: {sampler.name} has no labelled training frame of iteration {k - 1} "
+                              "to start from; its walkers go on from their end points")
         if k > 1:
             return _read(self.campaign.folder(sampler.name, k - 1) / "ensemble.extxyz")
-        from .start import perturbed_copies  # noqa: PLC0415
-        c = self.config
         return perturbed_copies(self.campaign.structures, c.walkers, c.perturb_A, 0.0, c.seed + 1)
 
     def sample(self, k: int) -> None:
@@ -105,15 +117,13 @@ class Loop:
         started = time.perf_counter()
         labelled, failures = self.campaign.store.label(f"{sampler.name}/iter{k:02d}", selected)
         label_s = time.perf_counter() - started
-        rng = np.random.default_rng([c.seed, k, 17])
-        n_calibration = int(round(c.calibration_fraction * len(labelled)))
-        calibration = set(rng.permutation(len(labelled))[:n_calibration].tolist())
         for frame in labelled:
             frame.info["skmd_source"] = f"{sampler.name}/iter{k:02d}"
-        _write(folder / "train.extxyz", earlier["train"] + [f for i, f in enumerate(labelled) if i not in calibration])
-        _write(folder / "calibration.extxyz", earlier["calibration"] + [labelled[i] for i in sorted(calibration)])
+        train, calibration = split_labels(earlier["train"], earlier["calibration"], labelled, c, k)
+        _write(folder / "train.extxyz", train)
+        _write(folder / "calibration.extxyz", calibration)
         return {"n_selected": len(selected), "n_labelled": len(labelled), "n_failed": len(failures),
-                "label_s": label_s, "n_train": len(earlier["train"]) + len(labelled) - len(calibration)}
+                "label_s": label_s, "n_train": len(train), "n_calibration": len(calibration)}
 
     def train(self, sampler, k: int, m: int) -> float:
         """Train model ``m`` of the sampler on its training labels so far; returns the wall time."""
@@ -123,7 +133,7 @@ class Loop:
         if not final.is_file():
             self.campaign.log(f"iteration {k}: training {sampler.name} model {m + 1}/{sampler_models(sampler)}")
             trained = self.campaign.trainer(base, folder / "train.extxyz", folder / f"training{m}",
-                                            self.config.seed + 100 * k + m)
+                                            self.config.seed + 100 * k + m, **validation(self.config, folder))
             kept(trained, final)
         return time.perf_counter() - started
 

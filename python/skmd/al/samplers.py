@@ -82,7 +82,9 @@ class MD:
 @dataclass(frozen=True)
 class UBMD(MD):
     """Uncertainty-biased MD (E − τu with an ensemble-free, conformally calibrated u): a walk stops at the
-    first frame whose largest atomic u exceeds ``threshold`` (eV/Å), its candidate; else its end point.
+    first frame whose largest atomic u exceeds ``threshold`` (eV/Å), its candidate; else its end point. With
+    ``interval``, every ``interval``-th frame is a candidate too, crossing or not (the authors' protocol);
+    ``element_weights`` ((symbol, weight), ...) scale the bias forces per element (0 on H: heavy atoms only).
     It samples in float64 whatever ``dtype`` says: u needs the model's parameter gradients."""
 
     tau: float = 0.2
@@ -91,18 +93,22 @@ class UBMD(MD):
     alpha: float = 0.1
     window: int = 50
     name: str = "ubmd"
+    tau_stress: float | None = None
+    interval: int | None = None
+    element_weights: tuple = ()
 
     def spec(self, n_moves: int, steps: int, seed: int):
         from ..atoms.observers import UncertaintyStop  # noqa: PLC0415
+        stop = UncertaintyStop(steps, atomic_threshold=self.threshold, interval=self.interval,
+                               keep_on_crossing=self.interval is not None)
         return replace(MD.spec(self, n_moves, steps, seed),
-                       acquisition=observers(UncertaintyStop(steps, atomic_threshold=self.threshold), self.trace,
-                                             self.trace_interval))
+                       acquisition=observers(stop, self.trace, self.trace_interval))
 
     def factory(self, context: Context):
         from ..atoms.parallel import UBMDFactory  # noqa: PLC0415
         return UBMDFactory(str(context.models[0]), context.train_file, context.calibration_file,
                            n_features=self.n_features, alpha=self.alpha, tau=self.tau, window=self.window,
-                           seed=context.seed)
+                           seed=context.seed, tau_stress=self.tau_stress, element_weights=self.element_weights)
 
 
 @dataclass(frozen=True)
@@ -172,7 +178,9 @@ def builtin_samplers(config) -> list:
     recipes = {"md": lambda name: MD(md_temperature(name, config.temperature_K), name=name, **md),
                "ubmd": lambda name: UBMD(config.temperature_K, **md, tau=config.ubmd_tau,
                                          threshold=config.ubmd_threshold, n_features=config.ubmd_features,
-                                         alpha=config.ubmd_alpha, window=config.ubmd_window),
+                                         alpha=config.ubmd_alpha, window=config.ubmd_window,
+                                         tau_stress=config.ubmd_tau_stress, interval=config.ubmd_interval,
+                                         element_weights=tuple(sorted(config.ubmd_element_weights.items()))),
                "udd": lambda name: UDD(config.temperature_K, **md, A=config.udd_A, B=config.udd_B,
                                        members=config.udd_members),
                "skmd": lambda name: SKMD(config.temperature_K, config.skmd_timestep_fs, config.skmd_friction,

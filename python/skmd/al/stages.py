@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from ..tools.rundir import write_json
+from .splits import validation
 from .start import perturbed_copies, split_indices
 
 
@@ -63,7 +64,8 @@ def starting_model(campaign, train_frames) -> Path:
     atomic_write_frames(folder / "train.extxyz", train_frames)
     campaign.log(f"starting model: training a {c.model_channels}-channel MACE from scratch on "
                  f"{len(train_frames)} labelled frames")
-    return kept(campaign.trainer(None, folder / "train.extxyz", folder / "training", c.seed), final)
+    return kept(campaign.trainer(None, folder / "train.extxyz", folder / "training", c.seed,
+                                 **validation(c, campaign.out / "start")), final)
 
 
 def committee_members(campaign, model0: Path, train_file: Path, n_models: int) -> list:
@@ -78,7 +80,7 @@ def committee_members(campaign, model0: Path, train_file: Path, n_models: int) -
         if not finals[m - 1].is_file():
             campaign.log(f"starting committee: member {m} of {n_models}")
             trained = campaign.trainer(model0, train_file, campaign.out / "model0" / f"training{m}",
-                                       campaign.config.seed + m)
+                                       campaign.config.seed + m, **validation(campaign.config, campaign.out / "start"))
             kept(trained, finals[m - 1])
 
     thread_map(train, range(1, n_models), campaign.config.workers or 1)

@@ -80,6 +80,18 @@ def perturbed_copies(structures, n_frames: int, displacement_A: float, strain: f
     return frames
 
 
+def bare_copies(frames, n_frames: int, seed: int) -> list:
+    """``n_frames`` walker starts drawn from ``frames`` in a seeded random order (cycled when there are fewer),
+    as bare structures: numbers, positions, cell and periodicity only (no labels, no calculator)."""
+    from ase import Atoms  # noqa: PLC0415
+    if not frames:
+        raise ValueError("no frames to start the walkers from")
+    order = np.random.default_rng([seed, 19]).permutation(len(frames))
+    picks = [frames[order[index % len(frames)]] for index in range(n_frames)]
+    return [Atoms(numbers=f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc, info={"skmd_start": i})
+            for i, f in enumerate(picks)]
+
+
 def split_indices(n: int, fractions: dict, seed: int) -> dict:
     """A seeded random split of ``range(n)`` → {name: sorted indices}: each name of ``fractions`` gets
     ``max(1, round(f·n))`` items and ``"rest"`` the others; ValueError if nothing is left over."""

@@ -137,12 +137,18 @@ class UncertaintyStop:
     ``atomic_threshold`` (eV/Å) is compared with the largest of ``results["atomic_uncertainties"]``
     and ``structure_threshold`` (eV/atom) with ``results["uncertainty"]``; give at least one. A walk
     without a crossing runs ``max_steps`` steps and yields the frames every ``interval`` steps
-    (or, with ``interval=None``, its end point). Every candidate's ``info`` holds the two
-    uncertainties at that frame (``uncertainty``, ``max_atomic_uncertainty``).
+    (or, with ``interval=None``, its end point). With ``keep_on_crossing=True`` a crossing walk keeps
+    the interval frames it yielded before the crossing frame (as the authors of uncertainty-biased MD
+    do). Every candidate's ``info`` holds the two uncertainties at that frame (``uncertainty``,
+    ``max_atomic_uncertainty``).
     """
 
+    keep_on_crossing = False
+
     def __init__(self, max_steps: int, atomic_threshold: float | None = None,
-                 structure_threshold: float | None = None, interval: int | None = None):
+                 structure_threshold: float | None = None, interval: int | None = None,
+                 keep_on_crossing: bool = False):
+        self.keep_on_crossing = bool(keep_on_crossing)
         self.max_steps = positive_int("max_steps", max_steps)
         if atomic_threshold is None and structure_threshold is None:
             raise ValueError("UncertaintyStop needs atomic_threshold or structure_threshold")
@@ -189,7 +195,8 @@ class UncertaintyStop:
         crossed = (self.atomic_threshold is not None and levels[1] > self.atomic_threshold) or \
                   (self.structure_threshold is not None and levels[0] > self.structure_threshold)
         if crossed:
-            walk.candidates.clear()          # the crossing frame replaces this walk's interval frames
+            if not self.keep_on_crossing:
+                walk.candidates.clear()      # the crossing frame replaces this walk's interval frames
             self._acquire(walk, "uncertainty threshold crossed", levels)
             walk.stop()
         elif self.interval is not None and walk.step % self.interval == 0:

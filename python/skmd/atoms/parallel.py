@@ -42,7 +42,7 @@ class MACEFactory:
 class UBMDFactory:
     """Builds the uncertainty-biased MD calculator in the worker: E − τu on one MACE model, with u from its sketched
     gradient features fitted on ``train_path`` and conformally calibrated on ``calibration_path``
-    (extxyz files with REF_ labels)."""
+    (extxyz files with REF_ labels). ``element_weights``: ((symbol, weight), ...) on the bias forces."""
 
     model_path: str
     train_path: str
@@ -53,6 +53,8 @@ class UBMDFactory:
     tau: float = 0.2
     window: int = 100
     seed: int = 0
+    tau_stress: float | None = None
+    element_weights: tuple = ()
 
     def __call__(self):
         from .mace_models import load_mace  # noqa: PLC0415
@@ -62,7 +64,8 @@ class UBMDFactory:
                                        seed=self.seed)
         gradient.add_training(read_frames(self.train_path))
         gradient.calibrate(read_frames(self.calibration_path), alpha=self.alpha)
-        return UncertaintyBias(gradient, tau=self.tau, window=self.window)
+        return UncertaintyBias(gradient, tau=self.tau, tau_stress=self.tau_stress, window=self.window,
+                               element_weights=dict(self.element_weights) or None)
 
 
 @dataclass(frozen=True)

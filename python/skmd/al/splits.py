@@ -1,0 +1,26 @@
+"""How a campaign's labels are split between training and calibration (held out for the uncertainty's
+conformal calibration and, with ``calibration: random``, for the trainer's early stopping)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def split_labels(train: list, calibration: list, labelled: list, config, k: int) -> tuple[list, list]:
+    """(training, calibration) labels after iteration ``k``. ``calibration: fixed``: the new labels are split
+    once (``calibration_fraction`` of them held out) and added to the earlier sets, so a label keeps its side.
+    ``calibration: random``: all labels so far are split afresh at random (seeded by ``seed`` and ``k``); the
+    held-out part calibrates the uncertainty and is the trainer's early-stopping (validation) set too."""
+    rng = np.random.default_rng([config.seed, k, 17])
+    if config.calibration == "random":
+        pool = train + calibration + labelled
+        held = set(rng.permutation(len(pool))[:max(1, round(config.calibration_fraction * len(pool)))].tolist())
+        return [f for i, f in enumerate(pool) if i not in held], [pool[i] for i in sorted(held)]
+    held = set(rng.permutation(len(labelled))[:int(round(config.calibration_fraction * len(labelled)))].tolist())
+    return (train + [f for i, f in enumerate(labelled) if i not in held],
+            calibration + [labelled[i] for i in sorted(held)])
+
+
+def validation(config, folder) -> dict:
+    """The trainer's keyword for its early-stopping set: ``valid_file`` (the calibration labels) when the
+    calibration split is random, else nothing (the trainer holds out ``valid_fraction`` itself)."""
+    return {"valid_file": folder / "calibration.extxyz"} if config.calibration == "random" else {}
