@@ -6,7 +6,8 @@ A selector is any callable ``selector(candidates, n_select, context) -> indices`
 * ``"fps"``: furthest-point sampling on the sampler's model's MACE descriptors (sum-pooled invariant
   features), its distance field started from every frame already labelled for this sampler;
 * ``"max_det"``, ``"lcmd"``, ``"max_dist"``, ``"random"``: :func:`skmd.uncertainty.selection.select_batch`
-  on the model's sketched gradient features with the Gaussian-process posterior of the labelled frames.
+  on the model's sketched gradient features with the Gaussian-process posterior of the labelled frames;
+  ``max_dist`` and ``lcmd`` also take each labelled frame's features as a centre of its own.
 """
 from __future__ import annotations
 
@@ -55,10 +56,10 @@ def uncertainty_selector(method: str):
         from ..uncertainty.selection import select_batch  # noqa: PLC0415
         gradient = GradientUncertainty(load_mace(context.model_path), n_features=context.n_features,
                                        seed=context.seed)
-        gradient.add_training(context.seen)
+        train_features = gradient.add_training(context.seen)
         features = gradient.features.compute(candidates)[0]
         picks = select_batch(method, features, gradient.structure_posterior, min(n_select, len(candidates)),
-                             seed=context.seed)
+                             seed=context.seed, train_features=train_features)
         return [int(i) for i in picks]
 
     select.__name__ = method

@@ -35,8 +35,9 @@ class GradientUncertainty(UncertaintyCalculator):
         super().__init__(**kwargs)
         self.model = model
 
-    def add_training(self, frames) -> None:
-        """Add training structures (a list of ``Atoms``) to both posteriors."""
+    def add_training(self, frames) -> np.ndarray:
+        """Add training structures (a list of ``Atoms``) to both posteriors; returns their structure
+        features (S, K) (the training centres of :func:`skmd.uncertainty.selection.select_batch`)."""
         frames = list(frames)
         if not frames:
             raise ValueError("add_training needs at least one frame")
@@ -44,6 +45,7 @@ class GradientUncertainty(UncertaintyCalculator):
         self.structure_posterior.add(structures)
         self.atomic_posterior.add(np.concatenate(atomic))
         self.reset()
+        return structures
 
     def check_ready(self) -> None:
         if self.structure_posterior.count == 0:
