@@ -193,6 +193,9 @@ def run_campaign(campaign) -> dict:
             metrics = {"iteration": k, **errors, **prepared[s.name], **sampling, "train_s": seconds,
                        "score_s": score_s, "iteration_sample_s": sample_s, "learning_check": check}
             campaign.log(learning.sentence(s.name, k, check))
+            if sampling["max_atomic_uncertainty"]:
+                from .report import crossing_sentence  # noqa: PLC0415
+                campaign.log(crossing_sentence(s.name, metrics, c.walkers))
             write_json(campaign.folder(s.name, k) / "metrics.json", metrics)
             campaign.log(f"iteration {k}: {s.name}: {prepared[s.name]['n_labelled']} new labels; test RMSE energy "
                          f"{errors['energy_rmse_meV_atom']:.1f} meV/atom, forces {errors['force_rmse_meV_A']:.1f} meV/Å"

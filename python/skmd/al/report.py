@@ -142,7 +142,7 @@ def report_text(results) -> str:
               "(see skmd.al.learning):", ""]
     lines += [f"* {sentence(name, m['iteration'], m.get('learning_check', {}))}"
               for name, r in results["samplers"].items() for m in r["iterations"]]
-    lines += comparison_lines(results) + visited_lines(results)
+    lines += crossing_lines(results) + comparison_lines(results) + visited_lines(results)
     lines += ["", "Final models: " + ", ".join(f"{n}: `{p}`" for n, p in results["final_model"].items()),
               f"Training set: `{results['training_set']['path']}` ({results['training_set']['frames']} frames).", ""]
     return "\n".join(lines)
@@ -185,3 +185,23 @@ def _short(value) -> str:
         m = value["median"]
         return f"median {m['estimate']:.3g} [{m['low']:.3g}, {m['high']:.3g}] over {value['n']}"
     return str(value)
+
+
+def crossing_sentence(name: str, m: dict, walkers: int) -> str:
+    """One plain sentence on how an uncertainty-stopped sampler's walks of one iteration ended."""
+    steps, k = m.get("threshold_stop_steps", []), m["iteration"]
+    if not steps:
+        return f"{name}, iteration {k}: no walk crossed the uncertainty threshold (of {walkers} walks)."
+    if all(step <= 1 for step in steps) and len(steps) >= walkers:
+        return (f"{name}, iteration {k}: every walk crossed the threshold at its first step: the starts already lie "
+                "above it, so these walks explored nothing.")
+    return (f"{name}, iteration {k}: {len(steps)} of {walkers} walks crossed the threshold, at steps "
+            f"{', '.join(str(s) for s in sorted(steps))}.")
+
+
+def crossing_lines(results) -> list:
+    """Markdown: for every sampler whose walks stop at an uncertainty threshold, how each iteration's walks ended."""
+    walkers = results["config"]["walkers"]
+    lines = [f"* {crossing_sentence(name, m, walkers)}" for name, r in results["samplers"].items()
+             for m in r["iterations"] if "max_atomic_uncertainty" in m and m["max_atomic_uncertainty"]]
+    return ["", "## Uncertainty threshold", ""] + lines if lines else []
