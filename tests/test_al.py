@@ -435,11 +435,12 @@ def test_dask_and_a_process_pool_give_the_same_training_set(tmp_path, cu_model):
 
 @pytest.mark.slow
 def test_a_molecule_with_xtb_under_nvt(tmp_path, capsys):
+    """Water with GFN2-xTB: plain MD and underdamped SKMD (the Stein bias on Langevin) side by side."""
     pytest.importorskip("tblite")
     water = tmp_path / "water.xyz"
     write(water, molecule("H2O"))
     out = tmp_path / "run"
-    settings = {**TINY, "samplers": "md", "temperature_K": 300.0}
+    settings = {**TINY, "samplers": "md,skmd-ud", "temperature_K": 300.0}
     argv = ["al", "--structures", str(water), "--oracle", "skmd.atoms.oracle:gfn2_xtb", "--out", str(out),
             *flags({key: value for key, value in settings.items() if key != "ubmd_alpha"})]
     assert main(argv) == 0, capsys.readouterr().err
@@ -449,7 +450,11 @@ def test_a_molecule_with_xtb_under_nvt(tmp_path, capsys):
     assert np.isfinite(metrics["energy_rmse_meV_atom"]) and np.isfinite(metrics["force_rmse_meV_A"])
     e0s = json.loads((out / "start" / "e0s.json").read_text())
     assert set(e0s) == {"1", "8"} and all(np.isfinite(list(e0s.values())))
+    underdamped = results["samplers"]["skmd-ud"]["iterations"][0]
+    assert underdamped["dropped"] == [] and np.isfinite(underdamped["force_rmse_meV_A"])
+    ensemble = read(out / "samplers" / "skmd-ud" / "iter01" / "ensemble.extxyz", ":")
+    assert all(np.abs(f.get_momenta()).max() > 0 for f in ensemble)      # Langevin, not Brownian: momenta kept
     frames = read_training_set(out)
-    assert len(frames) == 20 - 5 + 2 and all("REF_stress" not in f.info for f in frames)
+    assert len(frames) == 20 - 5 + 2 + 2 and all("REF_stress" not in f.info for f in frames)
     assert all(not f.pbc.any() for f in frames)
     assert "NVT, 300 K" in (out / "report.md").read_text()

@@ -14,7 +14,7 @@ from ..tools.checks import non_negative, positive, positive_int
 from ..uncertainty.methods import METHODS
 
 #: the samplers a campaign can run side by side (each has its own model chain and labels)
-SAMPLERS = ("md", "skmd", "ubmd", "udd")
+SAMPLERS = ("md", "skmd", "skmd-ud", "ubmd", "udd")
 SELECTIONS = ("fps", *METHODS)
 FINETUNE_MODES = ("full", "lora", "scratch", "multihead")
 DTYPES = ("float64", "float32")

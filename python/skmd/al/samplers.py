@@ -134,6 +134,8 @@ class UDD(MD):
 class SKMD:
     """Round-robin SKMD: Brownian dynamics (T, Δt, friction γ in eV·fs/Å²) under the Stein bias of the
     other walkers, a Gaussian kernel of amplitude h on the model's MACE descriptors (median bandwidth).
+    ``underdamped=True``: the Stein bias on Langevin dynamics at the MD time step and damping instead
+    (sampler ``skmd-ud``), so a move spans as much time as a plain-MD move with the same force calls.
     With ``explore_fraction`` set, the kernel follows the two-phase schedule within each iteration
     (:meth:`~skmd.modules.schedules.KernelSchedule.two_phase`: full h for that fraction of the moves,
     then decaying to half); else h stays fixed."""
@@ -147,10 +149,18 @@ class SKMD:
     explore_fraction: float | None = None
     trace: object = None
     trace_interval: int = 10
+    underdamped: bool = False
+    damping_fs: float = 100.0
     n_models = 1
 
-    def spec(self, n_moves: int, steps: int, seed: int):
+    def integrator(self):
+        """Brownian (Δt, γ), or for the underdamped variant Langevin (Δt, damping time) as plain MD uses."""
         from ..atoms.integrators import Brownian  # noqa: PLC0415
+        if self.underdamped:
+            return dynamics(self.temperature_K, self.timestep_fs, self.damping_fs, None)
+        return Brownian(self.temperature_K, self.timestep_fs, self.friction)
+
+    def spec(self, n_moves: int, steps: int, seed: int):
         from ..atoms.observers import EndPoint  # noqa: PLC0415
         from ..atoms.parallel import SamplerSpec  # noqa: PLC0415
         from ..atoms.stein_bias import Stein  # noqa: PLC0415
@@ -160,8 +170,7 @@ class SKMD:
         if self.explore_fraction is not None:
             kernel = KernelSchedule.two_phase(kernel, total=n_moves, explore_fraction=self.explore_fraction)
         bias = Stein(kernel, self.temperature_K)
-        return SamplerSpec(self.name, "round_robin", Brownian(self.temperature_K, self.timestep_fs, self.friction),
-                           n_moves, steps=steps, bias=bias, seed=seed,
+        return SamplerSpec(self.name, "round_robin", self.integrator(), n_moves, steps=steps, bias=bias, seed=seed,
                            acquisition=observers(EndPoint(steps), self.trace, self.trace_interval))
 
     def factory(self, context: Context):
@@ -185,7 +194,11 @@ def builtin_samplers(config) -> list:
                                        members=config.udd_members),
                "skmd": lambda name: SKMD(config.temperature_K, config.skmd_timestep_fs, config.skmd_friction,
                                          config.skmd_amplitude, explore_fraction=config.skmd_explore_fraction,
-                                         **shared)}
+                                         **shared),
+               "skmd-ud": lambda name: SKMD(config.temperature_K, config.timestep_fs, config.skmd_friction,
+                                            config.skmd_amplitude, name=name,
+                                            explore_fraction=config.skmd_explore_fraction, underdamped=True,
+                                            damping_fs=config.damping_fs, **shared)}
     return [recipes[sampler_kind(name)](name) for name in config.samplers]
 
 
