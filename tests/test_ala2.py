@@ -317,5 +317,5 @@ def test_example_notebook_cells_compile_and_its_setup_runs(tmp_path, monkeypatch
     namespace = {}
     exec(cells[0], namespace)
     config = namespace["config"]
-    assert config.preset == "ala2" and config.samplers == ("skmd", "md300", "md700")
+    assert config.preset == "ala2" and config.samplers == ("md300", "md700", "skmd")
     assert (tmp_path / "runs" / "ala2-notebook" / "config.json").exists()
