@@ -306,7 +306,6 @@ def test_skmd_ala2_quick_end_to_end_and_resumed_without_new_oracle_calls(tmp_pat
         assert again["samplers"][name]["iterations"] == results["samplers"][name]["iterations"]
 
 
-@pytest.mark.slow
 def test_example_notebook_cells_compile_and_its_setup_runs(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     notebook = nbformat.read(REPO / "examples" / "alanine_dipeptide.ipynb", as_version=4)
