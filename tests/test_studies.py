@@ -118,17 +118,14 @@ def test_mb_al_rejects_bad_flags(tmp_path, capsys):
 
 
 def test_every_study_default_meets_the_fidelity_rule():
-    """h/N ≤ 0.1 (docs/mueller-brown.md, "Boltzmann fidelity against an exact answer"): one rule, applied to every study's
-    default and to the alanine-dipeptide --medium preset; the exploration settings must be asked for."""
-    from dataclasses import replace
+    """h/N ≤ 0.1 (docs/mueller-brown.md, "Boltzmann fidelity against an exact answer"): one rule, applied to every
+    Müller–Brown study's default (the presets of skmd al: test_presets.py); the exploration settings must be asked
+    for."""
     from skmd import FIDELITY_AMPLITUDE_PER_PARTICLE, fidelity_amplitude
-    from skmd.studies.ala2 import Ala2Config
-    from skmd.studies.ala2.config import MEDIUM
     from skmd.studies.mb_al import ALConfig
     from skmd.studies.mb_w2 import W2Config
     assert FIDELITY_AMPLITUDE_PER_PARTICLE == 0.1 and fidelity_amplitude(32) == pytest.approx(3.2)
-    for config, n in ((ALConfig(), ALConfig().n_initial), (W2Config(), W2Config().n_particles),
-                      (Ala2Config(), Ala2Config().n_particles), (replace(Ala2Config(), **MEDIUM), MEDIUM["n_particles"])):
+    for config, n in ((ALConfig(), ALConfig().n_initial), (W2Config(), W2Config().n_particles)):
         assert config.amplitude <= fidelity_amplitude(n) + 1e-12, type(config).__name__
     assert ALConfig().validate().tau > 0
     with pytest.raises(ValueError, match="n_particles"):
