@@ -97,6 +97,7 @@ class CampaignConfig:
 
     def validate(self) -> "CampaignConfig":
         """Cheap checks, before any file is read or any work done; ValueError with one line."""
+        positive_int("seed", self.seed, minimum=0)
         if not self.structures:
             raise ValueError("no starting structures: give --structures FILE (any format ASE reads), "
                              "or --preset NAME")
@@ -223,11 +224,22 @@ def read_yaml(path) -> dict:
     return loaded
 
 
+#: what switches off a setting whose default is None (``--pressure none``, ``trace: null`` in YAML)
+UNSET = ("none", "null")
+
+
 def make_config(*layers: dict) -> CampaignConfig:
-    """A validated config from layers of settings, later layers winning (preset, YAML file, flags)."""
+    """A validated config from layers of settings, later layers winning (preset, YAML file, flags).
+
+    A None value in a layer means "not given" (an absent flag); to switch off a setting an earlier layer
+    set (a preset's ``trace`` or ``pressure_GPa``), give ``none`` for a setting whose default is None."""
     merged = {}
     for layer in layers:
         merged.update({key: value for key, value in layer.items() if value is not None})
+    for key, value in list(merged.items()):
+        if isinstance(value, str) and value.strip().lower() in UNSET and key in FIELDS \
+                and FIELDS[key].default is None:
+            merged[key] = None
     if isinstance(merged.get("samplers"), str):
         merged["samplers"] = tuple(s.strip() for s in merged["samplers"].split(",") if s.strip())
     elif "samplers" in merged:

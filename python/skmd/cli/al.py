@@ -56,6 +56,15 @@ def add_command(sub) -> None:
     p.set_defaults(func=run, resumable=True)
 
 
+def optional(kind):
+    """An argparse type for a setting whose default is None: ``none`` switches it off (kept as the text
+    "none", which :func:`skmd.al.config.make_config` turns into None), anything else is ``kind``."""
+    def convert(text: str):
+        return "none" if text.strip().lower() in ("none", "null") else kind(text)
+    convert.__name__ = kind.__name__
+    return convert
+
+
 def add_campaign_flags(p) -> None:
     """Every setting of a campaign as a flag, ``--config``, ``--trust-model`` and ``--retry-failed``."""
     from ..al.config import CampaignConfig  # noqa: PLC0415  (no numpy: stays fast)
@@ -65,10 +74,13 @@ def add_campaign_flags(p) -> None:
         default = getattr(defaults, name)
         shown = f" (default {','.join(default) if isinstance(default, tuple) else default})" \
             if default not in (None, "") and "default" not in text else ""
-        p.add_argument(flag, type=kind, default=None, help=text + shown)
+        unset = "; none switches off a preset's value" if default is None else ""
+        p.add_argument(flag, type=optional(kind) if default is None else kind, default=None,
+                       help=text + shown + unset)
     more = p.add_argument_group("further settings", "see skmd.al.config.CampaignConfig for what each means")
-    for flag, (_, kind, text) in remaining_flags().items():
-        more.add_argument(flag, type=kind, default=None, help=text)
+    for flag, (name, kind, text) in remaining_flags().items():
+        more.add_argument(flag, type=optional(kind) if getattr(defaults, name) is None else kind, default=None,
+                          help=text + ("; none switches it off" if getattr(defaults, name) is None else ""))
     p.add_argument("--trust-model", action="store_true", default=None,
                    help="allow --model to be a .model pickle, which runs code when read")
     p.add_argument("--retry-failed", action="store_true", help="send frames the oracle failed on once more")
