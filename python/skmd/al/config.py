@@ -224,7 +224,7 @@ def read_yaml(path) -> dict:
     return loaded
 
 
-#: what switches off a setting whose default is None (``--pressure none``, ``trace: null`` in YAML)
+#: what switches off a setting whose default is None (``--pressure none``, ``trace: none`` in YAML)
 UNSET = ("none", "null")
 
 
