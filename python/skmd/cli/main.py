@@ -33,13 +33,20 @@ def _add_threads_flag(parser) -> None:
         parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors in one line (``skmd al: error: ...``) and where to read more."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="skmd", description="Stein kernelized molecular dynamics",
         epilog="Every command sets its thread count first (--threads, default 1): see 'skmd <command> --help'.")
     from skmd import __version__  # noqa: PLC0415  (the package namespace is lazy: nothing heavy loads)
     parser.add_argument("--version", action="version", version=f"skmd {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     info = sub.add_parser("info", help="print the version and the backend in use")
     info.add_argument("--backend", default=None, choices=["auto", "numpy", "julia"])
     info.set_defaults(func=_info)
