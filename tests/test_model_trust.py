@@ -219,8 +219,8 @@ def test_a_trusted_model_is_copied_into_the_run_directory_in_the_safe_format(tmp
     pickled = tmp_path / "genuine.model"
     torch.save(genuine, pickled)
     settings = {"structures": str(_alanine_file(tmp_path)), "oracle": "ase.calculators.emt:EMT"}
-    campaign = Campaign(make_config(settings, {"model": str(pickled), "trust_model": True, "out": str(tmp_path / "run")}),
-                        log=lambda *_: None)
+    trusted = {"model": str(pickled), "trust_model": True, "out": str(tmp_path / "run")}
+    campaign = Campaign(make_config(settings, trusted), log=lambda *_: None)
     model0 = starting_model(campaign, [])
     assert model0 == tmp_path / "run" / "model0" / "model.safetensors" and is_safe_model(model0)
     np.testing.assert_allclose(energies(load_mace(model0), frames), energies(genuine, frames), atol=1e-6)

@@ -133,9 +133,9 @@ def test_a_preset_scored_on_the_shipped_test_set_runs_from_the_installed_wheel(i
     model = save_mace(build_mace(channels=4, max_L=0, num_interactions=1, atomic_numbers=[1, 6, 7, 8], seed=0),
                       work / "tiny.safetensors")
     command = [python, "-m", "skmd.cli.main", "al", "--preset", "ala2", "--oracle", "ase.calculators.emt:EMT",
-               "--model", model.name, "--iterations", "1", "--walkers", "2", "--steps", "3", "--trace-interval", "1", "--select", "2",
-               "--start-frames", "12", "--finetune-epochs", "2", "--valid-fraction", "0.25", "--samplers", "md300",
-               "--out", "run"]
+               "--model", model.name, "--iterations", "1", "--walkers", "2", "--steps", "3", "--trace-interval", "1",
+               "--select", "2", "--start-frames", "12", "--finetune-epochs", "2", "--valid-fraction", "0.25",
+               "--samplers", "md300", "--out", "run"]
     result = run(command, timeout=900, cwd=work, env={"XDG_CACHE_HOME": str(scratch / "cache")})
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     results = json.loads((work / "run" / "results.json").read_text())
