@@ -101,38 +101,60 @@ def test_each_payload_is_live_when_the_user_trusts_the_file(kind, tmp_path, genu
     assert marker.read_text() == "ran"
 
 
+def _alanine_file(folder: Path) -> Path:
+    from ase.io import write
+    path = folder / "ala2.extxyz"
+    write(path, alanine_dipeptide())
+    return path
+
+
 def _entry_points(path: Path, tmp_path: Path) -> dict:
     """Every path of the package that reads a model file a user can name, as a call."""
-    from skmd.atoms.parallel import MACEFactory
+    from skmd.al import Campaign, make_config
+    from skmd.al.checks import check_model
+    from skmd.al.samplers import MD, SKMD, UBMD, UDD, Context
+    from skmd.al.selection import SelectionContext, builtin_selector
+    from skmd.al.stages import model_elements, starting_model
+    from skmd.al.training import MACETrainer
+    from skmd.atoms.parallel import CommitteeFactory, MACEFactory, UBMDFactory
+    from skmd.atoms.scoring import score_model_file
     from skmd.atoms.training import FinetuneSettings, finetune, foundation_pickle
-    from skmd.studies.ala2 import Ala2Config, Study
-    from skmd.atoms.parallel import CommitteeFactory, UBMDFactory
-    from skmd.studies.ala2.scoring import score_model
-    from skmd.studies.ala2.stages import Stages as Ala2Stages
     from skmd.studies.ala2_metrics import mace_calculator
-    from skmd.studies.ubmd.stages import Stages as UbmdStages
-    stub = SimpleNamespace(_models={})
-    config = Ala2Config(iterations=1, backend="numpy")
-    return {
+    structures = _alanine_file(tmp_path)
+    settings = {"structures": str(structures), "oracle": "ase.calculators.emt:EMT", "model": str(path),
+                "out": str(tmp_path / "run")}
+    campaign = SimpleNamespace(config=make_config(settings), out=tmp_path / "run", log=lambda *_: None)
+    context = Context((str(path), str(path)), "fit.extxyz", "calibration.extxyz", None, 0)
+    choice = SelectionContext(str(path), [], 0, n_features=16)
+    calls = {
         "load_mace": lambda: load_mace(path),
         "load_model": lambda: model_files.load_model(path),
         "write_training_pickle": lambda: model_files.write_training_pickle(path, tmp_path / "w" / "f.model"),
+        "convert_model": lambda: model_files.convert_model(path, tmp_path / "w" / "f.safetensors"),
         "foundation_pickle": lambda: foundation_pickle(path, tmp_path / "ft"),
         "finetune": lambda: finetune(path, tmp_path / "train.extxyz", tmp_path / "ft", FinetuneSettings()),
         "MACEFactory": lambda: MACEFactory(str(path))(),
         "CommitteeFactory": lambda: CommitteeFactory((str(path), str(path)), 0.5, 0.1)(),
         "UBMDFactory": lambda: UBMDFactory(str(path), "fit.extxyz", "calibration.extxyz")(),
-        "score_model": lambda: score_model(str(path), [], 1),
+        "score_model_file": lambda: score_model_file(str(path), [], 1),
         "mace_calculator": lambda: mace_calculator(path),
-        "ala2_study_surrogate": lambda: Study(config, tmp_path / "run", surrogate=path, log=lambda *_: None),
-        "ala2_stages_model": lambda: Ala2Stages.model(stub, path),
-        "ubmd_stages_model": lambda: UbmdStages.model(stub, path),
+        "campaign_model": lambda: Campaign(make_config(settings), log=lambda *_: None),
+        "check_model": lambda: check_model(path, False, [alanine_dipeptide()]),
+        "starting_model": lambda: starting_model(campaign, []),
+        "model_elements": lambda: model_elements(path),
+        "campaign_trainer": lambda: MACETrainer()(path, tmp_path / "train.extxyz", tmp_path / "ft", 0),
+        "fps_selection": lambda: builtin_selector("fps")([alanine_dipeptide()], 1, choice),
+        "max_det_selection": lambda: builtin_selector("max_det")([alanine_dipeptide()], 1, choice),
     }
+    for sampler in (MD(), SKMD(), UBMD(), UDD(members=2)):     # each sampler's calculator in a campaign
+        calls[f"sampler_{sampler.name}"] = lambda sampler=sampler: sampler.factory(context)()
+    return calls
 
 
-ENTRY_POINTS = ("load_mace", "load_model", "write_training_pickle", "foundation_pickle", "finetune", "MACEFactory",
-                "CommitteeFactory", "UBMDFactory", "score_model", "mace_calculator", "ala2_study_surrogate",
-                "ala2_stages_model", "ubmd_stages_model")
+ENTRY_POINTS = ("load_mace", "load_model", "write_training_pickle", "convert_model", "foundation_pickle", "finetune",
+                "MACEFactory", "CommitteeFactory", "UBMDFactory", "score_model_file", "mace_calculator",
+                "campaign_model", "check_model", "starting_model", "model_elements", "campaign_trainer",
+                "fps_selection", "max_det_selection", "sampler_md", "sampler_skmd", "sampler_ubmd", "sampler_udd")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -148,12 +170,16 @@ def test_no_path_of_the_package_runs_an_untrusted_file(kind, tmp_path, genuine):
     assert not list(tmp_path.glob("ft/foundation*")) and not (tmp_path / "w").exists()   # no pickle for mace
 
 
-def test_the_command_line_refuses_an_untrusted_surrogate_in_one_line(tmp_path, genuine, capsys):
+@pytest.mark.parametrize("command", [["al", "--preset", "ala2"], ["ala2", "--quick"], ["ubmd", "--system", "ala2"],
+                                     ["al", "--structures", "ALANINE", "--oracle", "ase.calculators.emt:EMT"]])
+def test_the_command_line_refuses_an_untrusted_model_in_one_line(command, tmp_path, genuine, capsys):
     from skmd.cli.main import main
     path, marker = malicious_file("mace_with_fx_payload", tmp_path, genuine)
-    assert main(["ala2", "--quick", "--surrogate", str(path), "--out", str(tmp_path / "run")]) == 2
+    argv = [str(_alanine_file(tmp_path)) if word == "ALANINE" else word for word in command]
+    assert main([*argv, "--model", str(path), "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and "runs any code it holds" in error and "--trust-model" in error
+    assert error.startswith(f"skmd {command[0]}: error: model {path} ")
     assert not marker.exists() and not (tmp_path / "run").exists()
 
 
@@ -186,18 +212,25 @@ def test_trusted_pickles_and_safe_files_predict_the_original_energies(tmp_path, 
     np.testing.assert_allclose(energies(load_mace(foundation, trusted=True), frames), reference, rtol=0, atol=1e-6)
 
 
-def test_a_trusted_surrogate_is_copied_into_the_run_directory_in_the_safe_format(tmp_path, genuine, frames):
-    from skmd.studies.ala2 import Ala2Config, Study
+def test_a_trusted_model_is_copied_into_the_run_directory_in_the_safe_format(tmp_path, genuine, frames):
+    """``model`` with ``trust_model``: checked, then converted to ``model0/model.safetensors`` (never read again)."""
+    from skmd.al import Campaign, make_config
+    from skmd.al.stages import model_elements, starting_model
     pickled = tmp_path / "genuine.model"
     torch.save(genuine, pickled)
-    study = Study(Ala2Config(iterations=1, backend="numpy"), tmp_path / "run", surrogate=pickled, trust_model=True,
-                  log=lambda *_: None)
-    surrogate = study.surrogate()
-    assert surrogate == tmp_path / "run" / "surrogate" / "given.safetensors" and is_safe_model(surrogate)
-    np.testing.assert_allclose(energies(study.model(surrogate), frames), energies(genuine, frames), atol=1e-6)
-    safe = save_mace(genuine, tmp_path / "genuine.safetensors")   # a safe surrogate needs no trust
-    assert is_safe_model(Study(Ala2Config(iterations=1, backend="numpy"), tmp_path / "run2", surrogate=safe,
-                               log=lambda *_: None).surrogate())
+    settings = {"structures": str(_alanine_file(tmp_path)), "oracle": "ase.calculators.emt:EMT"}
+    trusted = {"model": str(pickled), "trust_model": True, "out": str(tmp_path / "run")}
+    campaign = Campaign(make_config(settings, trusted), log=lambda *_: None)
+    model0 = starting_model(campaign, [])
+    assert model0 == tmp_path / "run" / "model0" / "model.safetensors" and is_safe_model(model0)
+    np.testing.assert_allclose(energies(load_mace(model0), frames), energies(genuine, frames), atol=1e-6)
+    assert model_elements(model0) == {1, 6, 7, 8}
+    pickled.write_bytes(b"changed after the conversion")           # a resumed campaign reads its own copy only
+    assert starting_model(campaign, []) == model0 and is_safe_model(model0)
+    assert campaign.store.oracle_calls == 0
+    safe = save_mace(genuine, tmp_path / "genuine.safetensors")   # a safe model needs no trust
+    campaign = Campaign(make_config(settings, {"model": str(safe), "out": str(tmp_path / "run2")}), log=lambda *_: None)
+    assert is_safe_model(starting_model(campaign, []))
 
 
 def _with_config_entry(safe: Path, target: Path, key: str, value) -> Path:

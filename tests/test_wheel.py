@@ -118,3 +118,33 @@ def test_the_installed_wheel_carries_the_fixed_test_set(installed):
     assert result.returncode == 0, result.stderr[-2000:]
     path, count = result.stdout.strip().splitlines()[-2:]
     assert Path(path).is_relative_to(package) and int(count) > 0
+
+
+def test_a_preset_scored_on_the_shipped_test_set_runs_from_the_installed_wheel(installed):
+    """``skmd al --preset ala2`` from a folder outside the source tree: its structures and its test set
+    (the 300 shipped frames) come from the installed package. EMT (which has H, C, N and O) stands in for
+    GFN2-xTB, and a tiny MACE in skmd's safe format for the surrogate, so that it runs in about a minute.
+    (``--trace-interval 1``: the preset's 5 exceeds the 3 steps, and an empty trace fails in skmd.al.traces.)"""
+    pytest.importorskip("mace")
+    from skmd.atoms.mace_models import build_mace, save_mace
+    python, package, scratch = installed
+    work = scratch / "preset_run"
+    work.mkdir()
+    model = save_mace(build_mace(channels=4, max_L=0, num_interactions=1, atomic_numbers=[1, 6, 7, 8], seed=0),
+                      work / "tiny.safetensors")
+    command = [python, "-m", "skmd.cli.main", "al", "--preset", "ala2", "--oracle", "ase.calculators.emt:EMT",
+               "--model", model.name, "--iterations", "1", "--walkers", "2", "--steps", "3", "--trace-interval", "1",
+               "--select", "2", "--start-frames", "12", "--finetune-epochs", "2", "--valid-fraction", "0.25",
+               "--samplers", "md300", "--out", "run"]
+    result = run(command, timeout=900, cwd=work, env={"XDG_CACHE_HOME": str(scratch / "cache")})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    results = json.loads((work / "run" / "results.json").read_text())
+    config = results["config"]
+    installed_data = package.resolve() / "data"
+    assert config["preset"] == "ala2" and Path(config["test"]) == installed_data / "ala2_testset.extxyz"
+    assert Path(config["structures"]).is_relative_to(installed_data)
+    assert Path(config["model"]) == (work / "tiny.safetensors").resolve()
+    assert results["test_frames"] == 300 and results["initial"]["n_frames"] == 300
+    (metrics,) = results["samplers"]["md300"]["iterations"]
+    assert metrics["n_frames"] == 300 and metrics["n_labelled"] == 2
+    assert results["oracle_calls"] == 12 + 2                     # the starting labels and one batch, no test labels
