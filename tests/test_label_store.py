@@ -104,16 +104,12 @@ def test_a_campaign_resumes_with_its_oracle_and_refuses_another(tmp_path):
     assert (tmp_path / "run" / "config.json").read_text().count('"ase.calculators.emt:EMT"') == 1
 
 
-@pytest.mark.xfail(strict=True, reason="skmd.al.campaign records the passed oracle under 'oracle', the config "
-                                       "field's own name, so config.json's oracle no longer matches config.oracle")
 def test_a_campaign_given_its_oracle_as_a_callable_resumes(tmp_path):
     config = make_config(_copper_campaign_settings(tmp_path))      # config.oracle: the default, gfn2_xtb
     Campaign(config, oracle=EMT, log=lambda *_: None)
     Campaign(config, oracle=EMT, log=lambda *_: None)
 
 
-@pytest.mark.xfail(strict=True, reason="skmd.tools.rundir.check_config names 'oracle' twice: once as a changed "
-                                       "config field, once as a changed recorded part")
 def test_a_campaign_with_another_oracle_names_it_once(tmp_path):
     settings = _copper_campaign_settings(tmp_path)
     Campaign(make_config(settings, {"oracle": "ase.calculators.emt:EMT"}), log=lambda *_: None)

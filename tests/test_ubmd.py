@@ -136,9 +136,6 @@ def test_the_learning_curves_of_an_npt_campaign_have_a_stress_panel(tmp_path):
     assert widths["npt"] / widths["nvt"] == pytest.approx(3 / 2, rel=0.02)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="skmd.al.traces.summarize reshapes each iteration's rows with reshape(len(t), -1), "
-                          "which fails on an iteration without rows")
 def test_an_iteration_without_trace_rows_is_summarized():
     """Walks shorter than trace_interval, or UB-MD walks that all stop before it, record no volume."""
     from skmd.al.traces import CellVolume, summarize

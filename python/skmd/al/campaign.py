@@ -33,6 +33,9 @@ class Campaign:
         self.config = config.validate()
         self.log, self.executor = log, executor
         self.oracle_factory, self.structures, self.test_frames = check_inputs(self.config, oracle)
+        from dataclasses import replace  # noqa: PLC0415
+        from ..atoms.oracle import oracle_name  # noqa: PLC0415
+        self.config = replace(self.config, oracle=oracle_name(self.oracle_factory))   # the oracle that labels
         self.samplers = list(samplers) if samplers is not None else builtin_samplers(self.config)
         names = [s.name for s in self.samplers]
         if len(set(names)) != len(names) or not names:
@@ -42,7 +45,7 @@ class Campaign:
         self.out = make_run_directory(config.out)
         from .config import FREE_SETTINGS, GROWABLE_SETTINGS  # noqa: PLC0415
         given_samplers = None if samplers is None else self.samplers
-        check_config(self.out, self.config, _recorded_parts(self.oracle_factory, given_samplers, selector, trainer),
+        check_config(self.out, self.config, _recorded_parts(given_samplers, selector, trainer),
                      free=FREE_SETTINGS, growable=GROWABLE_SETTINGS)
         from ..atoms.oracle import Oracle  # noqa: PLC0415
         from ..atoms.store import LabelStore  # noqa: PLC0415
@@ -78,11 +81,10 @@ def _describe(part):
     return {"kind": kind, "name": getattr(part, "name", None), "settings": settings}
 
 
-def _recorded_parts(oracle, samplers, selector, trainer) -> dict:
+def _recorded_parts(samplers, selector, trainer) -> dict:
     """The parts of a campaign that a rerun must keep (recorded in config.json; a change is refused). Parts
     the user passed are recorded; built-in ones (None) follow from the config, whose changes are named by
-    their setting (``temperature_K``), not also as a changed part."""
-    from ..atoms.oracle import oracle_name  # noqa: PLC0415
-    return {"oracle": oracle_name(oracle),
-            "sampler_parts": None if samplers is None else [_describe(s) for s in samplers],
+    their setting (``temperature_K``), not also as a changed part. The oracle is the config's ``oracle``,
+    the name of the factory that labels (a factory passed in Python included)."""
+    return {"sampler_parts": None if samplers is None else [_describe(s) for s in samplers],
             "selector": _describe(selector), "trainer": _describe(trainer)}
