@@ -11,7 +11,7 @@ from ase.io import read, write  # noqa: E402
 
 from skmd.atoms import training  # noqa: E402
 from skmd.atoms.oracle import write_extxyz  # noqa: E402
-from skmd.tools.labels import ENERGY_KEY, FORCES_KEY  # noqa: E402
+from skmd.tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY  # noqa: E402
 
 
 def _copper(lattice_A: float, n_frames: int, seed: int, ref_keys: bool = True) -> list:
@@ -32,9 +32,9 @@ def _copper(lattice_A: float, n_frames: int, seed: int, ref_keys: bool = True) -
 
 
 def test_settings_need_a_replay_file_for_multihead_only():
-    with pytest.raises(ValueError, match="replay_file"):
+    with pytest.raises(ValueError, match="'multihead' needs a replay_file"):
         training.FinetuneSettings(mode="multihead")
-    with pytest.raises(ValueError, match="replay_file"):
+    with pytest.raises(ValueError, match="used only by fine-tuning mode 'multihead', not 'lora'"):
         training.FinetuneSettings(mode="lora", replay_file="old.extxyz")
     assert training.FinetuneSettings(mode="multihead", replay_file="old.extxyz").replay_file == "old.extxyz"
 
@@ -47,6 +47,15 @@ def test_replay_copy_checks_labels_elements_and_size(tmp_path):
     assert len(frames) == 4 and all(ENERGY_KEY in a.info and FORCES_KEY in a.arrays for a in frames)
     np.testing.assert_allclose(frames[1].arrays[FORCES_KEY], read(str(good), 1).get_forces())
     assert len(read(str(training.replay_copy(good, copy, {29: 3.5}, 0.25)), ":")) == 4   # rewritten, not appended
+
+    stressed = _copper(3.6, 4, 0)
+    for atoms in stressed:
+        atoms.info[STRESS_KEY] = np.full(6, 0.01)
+    write_extxyz(tmp_path / "stressed.extxyz", stressed)
+    assert STRESS_KEY not in read(str(training.replay_copy(tmp_path / "stressed.extxyz", copy, {29: 3.5}, 0.25)),
+                                  0).info                    # the new data has no stress either
+    np.testing.assert_allclose(read(str(training.replay_copy(tmp_path / "stressed.extxyz", copy, {29: 3.5}, 0.25,
+                                                             stress=True)), 0).info[STRESS_KEY], 0.01)
 
     unlabelled = _copper(3.6, 4, 0)
     unlabelled[2].calc, unlabelled[2].info = None, {}

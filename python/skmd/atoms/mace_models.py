@@ -58,22 +58,3 @@ def load_mace(path, device: str = "cpu", trusted: bool = False) -> torch.nn.Modu
     """
     from .model_files import load_model  # noqa: PLC0415
     return load_model(path, device=device, trusted=trusted)
-
-
-def keep_head(model: torch.nn.Module, head: str) -> torch.nn.Module:
-    """A single-head copy of the multi-head ``model`` that holds ``head`` alone (mace's ``remove_pt_head``,
-    which its ``select_head`` command runs); ``model`` itself when ``head`` is its only head."""
-    from mace.tools.scripts_utils import remove_pt_head  # noqa: PLC0415
-    from .model_files import _BUILD_LOCK, _quietly  # noqa: PLC0415
-    heads = list(getattr(model, "heads", []))
-    if head not in heads:
-        raise ValueError(f"the trained model has heads {heads}, not {head!r}")
-    if len(heads) == 1:
-        return model
-    with _BUILD_LOCK:                       # the new model is built in the process-wide default dtype
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64)
-        try:
-            return _quietly(remove_pt_head, {"model": model, "head_to_keep": head}).double()
-        finally:
-            torch.set_default_dtype(previous)

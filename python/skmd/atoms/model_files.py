@@ -162,8 +162,27 @@ def adopt_trained(mace_output, target, head: str | None = None) -> Path:
     """
     if head is None:
         return convert_model(mace_output, target, trusted=True)
-    from .mace_models import keep_head  # noqa: PLC0415  (torch-heavy)
-    return save_model(keep_head(load_model(mace_output, trusted=True), head), target)
+    return save_model(_one_head(load_model(mace_output, trusted=True), head), target)
+
+
+def _one_head(model, head: str):
+    """A single-head copy of the multi-head ``model`` holding ``head`` alone (mace's ``remove_pt_head``);
+    ``model`` itself when ``head`` is its only head."""
+    from ..tools import mace_first  # noqa: F401, PLC0415  (imports mace quietly, before e3nn)
+    import torch  # noqa: PLC0415
+    from mace.tools.scripts_utils import remove_pt_head  # noqa: PLC0415
+    heads = list(getattr(model, "heads", []))
+    if head not in heads:
+        raise ValueError(f"the trained model has heads {heads}, not {head!r}")
+    if len(heads) == 1:
+        return model
+    with _BUILD_LOCK:                       # the new model is built in the process-wide default dtype
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            return _quietly(remove_pt_head, {"model": model, "head_to_keep": head}).double()
+        finally:
+            torch.set_default_dtype(previous)
 
 
 def _load_safe(path: Path):

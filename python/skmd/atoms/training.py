@@ -40,11 +40,11 @@ from ase import Atoms
 from ase.io import iread
 
 from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY, reference_labels
+from .model_files import adopt_trained, check_readable, convert_model, is_safe_model, write_training_pickle
 
 #: the head mace_run_train names for the data of ``--train_file`` (mace.tools.multihead_tools.prepare_default_head)
 NEW_HEAD = "Default"
 FINETUNE_MODES = ("lora", "full", "multihead")
-from .model_files import adopt_trained, check_readable, convert_model, is_safe_model, write_training_pickle
 
 
 def isolated_atom_energies(calculator_factory, atomic_numbers) -> dict:
@@ -103,9 +103,11 @@ class FinetuneSettings:
     def __post_init__(self):
         if self.mode not in FINETUNE_MODES:
             raise ValueError(f"fine-tuning mode must be one of {', '.join(FINETUNE_MODES)}, got {self.mode!r}")
-        if (self.mode == "multihead") != (self.replay_file is not None):
-            raise ValueError("a replay_file is given with fine-tuning mode 'multihead', and only with it "
-                             f"(mode {self.mode!r}, replay_file {self.replay_file!r})")
+        if self.mode == "multihead" and self.replay_file is None:
+            raise ValueError("fine-tuning mode 'multihead' needs a replay_file (labelled frames of the base "
+                             "model's data)")
+        if self.mode != "multihead" and self.replay_file is not None:
+            raise ValueError(f"a replay_file is used only by fine-tuning mode 'multihead', not {self.mode!r}")
         if not 0 < self.switch_epoch <= self.epochs:
             raise ValueError(f"switch_epoch must lie in (0, epochs={self.epochs}], got {self.switch_epoch}")
 
@@ -249,15 +251,17 @@ def _mode_args(settings: FinetuneSettings, work_dir: Path, known_e0s: dict) -> l
                 f"--lora_alpha={settings.lora_alpha}"]
     if settings.mode == "full":
         return ["--multiheads_finetuning=False"]
-    replay = replay_copy(settings.replay_file, work_dir / "replay.extxyz", known_e0s, settings.valid_fraction)
+    replay = replay_copy(settings.replay_file, work_dir / "replay.extxyz", known_e0s, settings.valid_fraction,
+                         stress=settings.stress_weight > 0)
     return ["--multiheads_finetuning=True", f"--pt_train_file={replay.resolve()}", "--force_mh_ft_lr=True"]
 
 
-def replay_copy(replay_file, target, elements, valid_fraction: float = 0.1) -> Path:
+def replay_copy(replay_file, target, elements, valid_fraction: float = 0.1, stress: bool = False) -> Path:
     """Write the frames of ``replay_file`` to ``target`` with their labels under skmd's REF_ keys (which
-    mace reads for both heads), after checking them: each frame labelled (REF_ keys or a calculator's
-    results), every element among ``elements`` (the base model's, whose E0s ``pt_head`` takes), and
-    enough frames for mace's training/validation split. Raises a one-line ValueError otherwise."""
+    mace reads for both heads; stress only with ``stress``, as the new data has it only then), after
+    checking them: each frame labelled (REF_ keys or a calculator's results), every element among
+    ``elements`` (the base model's, whose E0s ``pt_head`` takes), and enough frames for mace's
+    training/validation split. Raises a one-line ValueError otherwise."""
     from ..tools.checks import element_names  # noqa: PLC0415
     from .oracle import write_extxyz  # noqa: PLC0415
     path = Path(replay_file)
@@ -273,8 +277,9 @@ def replay_copy(replay_file, target, elements, valid_fraction: float = 0.1) -> P
         except ValueError as error:
             raise ValueError(f"the replay file {path}: {error}") from None
         atoms.calc = None
+        atoms.info.pop(STRESS_KEY, None)
         atoms.info[ENERGY_KEY], atoms.arrays[FORCES_KEY] = label.energy, label.forces
-        if label.stress is not None:
+        if stress and label.stress is not None:
             atoms.info[STRESS_KEY] = label.stress
     extra = {int(z) for atoms in frames for z in atoms.numbers} - {int(z) for z in elements}
     if extra:
