@@ -257,13 +257,22 @@ def _mode_args(settings: FinetuneSettings, work_dir: Path, known_e0s: dict) -> l
 
 
 def replay_copy(replay_file, target, elements, valid_fraction: float = 0.1, stress: bool = False) -> Path:
-    """Write the frames of ``replay_file`` to ``target`` with their labels under skmd's REF_ keys (which
-    mace reads for both heads; stress only with ``stress``, as the new data has it only then), after
-    checking them: each frame labelled (REF_ keys or a calculator's results), every element among
-    ``elements`` (the base model's, whose E0s ``pt_head`` takes), and enough frames for mace's
-    training/validation split. Raises a one-line ValueError otherwise."""
-    from ..tools.checks import element_names  # noqa: PLC0415
+    """Write :func:`replay_frames` to ``target`` (extxyz) and return ``target``."""
     from .oracle import write_extxyz  # noqa: PLC0415
+    frames = replay_frames(replay_file, elements, valid_fraction, stress)
+    target = Path(target)
+    target.unlink(missing_ok=True)   # write_extxyz appends
+    write_extxyz(target, frames)
+    return target
+
+
+def replay_frames(replay_file, elements, valid_fraction: float = 0.1, stress: bool = False) -> list:
+    """The frames of ``replay_file`` with their labels under skmd's REF_ keys (which mace reads for both
+    heads; stress only with ``stress``, as the new data has it only then), after checking them: each
+    frame labelled (REF_ keys or a calculator's results), every element among ``elements`` (the base
+    model's, whose E0s ``pt_head`` takes), and enough frames for mace's training/validation split.
+    Raises a one-line ValueError otherwise (a campaign's input check may call this before any work)."""
+    from ..tools.checks import element_names  # noqa: PLC0415
     path = Path(replay_file)
     if not path.is_file():
         raise ValueError(f"no replay file at {path}")
@@ -286,10 +295,7 @@ def replay_copy(replay_file, target, elements, valid_fraction: float = 0.1, stre
         raise ValueError(f"the replay file {path} holds {element_names(extra)}, which the base model does not "
                          f"know (it knows {element_names(elements)})")
     _training_size(path, len(frames), valid_fraction)
-    target = Path(target)
-    target.unlink(missing_ok=True)   # write_extxyz appends
-    write_extxyz(target, frames)
-    return target
+    return frames
 
 
 def foundation_pickle(model_file, work_dir, trusted: bool = False) -> Path:
