@@ -3,7 +3,9 @@
 A trainer is any callable ``trainer(base, train_file, work_dir, seed) -> path`` that returns a model in
 skmd's safe format (``.safetensors``); ``base`` is the model to start from, or None to train from
 scratch. :class:`MACETrainer` is the built-in one: ``full`` fine-tunes every weight of ``base``,
-``lora`` trains rank-4 adapters merged into it, ``scratch`` ignores ``base`` and trains a new MACE.
+``lora`` trains rank-4 adapters merged into it, ``multihead`` fine-tunes every weight while replaying
+``replay`` (labelled frames of ``base``'s own data) in a second head and keeps the new head only
+(:mod:`skmd.atoms.training`), ``scratch`` ignores ``base`` and trains a new MACE.
 Fine-tuning always runs on all labels so far (the starting data included); mace_run_train holds
 out ``valid_fraction`` of them for validation and keeps the best checkpoint of that split.
 """
@@ -14,7 +16,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class MACETrainer:
-    """mace_run_train with the campaign's settings; ``e0s``: {Z: isolated-atom energy in eV} from the oracle."""
+    """mace_run_train with the campaign's settings; ``e0s``: {Z: isolated-atom energy in eV} from the oracle;
+    ``replay``: the extxyz file mode ``multihead`` replays (None for the other modes)."""
 
     mode: str = "full"
     e0s: dict = field(default_factory=dict)
@@ -23,6 +26,7 @@ class MACETrainer:
     channels: int = 32
     valid_fraction: float = 0.1
     stress_weight: float = 0.0
+    replay: str | None = None
 
     def __call__(self, base, train_file, work_dir, seed: int):
         from ..atoms.training import FinetuneSettings, SurrogateSettings, finetune, train_surrogate  # noqa: PLC0415
@@ -32,7 +36,7 @@ class MACETrainer:
             return train_surrogate(train_file, work_dir, self.e0s, settings, seed=seed, name="model")
         settings = FinetuneSettings(mode=self.mode, epochs=self.epochs, switch_epoch=max(1, self.epochs // 2),
                                     valid_fraction=self.valid_fraction, stress_weight=self.stress_weight,
-                                    e0s=self.e0s or None)
+                                    e0s=self.e0s or None, replay_file=self.replay)
         return finetune(base, train_file, work_dir, settings, seed=seed, name="model")
 
 
@@ -40,7 +44,8 @@ def builtin_trainer(config, e0s: dict) -> MACETrainer:
     """The :class:`MACETrainer` a :class:`~skmd.al.config.CampaignConfig` describes."""
     return MACETrainer(mode=config.finetune, e0s=dict(e0s), epochs=config.finetune_epochs,
                        scratch_epochs=config.surrogate_epochs, channels=config.model_channels,
-                       valid_fraction=config.valid_fraction, stress_weight=config.stress_weight if config.npt else 0.0)
+                       valid_fraction=config.valid_fraction, stress_weight=config.stress_weight if config.npt else 0.0,
+                       replay=config.replay if config.finetune == "multihead" else None)
 
 
 def kept(trained, final):

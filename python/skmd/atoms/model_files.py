@@ -140,19 +140,49 @@ def write_training_pickle(safe_path, pickle_path) -> Path:
     pickle_path = Path(pickle_path)
     pickle_path.parent.mkdir(parents=True, exist_ok=True)
     model = load_model(safe_path)
+    energies = model.atomic_energies_fn.atomic_energies
+    if energies.ndim == 2 and energies.shape[0] == 1:
+        # one head: E0s as (n_elements,), which the model's forward reads alike (torch.atleast_2d). mace
+        # 0.3.16's run_train squeezes a (1, n) table and indexes it per element, which fails for n = 1
+        # ("invalid index of a 0-dim tensor", run_train.py: the pt_head E0s of multi-head fine-tuning)
+        model.atomic_energies_fn.atomic_energies = energies.reshape(-1)
     with _BUILD_LOCK:
         torch.save(model, pickle_path)
     return pickle_path
 
 
-def adopt_trained(mace_output, target) -> Path:
+def adopt_trained(mace_output, target, head: str | None = None) -> Path:
     """Convert the ``.model`` that skmd's own ``mace_run_train`` run just wrote into ``target`` (safe).
 
     Trusted by provenance: the subprocess skmd started wrote it inside the run directory from data
     and a foundation pickle skmd wrote there. It is read once, right after that run returned, and
-    never again: resuming and every later stage read only ``target``.
+    never again: resuming and every later stage read only ``target``. ``head``: of a multi-head model,
+    keep only this head (mace's own ``remove_pt_head``, as its ``select_head`` command does), so that
+    the saved model's one output is that head's.
     """
-    return convert_model(mace_output, target, trusted=True)
+    if head is None:
+        return convert_model(mace_output, target, trusted=True)
+    return save_model(_one_head(load_model(mace_output, trusted=True), head), target)
+
+
+def _one_head(model, head: str):
+    """A single-head copy of the multi-head ``model`` holding ``head`` alone (mace's ``remove_pt_head``);
+    ``model`` itself when ``head`` is its only head."""
+    from ..tools import mace_first  # noqa: F401, PLC0415  (imports mace quietly, before e3nn)
+    import torch  # noqa: PLC0415
+    from mace.tools.scripts_utils import remove_pt_head  # noqa: PLC0415
+    heads = list(getattr(model, "heads", []))
+    if head not in heads:
+        raise ValueError(f"the trained model has heads {heads}, not {head!r}")
+    if len(heads) == 1:
+        return model
+    with _BUILD_LOCK:                       # the new model is built in the process-wide default dtype
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            return _quietly(remove_pt_head, {"model": model, "head_to_keep": head}).double()
+        finally:
+            torch.set_default_dtype(previous)
 
 
 def _load_safe(path: Path):
@@ -187,12 +217,12 @@ def _load_safe(path: Path):
     return model
 
 
-def _quietly(model_class, config):
-    """``model_class(**config)`` without e3nn's TorchScript warnings."""
+def _quietly(build, kwargs):
+    """``build(**kwargs)`` (a model class, or mace's head selection) without e3nn's TorchScript warnings."""
     import warnings  # noqa: PLC0415
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return model_class(**config)
+        return build(**kwargs)
 
 
 def _encode(value, key: str):

@@ -14,6 +14,17 @@ Fine-tuning follows the paper's E.2 protocol by default: LoRA of rank 4 (``mace.
 through ``--lora``; the adapters are merged into the saved model), a first stage with force/energy
 weights 1000/40 and learning rate 0.01, and from ``switch_epoch`` on the stage-two weights 10/1000
 and learning rate 0.001 (mace's ``--stage_two``). ``mode="full"`` fine-tunes every weight instead.
+
+``mode="multihead"`` is mace's multi-head fine-tuning with replay (``--multiheads_finetuning=True``):
+every weight is trained, on the new data through a new readout head ("Default", the name mace gives
+the head of ``--train_file``) and at the same time on ``replay_file`` (labelled frames of the base
+model's own data, ``--pt_train_file``) through a second head, ``pt_head``, whose E0s mace takes from
+the base model. The shared layers thus keep fitting the old data while the new head learns the new.
+Only local files are read: the foundation pickle and the replay copy are paths, never mace's named
+foundation models or its downloadable replay sets ("mp", "omat", ...). skmd keeps the new head alone
+(mace's ``remove_pt_head``, :func:`~skmd.atoms.model_files.adopt_trained`): the saved model is a
+single-head MACE whose output is the fine-tuned head; ``pt_head`` is dropped. The E.2 schedule above
+applies (``--force_mh_ft_lr=True``; without it mace would set its own learning rate 1e-4 and EMA).
 """
 from __future__ import annotations
 
@@ -30,6 +41,10 @@ from ase.io import iread
 
 from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY, reference_labels
 from .model_files import adopt_trained, check_readable, convert_model, is_safe_model, write_training_pickle
+
+#: the head mace_run_train names for the data of ``--train_file`` (mace.tools.multihead_tools.prepare_default_head)
+NEW_HEAD = "Default"
+FINETUNE_MODES = ("lora", "full", "multihead")
 
 
 def isolated_atom_energies(calculator_factory, atomic_numbers) -> dict:
@@ -62,7 +77,11 @@ class SurrogateSettings:
 
 @dataclass
 class FinetuneSettings:
-    """Fine-tuning of E.2: two stages of loss weights and learning rates, LoRA rank 4 by default."""
+    """Fine-tuning of E.2: two stages of loss weights and learning rates, LoRA rank 4 by default.
+
+    ``mode``: "lora", "full" or "multihead" (full fine-tuning with ``replay_file`` replayed in a second
+    head; see the module docstring).
+    """
 
     mode: str = "lora"
     epochs: int = 100
@@ -79,21 +98,33 @@ class FinetuneSettings:
     valid_fraction: float = 0.1
     stress_weight: float = 0.0   # > 0: also fit REF_stress (periodic data), in both stages
     e0s: dict | None = None      # {Z: eV}; None: the foundation model's own (see foundation_e0s)
+    replay_file: str | None = None   # mode "multihead": extxyz of labelled frames of the base model's data
 
     def __post_init__(self):
-        if self.mode not in ("lora", "full"):
-            raise ValueError(f"fine-tuning mode must be 'lora' or 'full', got {self.mode!r}")
+        if self.mode not in FINETUNE_MODES:
+            raise ValueError(f"fine-tuning mode must be one of {', '.join(FINETUNE_MODES)}, got {self.mode!r}")
+        if self.mode == "multihead" and self.replay_file is None:
+            raise ValueError("fine-tuning mode 'multihead' needs a replay_file (labelled frames of the base "
+                             "model's data)")
+        if self.mode != "multihead" and self.replay_file is not None:
+            raise ValueError(f"a replay_file is used only by fine-tuning mode 'multihead', not {self.mode!r}")
         if not 0 < self.switch_epoch <= self.epochs:
             raise ValueError(f"switch_epoch must lie in (0, epochs={self.epochs}], got {self.switch_epoch}")
+
+
+def _training_size(path, n_frames: int, valid_fraction: float) -> int:
+    """Frames mace trains on out of ``n_frames`` (the rest validate); ValueError if either split is empty."""
+    n_train = n_frames - int(valid_fraction * n_frames)
+    if n_train < 1 or n_frames - n_train < 1:
+        raise ValueError(f"{path} holds {n_frames} frames: too few for a training and a validation split "
+                         f"with valid_fraction={valid_fraction}")
+    return n_train
 
 
 def _common_args(name: str, train_file: Path, work_dir: Path, seed: int, batch_size: int,
                  valid_fraction: float, epochs: int) -> list:
     n_frames = sum(1 for _ in iread(str(train_file), index=":", format="extxyz"))
-    n_train = n_frames - int(valid_fraction * n_frames)
-    if n_train < 1 or n_frames - n_train < 1:
-        raise ValueError(f"{train_file} holds {n_frames} frames: too few for a training and a validation split "
-                         f"with valid_fraction={valid_fraction}")
+    n_train = _training_size(train_file, n_frames, valid_fraction)
     batch_size = min(batch_size, n_train)  # mace drops incomplete training batches
     return [f"--name={name}", f"--train_file={train_file}", f"--valid_fraction={valid_fraction}",
             f"--energy_key={ENERGY_KEY}", f"--forces_key={FORCES_KEY}", f"--work_dir={work_dir}",
@@ -198,17 +229,73 @@ def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings 
     _clean(work_dir)
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
                         settings.valid_fraction, settings.epochs)
-    e0s = foundation_e0s(foundation) if settings.e0s is None else settings.e0s
-    args += [f"--foundation_model={foundation.resolve()}", "--multiheads_finetuning=False",
+    known = foundation_e0s(foundation) if settings.e0s is None or settings.mode == "multihead" else {}
+    e0s = known if settings.e0s is None else settings.e0s
+    args += [f"--foundation_model={foundation.resolve()}", *_mode_args(settings, work_dir, known),
              f"--E0s={_e0s_text(e0s)}",
              f"--lr={settings.lr}", f"--forces_weight={settings.forces_weight}",
              f"--energy_weight={settings.energy_weight}", "--stage_two", f"--start_stage_two={settings.switch_epoch}",
              f"--swa_lr={settings.stage_two_lr}", f"--swa_forces_weight={settings.stage_two_forces_weight}",
              f"--swa_energy_weight={settings.stage_two_energy_weight}",
              *stress_args(settings.stress_weight, stage_two=True)]
+    trained, target = run_mace_train(args, work_dir, name), work_dir / f"{name}.safetensors"
+    if settings.mode == "multihead":
+        return adopt_trained(trained, target, head=NEW_HEAD)   # the new head alone; pt_head is dropped
+    return adopt_trained(trained, target)
+
+
+def _mode_args(settings: FinetuneSettings, work_dir: Path, known_e0s: dict) -> list:
+    """mace_run_train flags of the fine-tuning mode; multihead writes the replay copy it trains on."""
     if settings.mode == "lora":
-        args += ["--lora=True", f"--lora_rank={settings.lora_rank}", f"--lora_alpha={settings.lora_alpha}"]
-    return adopt_trained(run_mace_train(args, work_dir, name), work_dir / f"{name}.safetensors")
+        return ["--multiheads_finetuning=False", "--lora=True", f"--lora_rank={settings.lora_rank}",
+                f"--lora_alpha={settings.lora_alpha}"]
+    if settings.mode == "full":
+        return ["--multiheads_finetuning=False"]
+    replay = replay_copy(settings.replay_file, work_dir / "replay.extxyz", known_e0s, settings.valid_fraction,
+                         stress=settings.stress_weight > 0)
+    return ["--multiheads_finetuning=True", f"--pt_train_file={replay.resolve()}", "--force_mh_ft_lr=True"]
+
+
+def replay_copy(replay_file, target, elements, valid_fraction: float = 0.1, stress: bool = False) -> Path:
+    """Write :func:`replay_frames` to ``target`` (extxyz) and return ``target``."""
+    from .oracle import write_extxyz  # noqa: PLC0415
+    frames = replay_frames(replay_file, elements, valid_fraction, stress)
+    target = Path(target)
+    target.unlink(missing_ok=True)   # write_extxyz appends
+    write_extxyz(target, frames)
+    return target
+
+
+def replay_frames(replay_file, elements, valid_fraction: float = 0.1, stress: bool = False) -> list:
+    """The frames of ``replay_file`` with their labels under skmd's REF_ keys (which mace reads for both
+    heads; stress only with ``stress``, as the new data has it only then), after checking them: each
+    frame labelled (REF_ keys or a calculator's results), every element among ``elements`` (the base
+    model's, whose E0s ``pt_head`` takes), and enough frames for mace's training/validation split.
+    Raises a one-line ValueError otherwise (a campaign's input check may call this before any work)."""
+    from ..tools.checks import element_names  # noqa: PLC0415
+    path = Path(replay_file)
+    if not path.is_file():
+        raise ValueError(f"no replay file at {path}")
+    try:
+        frames = list(iread(str(path), index=":"))
+    except Exception as error:  # noqa: BLE001  (ASE raises many kinds for a file it cannot parse)
+        raise ValueError(f"the replay file {path} cannot be read: {error}") from None
+    for index, atoms in enumerate(frames):
+        try:
+            label = reference_labels(atoms, index)
+        except ValueError as error:
+            raise ValueError(f"the replay file {path}: {error}") from None
+        atoms.calc = None
+        atoms.info.pop(STRESS_KEY, None)
+        atoms.info[ENERGY_KEY], atoms.arrays[FORCES_KEY] = label.energy, label.forces
+        if stress and label.stress is not None:
+            atoms.info[STRESS_KEY] = label.stress
+    extra = {int(z) for atoms in frames for z in atoms.numbers} - {int(z) for z in elements}
+    if extra:
+        raise ValueError(f"the replay file {path} holds {element_names(extra)}, which the base model does not "
+                         f"know (it knows {element_names(elements)})")
+    _training_size(path, len(frames), valid_fraction)
+    return frames
 
 
 def foundation_pickle(model_file, work_dir, trusted: bool = False) -> Path:
