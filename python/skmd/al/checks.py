@@ -26,7 +26,10 @@ def check_inputs(config, oracle=None) -> tuple:
         check_labelled(test, config.test, stress=config.npt)
         check_test_elements(test, config.test, structures)
     if config.model is not None:
-        check_model(config.model, config.trust_model, structures)
+        known = check_model(config.model, config.trust_model, structures)
+        if config.replay is not None:
+            from ..atoms.training import replay_frames  # noqa: PLC0415
+            replay_frames(config.replay, known, config.valid_fraction, stress=config.npt)
     check_element_weights(config.ubmd_element_weights)
     return factory, structures, test
 
@@ -60,7 +63,7 @@ def _check_oracle_stress(factory) -> None:
 
 def check_model(path, trusted: bool, structures) -> None:
     """ValueError unless the model at ``path`` is readable (pickles only if ``trusted``) and knows every
-    element of ``structures``."""
+    element of ``structures``; returns the atomic numbers it knows."""
     from ..atoms.mace_models import load_mace  # noqa: PLC0415
     from ..tools.checks import element_names  # noqa: PLC0415
     from ..atoms.model_files import check_readable  # noqa: PLC0415
@@ -71,3 +74,4 @@ def check_model(path, trusted: bool, structures) -> None:
     missing = sorted(needed - known)
     if missing:
         raise ValueError(f"the model {path} does not know {element_names(missing)} (it knows {element_names(known)})")
+    return known

@@ -7,7 +7,10 @@ scratch. :class:`MACETrainer` is the built-in one: ``full`` fine-tunes every wei
 ``replay`` (labelled frames of ``base``'s own data) in a second head and keeps the new head only
 (:mod:`skmd.atoms.training`), ``scratch`` ignores ``base`` and trains a new MACE.
 Fine-tuning always runs on all labels so far (the starting data included); mace_run_train holds
-out ``valid_fraction`` of them for validation and keeps the best checkpoint of that split.
+out ``valid_fraction`` of them for validation and keeps the best checkpoint of that split. With
+``calibration: random`` the campaign calls ``trainer(..., valid_file=PATH)``: that iteration's held-out
+calibration labels are the validation (early-stopping) set instead, so a trainer used with it takes
+that keyword.
 """
 from __future__ import annotations
 
@@ -28,16 +31,17 @@ class MACETrainer:
     stress_weight: float = 0.0
     replay: str | None = None
 
-    def __call__(self, base, train_file, work_dir, seed: int):
+    def __call__(self, base, train_file, work_dir, seed: int, valid_file=None):
         from ..atoms.training import FinetuneSettings, SurrogateSettings, finetune, train_surrogate  # noqa: PLC0415
         if base is None or self.mode == "scratch":
             settings = SurrogateSettings(channels=self.channels, epochs=self.scratch_epochs,
                                          valid_fraction=self.valid_fraction, stress_weight=self.stress_weight)
-            return train_surrogate(train_file, work_dir, self.e0s, settings, seed=seed, name="model")
+            return train_surrogate(train_file, work_dir, self.e0s, settings, seed=seed, name="model",
+                                   valid_file=valid_file)
         settings = FinetuneSettings(mode=self.mode, epochs=self.epochs, switch_epoch=max(1, self.epochs // 2),
                                     valid_fraction=self.valid_fraction, stress_weight=self.stress_weight,
                                     e0s=self.e0s or None, replay_file=self.replay)
-        return finetune(base, train_file, work_dir, settings, seed=seed, name="model")
+        return finetune(base, train_file, work_dir, settings, seed=seed, name="model", valid_file=valid_file)
 
 
 def builtin_trainer(config, e0s: dict) -> MACETrainer:

@@ -122,11 +122,21 @@ def _training_size(path, n_frames: int, valid_fraction: float) -> int:
 
 
 def _common_args(name: str, train_file: Path, work_dir: Path, seed: int, batch_size: int,
-                 valid_fraction: float, epochs: int) -> list:
+                 valid_fraction: float, epochs: int, valid_file=None) -> list:
+    """mace_run_train's data, batch and run flags. With ``valid_file`` those frames are the validation
+    (early-stopping) set and every frame of ``train_file`` trains; else mace holds out ``valid_fraction``."""
     n_frames = sum(1 for _ in iread(str(train_file), index=":", format="extxyz"))
-    n_train = _training_size(train_file, n_frames, valid_fraction)
+    if valid_file is None:
+        n_train = _training_size(train_file, n_frames, valid_fraction)
+        validation = [f"--valid_fraction={valid_fraction}"]
+    else:
+        n_valid = sum(1 for _ in iread(str(valid_file), index=":", format="extxyz"))
+        if n_frames < 1 or n_valid < 1:
+            raise ValueError(f"{train_file} ({n_frames} frames) and {valid_file} ({n_valid} frames) must both hold "
+                             "frames to train and validate on")
+        n_train, validation = n_frames, [f"--valid_file={Path(valid_file).resolve()}"]
     batch_size = min(batch_size, n_train)  # mace drops incomplete training batches
-    return [f"--name={name}", f"--train_file={train_file}", f"--valid_fraction={valid_fraction}",
+    return [f"--name={name}", f"--train_file={train_file}", *validation,
             f"--energy_key={ENERGY_KEY}", f"--forces_key={FORCES_KEY}", f"--work_dir={work_dir}",
             f"--batch_size={batch_size}", f"--valid_batch_size={batch_size}", f"--max_num_epochs={epochs}",
             f"--seed={seed}", "--device=cpu", "--default_dtype=float64", "--save_cpu", "--eval_interval=1",
@@ -187,12 +197,13 @@ def _clean(work_dir: Path):
 
 
 def train_surrogate(train_file, work_dir, e0s: dict, settings: SurrogateSettings = SurrogateSettings(),
-                    seed: int = 0, name: str = "surrogate") -> Path:
-    """Train a MACE from scratch on ``train_file``; returns ``work_dir/<name>.safetensors``."""
+                    seed: int = 0, name: str = "surrogate", valid_file=None) -> Path:
+    """Train a MACE from scratch on ``train_file``; returns ``work_dir/<name>.safetensors``. ``valid_file``:
+    labelled frames to validate (and keep the best checkpoint) on instead of a ``valid_fraction`` split."""
     work_dir = Path(work_dir)
     _clean(work_dir)
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
-                        settings.valid_fraction, settings.epochs)
+                        settings.valid_fraction, settings.epochs, valid_file)
     args += ["--model=ScaleShiftMACE", f"--num_channels={settings.channels}", f"--max_L={settings.max_L}",
              f"--num_interactions={settings.num_interactions}", f"--r_max={settings.r_max}", "--correlation=3",
              f"--E0s={_e0s_text(e0s)}", f"--lr={settings.lr}",
@@ -218,17 +229,18 @@ def foundation_e0s(foundation_model) -> dict:
 
 
 def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings = FinetuneSettings(),
-             seed: int = 0, name: str = "finetuned", trusted: bool = False) -> Path:
+             seed: int = 0, name: str = "finetuned", trusted: bool = False, valid_file=None) -> Path:
     """Fine-tune a MACE model on ``train_file`` (E.2 schedule); returns ``work_dir/<name>.safetensors``.
 
     ``foundation_model`` is a file in skmd's safe format, or, with ``trusted=True`` only, a pickled
     ``.model`` (e.g. a foundation model), first converted to ``work_dir/foundation.safetensors``.
+    ``valid_file``: labelled frames to validate on instead of a ``valid_fraction`` split.
     """
     work_dir = Path(work_dir)
     foundation = foundation_pickle(foundation_model, work_dir, trusted)
     _clean(work_dir)
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
-                        settings.valid_fraction, settings.epochs)
+                        settings.valid_fraction, settings.epochs, valid_file)
     known = foundation_e0s(foundation) if settings.e0s is None or settings.mode == "multihead" else {}
     e0s = known if settings.e0s is None else settings.e0s
     args += [f"--foundation_model={foundation.resolve()}", *_mode_args(settings, work_dir, known),
