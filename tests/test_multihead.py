@@ -93,7 +93,8 @@ def test_builtin_trainer_passes_the_replay_file_to_multihead(tmp_path, monkeypat
     from skmd.al.config import CampaignConfig
     from skmd.al.training import builtin_trainer
     seen = {}
-    monkeypatch.setattr(training, "finetune", lambda base, train, work, settings, seed, name: seen.update(s=settings))
+    monkeypatch.setattr(training, "finetune", lambda base, train, work, settings, seed, name, valid_file=None:
+                        seen.update(s=settings, valid=valid_file))
     config = CampaignConfig(structures="s.xyz", model="base.safetensors", finetune="multihead", replay="old.extxyz")
     builtin_trainer(config, {})("base.safetensors", "train.extxyz", tmp_path, seed=0)
     assert seen["s"].mode == "multihead" and seen["s"].replay_file == "old.extxyz"
