@@ -144,6 +144,7 @@ def main(work: Path) -> dict:
     start = time.perf_counter()
     frames = labelled_frames()
     label_s = time.perf_counter() - start
+    reused = (work / "model" / "surrogate.safetensors").is_file()
     model_path = train(frames[:N_TRAIN], work)
     train_s = time.perf_counter() - start - label_s
     model, test = load_mace(model_path), read(TEST_SET, index=":")
@@ -153,7 +154,7 @@ def main(work: Path) -> dict:
     winner, why = decide(results)
     report = {"alpha": ALPHA, "n_features": N_FEATURES, "n_train": N_TRAIN, "n_calibration": N_CALIBRATION,
               "n_test": len(test), "epochs": EPOCHS, "seed": SEED, "options": results, "winner": winner,
-              "why": why, "label_seconds": label_s, "train_seconds": train_s,
+              "why": why, "label_seconds": label_s, "train_seconds": None if reused else train_s, "model_reused": reused,
               "total_seconds": time.perf_counter() - start, "machine": machine_info()}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=2) + "\n")

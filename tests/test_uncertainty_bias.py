@@ -37,7 +37,7 @@ def silicon():
 
 @pytest.fixture(scope="module")
 def gradient_source(silicon):
-    source = GradientUncertainty(si_model(1), n_features=64, seed=0)
+    source = GradientUncertainty(si_model(1), n_features=64, seed=0, layers="readout")
     source.add_training([rattled(silicon, 0.05, seed) for seed in range(4)])
     return source
 

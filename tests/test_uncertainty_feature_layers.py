@@ -93,7 +93,7 @@ def test_wide_sketch_estimates_the_exact_kernel(model, frames):
     assert errors[4096] < 0.1 and errors[16] / errors[4096] > 6
 
 
-def test_readout_features_are_unchanged_by_the_option_s_default(model, frames):
+def test_default_option_and_seeded_features(model, frames):
     plain = GradientFeatures(model, n_features=32, seed=2).compute(frames)[0]
     readout = GradientFeatures(model, n_features=32, seed=2, layers="readout").compute(frames)[0]
     wide = GradientFeatures(model, n_features=32, seed=2, layers=WIDE).compute(frames)[0]

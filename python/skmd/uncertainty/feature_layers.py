@@ -1,7 +1,7 @@
 """Which parameters the gradient features cover (no imports: configuration checks read it without torch).
 
-- ``"readout"``: the weights of every MACE readout (the default; a last-layer uncertainty).
-- ``"readout+interactions"``: those, plus the scalar (0e → 0e) weights of the last interaction block's
+- ``"readout"``: the weights of every MACE readout (a last-layer uncertainty).
+- ``"readout+interactions"`` (the default): those, plus the scalar (0e → 0e) weights of the last interaction block's
   ``linear`` and of the last product block's ``linear``, the only other weights whose per-atom
   gradient is closed form (see :mod:`skmd.uncertainty.features`).
 
@@ -10,7 +10,7 @@ features cover").
 """
 
 FEATURE_LAYERS = ("readout", "readout+interactions")
-DEFAULT_FEATURE_LAYERS = "readout"
+DEFAULT_FEATURE_LAYERS = "readout+interactions"
 
 
 def check_feature_layers(value, name: str = "layers") -> str:
