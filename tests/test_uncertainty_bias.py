@@ -37,7 +37,14 @@ def silicon():
 
 @pytest.fixture(scope="module")
 def gradient_source(silicon):
-    source = GradientUncertainty(si_model(1), n_features=64, seed=0)
+    source = GradientUncertainty(si_model(1), n_features=64, seed=0, layers="readout")
+    source.add_training([rattled(silicon, 0.05, seed) for seed in range(4)])
+    return source
+
+
+@pytest.fixture(scope="module")
+def wide_gradient_source(silicon):
+    source = GradientUncertainty(si_model(1), n_features=64, seed=0, layers="readout+interactions")
     source.add_training([rattled(silicon, 0.05, seed) for seed in range(4)])
     return source
 
@@ -47,9 +54,10 @@ def ensemble_source():
     return EnsembleUncertainty([si_model(1), si_model(2), si_model(3)])
 
 
-@pytest.mark.parametrize("kind", ["gradient", "ensemble"])
-def test_bias_forces_and_stress_match_finite_differences(kind, silicon, gradient_source, ensemble_source):
-    source = gradient_source if kind == "gradient" else ensemble_source
+@pytest.mark.parametrize("kind", ["gradient", "gradient+interactions", "ensemble"])
+def test_bias_forces_and_stress_match_finite_differences(kind, silicon, gradient_source, wide_gradient_source,
+                                                         ensemble_source):
+    source = {"gradient": gradient_source, "gradient+interactions": wide_gradient_source}.get(kind, ensemble_source)
     atoms = rattled(silicon, 0.15, seed=11)
     atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.02 * np.array([[1, 0.3, 0], [0.3, -1, 0.2], [0, 0.2, 0.5]])),
                    scale_atoms=True)

@@ -89,7 +89,8 @@ def test_bad_training_centres():
         lcmd(kernel, 2, cross=np.zeros((4, 3)), train_diag=np.zeros(3))
 
 
-def test_al_selector_passes_the_labelled_frames_as_centres(tmp_path):
+@pytest.mark.parametrize("layers", ["readout", "readout+interactions"])
+def test_al_selector_passes_the_labelled_frames_as_centres(tmp_path, layers):
     import warnings
 
     from ase.build import molecule
@@ -106,8 +107,8 @@ def test_al_selector_passes_the_labelled_frames_as_centres(tmp_path):
     path = save_mace(build_mace(channels=4, seed=2), tmp_path / "tiny.safetensors")
     seen, candidates = [water(s) for s in range(3)], [water(s) for s in range(10, 16)]
     candidates.append(seen[1].copy())  # a labelled frame again: its distance to a centre is 0
-    context = SelectionContext(str(path), seen, seed=4, n_features=32)
-    gradient = GradientUncertainty(load_mace(path), n_features=32, seed=4)
+    context = SelectionContext(str(path), seen, seed=4, n_features=32, feature_layers=layers)
+    gradient = GradientUncertainty(load_mace(path), n_features=32, seed=4, layers=layers)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         train = gradient.add_training(seen)

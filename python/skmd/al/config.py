@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..tools.checks import non_negative, positive, positive_int
+from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS, check_feature_layers
 from ..uncertainty.methods import METHODS
 
 #: the samplers a campaign can run side by side (each has its own model chain and labels)
@@ -80,6 +81,7 @@ class CampaignConfig:
     ubmd_tau_stress: float | None = None
     ubmd_interval: int | None = None
     ubmd_element_weights: dict = field(default_factory=dict)
+    ubmd_feature_layers: str = DEFAULT_FEATURE_LAYERS
     starts: str = "end"
     calibration: str = "fixed"
     udd_members: int = 3
@@ -105,6 +107,7 @@ class CampaignConfig:
         if not self.samplers or unknown or len(set(self.samplers)) != len(self.samplers):
             raise ValueError(f"samplers must be distinct names among {', '.join(SAMPLERS)} (md<T>: plain MD at T K, "
                              f"e.g. md700); got {list(self.samplers)}")
+        check_feature_layers(self.ubmd_feature_layers, "ubmd_feature_layers")
         if self.selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if self.finetune not in FINETUNE_MODES:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS
+
 
 @dataclass(frozen=True)
 class Context:
@@ -84,7 +86,8 @@ class UBMD(MD):
     """Uncertainty-biased MD (E − τu with an ensemble-free, conformally calibrated u): a walk stops at the
     first frame whose largest atomic u exceeds ``threshold`` (eV/Å), its candidate; else its end point. With
     ``interval``, every ``interval``-th frame is a candidate too, crossing or not (the authors' protocol);
-    ``element_weights`` ((symbol, weight), ...) scale the bias forces per element (0 on H: heavy atoms only).
+    ``element_weights`` ((symbol, weight), ...) scale the bias forces per element (0 on H: heavy atoms only);
+    ``feature_layers`` says which weights u's gradient features cover (:mod:`skmd.uncertainty.features`).
     It samples in float64 whatever ``dtype`` says: u needs the model's parameter gradients."""
 
     tau: float = 0.2
@@ -96,6 +99,7 @@ class UBMD(MD):
     tau_stress: float | None = None
     interval: int | None = None
     element_weights: tuple = ()
+    feature_layers: str = DEFAULT_FEATURE_LAYERS
 
     def spec(self, n_moves: int, steps: int, seed: int):
         from ..atoms.observers import UncertaintyStop  # noqa: PLC0415
@@ -108,7 +112,8 @@ class UBMD(MD):
         from ..atoms.parallel import UBMDFactory  # noqa: PLC0415
         return UBMDFactory(str(context.models[0]), context.train_file, context.calibration_file,
                            n_features=self.n_features, alpha=self.alpha, tau=self.tau, window=self.window,
-                           seed=context.seed, tau_stress=self.tau_stress, element_weights=self.element_weights)
+                           seed=context.seed, tau_stress=self.tau_stress, element_weights=self.element_weights,
+                           feature_layers=self.feature_layers)
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,8 @@ def builtin_samplers(config) -> list:
                                          threshold=config.ubmd_threshold, n_features=config.ubmd_features,
                                          alpha=config.ubmd_alpha, window=config.ubmd_window,
                                          tau_stress=config.ubmd_tau_stress, interval=config.ubmd_interval,
-                                         element_weights=tuple(sorted(config.ubmd_element_weights.items()))),
+                                         element_weights=tuple(sorted(config.ubmd_element_weights.items())),
+                                         feature_layers=config.ubmd_feature_layers),
                "udd": lambda name: UDD(config.temperature_K, **md, A=config.udd_A, B=config.udd_B,
                                        members=config.udd_members),
                "skmd": lambda name: SKMD(config.temperature_K, config.skmd_timestep_fs, config.skmd_friction,

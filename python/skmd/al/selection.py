@@ -15,16 +15,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS
+
 
 @dataclass
 class SelectionContext:
     """``model_path``: the model the candidates were sampled with; ``seen``: the frames labelled so far
-    for this sampler (its training data); ``seed``; ``n_features``: gradient-feature sketch size."""
+    for this sampler (its training data); ``seed``; ``n_features``: gradient-feature sketch size;
+    ``feature_layers``: the weights the gradient features cover (:mod:`skmd.uncertainty.features`)."""
 
     model_path: str
     seen: list
     seed: int
     n_features: int = 512
+    feature_layers: str = DEFAULT_FEATURE_LAYERS
     _calculator: object = field(default=None, init=False, repr=False, compare=False)
 
     def calculator(self):
@@ -55,7 +59,7 @@ def uncertainty_selector(method: str):
         from ..uncertainty import GradientUncertainty  # noqa: PLC0415
         from ..uncertainty.selection import select_batch  # noqa: PLC0415
         gradient = GradientUncertainty(load_mace(context.model_path), n_features=context.n_features,
-                                       seed=context.seed)
+                                       seed=context.seed, layers=context.feature_layers)
         train_features = gradient.add_training(context.seen)
         features = gradient.features.compute(candidates)[0]
         picks = select_batch(method, features, gradient.structure_posterior, min(n_select, len(candidates)),

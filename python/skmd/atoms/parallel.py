@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ..tools.checks import positive_int
 from ..tools.threads import set_threads
+from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS, check_feature_layers
 from .divergence import DivergenceCheck
 from .drivers import IndependentWalkers, RoundRobin
 from .tasks import run_tasks
@@ -42,7 +43,9 @@ class MACEFactory:
 class UBMDFactory:
     """Builds the uncertainty-biased MD calculator in the worker: E − τu on one MACE model, with u from its sketched
     gradient features fitted on ``train_path`` and conformally calibrated on ``calibration_path``
-    (extxyz files with REF_ labels). ``element_weights``: ((symbol, weight), ...) on the bias forces."""
+    (extxyz files with REF_ labels). ``element_weights``: ((symbol, weight), ...) on the bias forces.
+    ``feature_layers``: the weights the features cover, ``"readout"`` or ``"readout+interactions"``
+    (:mod:`skmd.uncertainty.features`)."""
 
     model_path: str
     train_path: str
@@ -55,13 +58,17 @@ class UBMDFactory:
     seed: int = 0
     tau_stress: float | None = None
     element_weights: tuple = ()
+    feature_layers: str = DEFAULT_FEATURE_LAYERS
+
+    def __post_init__(self):
+        check_feature_layers(self.feature_layers, "feature_layers")
 
     def __call__(self):
         from .mace_models import load_mace  # noqa: PLC0415
         from .store import read_frames  # noqa: PLC0415
         from ..uncertainty import GradientUncertainty, UncertaintyBias  # noqa: PLC0415
         gradient = GradientUncertainty(load_mace(self.model_path), n_features=self.n_features, sigma=self.sigma,
-                                       seed=self.seed)
+                                       seed=self.seed, layers=self.feature_layers)
         gradient.add_training(read_frames(self.train_path))
         gradient.calibrate(read_frames(self.calibration_path), alpha=self.alpha)
         return UncertaintyBias(gradient, tau=self.tau, tau_stress=self.tau_stress, window=self.window,

@@ -1,7 +1,7 @@
 """Uncertainty of MACE models and uncertainty-biased MD (docs/method.md §9).
 
-- :class:`GradientUncertainty`: ensemble-free u from sketched readout-gradient features and a
-  Gaussian-process posterior; :class:`EnsembleUncertainty`: the spread of M models.
+- :class:`GradientUncertainty`: ensemble-free u from sketched gradient features (of the readouts,
+  optionally also the last interaction's scalar layers) and a Gaussian-process posterior; :class:`EnsembleUncertainty`: the spread of M models.
 - :func:`conformal_scale` / :func:`coverage`: inductive conformal calibration.
 - :class:`UncertaintyBias`: E − τu as an ASE calculator, with bias forces and stress.
 - :mod:`skmd.uncertainty.selection`: batch selection on posterior features.

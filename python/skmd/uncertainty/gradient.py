@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 from .base import UncertaintyCalculator
+from .feature_layers import DEFAULT_FEATURE_LAYERS
 from .features import GradientFeatures
-from .graph import check_elements, forward, gradients, is_periodic
+from .graph import gradients, is_periodic
 from .posterior import FeaturePosterior
 
 
@@ -23,13 +24,16 @@ class GradientUncertainty(UncertaintyCalculator):
         n_features: K, sketch size (default 512).
         sigma: σ of both posteriors (default 0.01).
         seed: seed of the sketch.
+        layers: which weights the features cover, ``"readout"`` or ``"readout+interactions"``
+            (:mod:`skmd.uncertainty.features`; default :data:`~.feature_layers.DEFAULT_FEATURE_LAYERS`).
 
     Call :meth:`add_training` with the training frames (and again when the set grows), then
     optionally :meth:`calibrate` with labelled validation frames.
     """
 
-    def __init__(self, model, n_features: int = 512, sigma: float = 0.01, seed: int = 0, **kwargs):
-        self.features = GradientFeatures(model, n_features=n_features, seed=seed)
+    def __init__(self, model, n_features: int = 512, sigma: float = 0.01, seed: int = 0,
+                 layers: str = DEFAULT_FEATURE_LAYERS, **kwargs):
+        self.features = GradientFeatures(model, n_features=n_features, seed=seed, layers=layers)
         self.structure_posterior = FeaturePosterior(sigma)
         self.atomic_posterior = FeaturePosterior(sigma)
         super().__init__(**kwargs)
@@ -52,10 +56,9 @@ class GradientUncertainty(UncertaintyCalculator):
             raise ValueError("GradientUncertainty has no training features; call add_training(frames) first")
 
     def raw(self, atoms, derivatives: bool) -> dict:
-        check_elements(self.model, atoms)
         periodic = is_periodic(atoms)
-        run = forward(self.model, atoms, with_strain=periodic)
-        phi_atoms = self.features.atomic(run.node_feats)
+        run, taps = self.features.evaluate(atoms, with_strain=periodic)
+        phi_atoms = self.features.atomic(run, taps, create_graph=derivatives)
         u = torch.sqrt(self.structure_posterior.variance_torch(phi_atoms.mean(dim=0))[0])
         atomic_u = np.sqrt(self.atomic_posterior.variance(phi_atoms.detach().numpy()))
         d_pos, stress = gradients(run.energy, run, retain=derivatives)
