@@ -106,7 +106,7 @@ class Loop:
             if not candidates:
                 raise RuntimeError(f"{sampler.name} iteration {k}: every walk diverged; no candidates to label")
             context = SelectionContext(str(self.models(sampler, k - 1)[0]), earlier["train"] + earlier["calibration"],
-                                       c.seed * 1000 + k, c.ubmd_features)
+                                       c.seed * 1000 + k, c.ubmd_features, feature_layers=c.ubmd_feature_layers)
             if len(candidates) < c.select:
                 self.campaign.log(f"iteration {k}: {sampler.name} has {len(candidates)} candidates, fewer than select "
                                   f"{c.select}: all of them go to the oracle (more walkers give more candidates)")
