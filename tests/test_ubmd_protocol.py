@@ -140,6 +140,9 @@ def test_the_paper_preset_is_valid_and_unknown_element_weights_are_refused(tmp_p
     assert c.ubmd_element_weights == {"H": 0.0} and c.ubmd_interval == 200 and c.steps == 20000
     with pytest.raises(ValueError, match="Xx"):
         check_element_weights({"Xx": 0.0})
+    # the random split draws from every label but the test frames: 200 starting frames leave 18 < 19
+    with pytest.raises(ValueError, match="as few as 18 held-out frames"):
+        make_config(read_preset("ubmd-ala2-paper"), {"start_frames": 200})
 
 
 @pytest.mark.slow
@@ -149,7 +152,7 @@ def test_the_paper_preset_runs_end_to_end_at_a_quick_scale(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     argv = ["al", "--preset", "ubmd-ala2-paper", "--out", "run", "--iterations", "2", "--walkers", "2",
             "--steps", "40", "--ubmd-interval", "20", "--ubmd-window", "10", "--select", "2",
-            "--surrogate-epochs", "3", "--start-frames", "200"]
+            "--surrogate-epochs", "3"]
     assert main(argv) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["config"]["starts"] == "labelled" and results["config"]["calibration"] == "random"

@@ -166,12 +166,16 @@ class CampaignConfig:
                 raise ValueError(f"ubmd_alpha must be in (0, 1), got {self.ubmd_alpha}")
             n_calibration, needed = max(1, round(self.calibration_fraction * self.start_frames)), \
                 math.ceil(1.0 / self.ubmd_alpha) - 1
+            if self.calibration == "random":    # later splits draw from every label but the test frames
+                n_test = 0 if self.test else max(1, round(self.test_fraction * self.start_frames))
+                n_calibration = min(n_calibration, max(1, round(self.calibration_fraction *
+                                                                (self.start_frames - n_test))))
             if positive_int("ubmd_window", self.ubmd_window) >= self.steps:
                 raise ValueError(f"ubmd_window {self.ubmd_window} must be below steps {self.steps}: UB-MD's bias "
                                  "strength is set from the first ubmd_window steps, which run unbiased")
             if n_calibration < needed:
-                raise ValueError(f"ubmd calibrates its uncertainty on {n_calibration} held-out starting frames "
-                                 f"(calibration_fraction × start_frames); ubmd_alpha {self.ubmd_alpha} needs at least "
+                raise ValueError(f"ubmd calibrates its uncertainty on as few as {n_calibration} held-out frames "
+                                 f"(calibration_fraction of the starting labels); ubmd_alpha {self.ubmd_alpha} needs at least "
                                  f"{needed}: raise start_frames or calibration_fraction, or ubmd_alpha")
         if "udd" in self.samplers and positive_int("udd_members", self.udd_members) < 2:
             raise ValueError("a UDD committee needs udd_members >= 2")
