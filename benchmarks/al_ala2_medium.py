@@ -71,8 +71,8 @@ def coverage_pairs(out: Path, names: list, iterations: int, seed: int = 0, draws
     full = {name: coverage(name) for name in names}
     samples = {name: [] for name in names}
     for _ in range(draws):
-        keep = [rng.choice(len(w), len(w) // 2, replace=False) for w in walks[names[0]]]
-        for name in names:
+        for name in names:          # each sampler's own walks (dropped walks make the counts differ)
+            keep = [rng.choice(len(w), len(w) // 2, replace=False) for w in walks[name]]
             samples[name].append(coverage(name, keep))
     pairs = {}
     for i, a in enumerate(names):
@@ -83,21 +83,27 @@ def coverage_pairs(out: Path, names: list, iterations: int, seed: int = 0, draws
     return {"coverage": full, "pairs": pairs}
 
 
-def run(out: Path, workers: int) -> dict:
+def run(out: Path, workers: int, campaign: bool = True) -> dict:
+    """Run (or resume) the campaign unless ``campaign`` is False, then summarise ``out/results.json``."""
     from skmd.tools.machine import machine_info
     command = [sys.executable, "-m", "skmd.cli.main", "al", "--preset", "ala2-medium", "--workers", str(workers),
                "--out", str(out)]
-    started = time.perf_counter()
-    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
-    if done.returncode != 0:
-        raise SystemExit(f"the campaign failed with exit code {done.returncode}")
-    wall = time.perf_counter() - started
+    wall = None
+    if campaign:
+        started = time.perf_counter()
+        done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+        if done.returncode != 0:
+            raise SystemExit(f"the campaign failed with exit code {done.returncode}")
+        wall = time.perf_counter() - started
     results = json.loads((out / "results.json").read_text())
     names = list(results["samplers"])
     summary = {
         "command": " ".join(["skmd", *command[3:]]), "wall_s_this_call": wall, "wall_s": results["wall_s"],
         "invocations": results["invocations"], "start_s": results["timing"].get("start_s"),
-        "iterations": iteration_times(results), "machine": machine_info(), "oracle_calls": results["oracle_calls"],
+        "iterations": iteration_times(results), "machine": machine_info(),
+        "run": {"workers": workers, "threads_per_process": 1, "OMP_NUM_THREADS": "1",
+                "machine_recorded": "during the run" if campaign else "when summarising, after the run"},
+        "oracle_calls": results["oracle_calls"],
         "initial": results["initial"], "units": results["units"],
         "samplers": {name: {"energy_rmse_meV_atom": [results["initial"]["energy_rmse_meV_atom"]] +
                             [m["energy_rmse_meV_atom"] for m in r["iterations"]],
@@ -141,8 +147,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="runs/ala2-medium")
     parser.add_argument("--table", action="store_true", help="print the tables of the saved JSON and stop")
+    parser.add_argument("--summarize-only", action="store_true",
+                        help="write the JSON from a finished run in --out without running the command")
     args = parser.parse_args()
-    summary = json.loads(RESULT.read_text()) if args.table else run(Path(args.out), args.workers)
+    summary = json.loads(RESULT.read_text()) if args.table else \
+        run(Path(args.out), args.workers, campaign=not args.summarize_only)
     print(table(summary))
 
 

@@ -93,7 +93,11 @@ class Loop:
                 "max_atomic_uncertainty": [float(f.info["max_atomic_uncertainty"]) for f in candidates
                                            if "max_atomic_uncertainty" in f.info],
                 "trace": [row for records in result.get("records", []) for row in records]})
-            _write(folder / "ensemble.extxyz", result["ensemble"])
+            ensemble, replaced = replace_dropped(result["ensemble"], result["dropped"])
+            if replaced:
+                self.campaign.log(f"iteration {k}: {name}: {len(replaced)} walks were dropped; their walkers go on "
+                                  f"from copies of other walkers' end points (walkers {', '.join(map(str, replaced))})")
+            _write(folder / "ensemble.extxyz", ensemble)
             _write(folder / "candidates.extxyz", candidates)
 
     def select_and_label(self, sampler, k: int) -> dict:
@@ -143,6 +147,20 @@ class Loop:
         jobs = [(s, m) for s in samplers for m in range(sampler_models(s))]
         seconds = thread_map(lambda job: self.train(job[0], k, job[1]), jobs, self.config.workers or 1)
         return [sum(t for (owner, _), t in zip(jobs, seconds) if owner is s) for s in samplers]
+
+
+def replace_dropped(ensemble: list, dropped: list) -> tuple[list, list]:
+    """The walkers to go on from: each walker whose walk was dropped (diverged) is replaced by a copy of a
+    surviving walker's end point, in turn, so a start that diverges is not tried again in the next
+    iteration; returns (ensemble, indices replaced). With no survivor the ensemble is returned as is."""
+    bad = sorted({int(d["particle"]) for d in dropped if d.get("particle") is not None})
+    good = [i for i in range(len(ensemble)) if i not in bad]
+    if not bad or not good:
+        return list(ensemble), []
+    ensemble = list(ensemble)
+    for n, i in enumerate(bad):
+        ensemble[i] = ensemble[good[n % len(good)]].copy()
+    return ensemble, bad
 
 
 def sampler_models(sampler) -> int:
