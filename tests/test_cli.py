@@ -116,3 +116,15 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"skmd {skmd.__version__}"
+
+
+def test_an_atomistic_command_without_the_atoms_extra_names_it_in_one_line(tmp_path):
+    """As the README's main-command venv has it: no mace. The oracle's import fails on mace, which is an extra."""
+    code = ("import sys\n"
+            "sys.modules['mace'] = None          # import fails as if not installed\n"
+            "from skmd.cli.main import main\n"
+            f"sys.exit(main(['ala2', '--quick', '--out', {str(tmp_path / 'a')!r}]))\n")
+    result = run_python(code, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "'atoms' extra" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "a").exists()

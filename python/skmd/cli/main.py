@@ -12,10 +12,7 @@ import warnings
 
 THREADS_HELP = ("torch/BLAS threads of this process and of each worker it starts (default: $SKMD_THREADS, "
                 "else 1; more threads than free cores slow MACE down several-fold)")
-
-#: the pip extra that brings each optional top-level package skmd uses
-EXTRA_OF_MODULE = {"torch": "ml", "mace": "atoms", "e3nn": "atoms", "tblite": "atoms", "dask": "atoms",
-                   "distributed": "atoms"}
+from skmd.tools.factories import EXTRA_OF_MODULE  # noqa: E402  (import-free: the help stays fast)
 
 
 def _info(args) -> int:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import importlib
 
+#: the pip extra that brings each optional top-level package skmd uses
+EXTRA_OF_MODULE = {"torch": "ml", "mace": "atoms", "e3nn": "atoms", "tblite": "atoms", "dask": "atoms",
+                   "distributed": "atoms"}
+
 
 def load_factory(spec: str, what: str = "--calculator"):
     """``"module:function"`` → the callable it names; ValueError (naming ``what``) if it cannot be imported."""
@@ -16,6 +20,10 @@ def load_factory(spec: str, what: str = "--calculator"):
         raise ValueError(f"{what} must look like 'module:function', got {spec!r}")
     try:
         factory = getattr(importlib.import_module(module_name), attribute)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] in EXTRA_OF_MODULE:
+            raise                       # an optional extra is missing: the command line names the extra
+        raise ValueError(f"cannot import {what} {spec!r}: {error}") from error
     except (ImportError, AttributeError) as error:
         raise ValueError(f"cannot import {what} {spec!r}: {error}") from error
     if not callable(factory):
