@@ -41,6 +41,7 @@ from ase.io import iread
 
 from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY, reference_labels
 from .model_files import adopt_trained, check_readable, convert_model, is_safe_model, write_training_pickle
+from .training_data import replay_copy, replay_frames, training_size  # noqa: F401  (re-exported)
 
 #: the head mace_run_train names for the data of ``--train_file`` (mace.tools.multihead_tools.prepare_default_head)
 NEW_HEAD = "Default"
@@ -112,22 +113,13 @@ class FinetuneSettings:
             raise ValueError(f"switch_epoch must lie in (0, epochs={self.epochs}], got {self.switch_epoch}")
 
 
-def _training_size(path, n_frames: int, valid_fraction: float) -> int:
-    """Frames mace trains on out of ``n_frames`` (the rest validate); ValueError if either split is empty."""
-    n_train = n_frames - int(valid_fraction * n_frames)
-    if n_train < 1 or n_frames - n_train < 1:
-        raise ValueError(f"{path} holds {n_frames} frames: too few for a training and a validation split "
-                         f"with valid_fraction={valid_fraction}")
-    return n_train
-
-
 def _common_args(name: str, train_file: Path, work_dir: Path, seed: int, batch_size: int,
                  valid_fraction: float, epochs: int, valid_file=None) -> list:
     """mace_run_train's data, batch and run flags. With ``valid_file`` those frames are the validation
     (early-stopping) set and every frame of ``train_file`` trains; else mace holds out ``valid_fraction``."""
     n_frames = sum(1 for _ in iread(str(train_file), index=":", format="extxyz"))
     if valid_file is None:
-        n_train = _training_size(train_file, n_frames, valid_fraction)
+        n_train = training_size(train_file, n_frames, valid_fraction)
         validation = [f"--valid_fraction={valid_fraction}"]
     else:
         n_valid = sum(1 for _ in iread(str(valid_file), index=":", format="extxyz"))
@@ -266,48 +258,6 @@ def _mode_args(settings: FinetuneSettings, work_dir: Path, known_e0s: dict) -> l
     replay = replay_copy(settings.replay_file, work_dir / "replay.extxyz", known_e0s, settings.valid_fraction,
                          stress=settings.stress_weight > 0)
     return ["--multiheads_finetuning=True", f"--pt_train_file={replay.resolve()}", "--force_mh_ft_lr=True"]
-
-
-def replay_copy(replay_file, target, elements, valid_fraction: float = 0.1, stress: bool = False) -> Path:
-    """Write :func:`replay_frames` to ``target`` (extxyz) and return ``target``."""
-    from .oracle import write_extxyz  # noqa: PLC0415
-    frames = replay_frames(replay_file, elements, valid_fraction, stress)
-    target = Path(target)
-    target.unlink(missing_ok=True)   # write_extxyz appends
-    write_extxyz(target, frames)
-    return target
-
-
-def replay_frames(replay_file, elements, valid_fraction: float = 0.1, stress: bool = False) -> list:
-    """The frames of ``replay_file`` with their labels under skmd's REF_ keys (which mace reads for both
-    heads; stress only with ``stress``, as the new data has it only then), after checking them: each
-    frame labelled (REF_ keys or a calculator's results), every element among ``elements`` (the base
-    model's, whose E0s ``pt_head`` takes), and enough frames for mace's training/validation split.
-    Raises a one-line ValueError otherwise (a campaign's input check may call this before any work)."""
-    from ..tools.checks import element_names  # noqa: PLC0415
-    path = Path(replay_file)
-    if not path.is_file():
-        raise ValueError(f"no replay file at {path}")
-    try:
-        frames = list(iread(str(path), index=":"))
-    except Exception as error:  # noqa: BLE001  (ASE raises many kinds for a file it cannot parse)
-        raise ValueError(f"the replay file {path} cannot be read: {error}") from None
-    for index, atoms in enumerate(frames):
-        try:
-            label = reference_labels(atoms, index)
-        except ValueError as error:
-            raise ValueError(f"the replay file {path}: {error}") from None
-        atoms.calc = None
-        atoms.info.pop(STRESS_KEY, None)
-        atoms.info[ENERGY_KEY], atoms.arrays[FORCES_KEY] = label.energy, label.forces
-        if stress and label.stress is not None:
-            atoms.info[STRESS_KEY] = label.stress
-    extra = {int(z) for atoms in frames for z in atoms.numbers} - {int(z) for z in elements}
-    if extra:
-        raise ValueError(f"the replay file {path} holds {element_names(extra)}, which the base model does not "
-                         f"know (it knows {element_names(elements)})")
-    _training_size(path, len(frames), valid_fraction)
-    return frames
 
 
 def foundation_pickle(model_file, work_dir, trusted: bool = False) -> Path:
