@@ -185,7 +185,7 @@ class SKMD:
 
 def builtin_samplers(config) -> list:
     """The samplers a :class:`~skmd.al.config.CampaignConfig` names, with its settings (``md<T>``: MD at T K)."""
-    from .config import md_temperature, sampler_kind  # noqa: PLC0415
+    from .sampler_names import md_temperature, sampler_kind  # noqa: PLC0415
     shared = dict(dtype=config.sampling_dtype, trace=load_trace(config.trace), trace_interval=config.trace_interval)
     md = dict(timestep_fs=config.timestep_fs, damping_fs=config.damping_fs, pressure_GPa=config.pressure_GPa,
               **shared)
