@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("mace")
 
 from skmd.atoms import Brownian, DivergenceWarning, IndependentWalkers  # noqa: E402
-from skmd.atoms.alanine import PhiPsi, alanine_dipeptide, ramachandran  # noqa: E402
+from skmd.atoms.alanine import PhiPsi, alanine_dipeptide, ramachandran, rattled_ensemble  # noqa: E402
 from skmd.atoms.calculator import MACEDescriptorCalculator  # noqa: E402
 from skmd.atoms.mace_models import build_mace, save_mace  # noqa: E402
 
@@ -31,13 +31,7 @@ def calculator(model):
 
 @pytest.fixture(scope="module")
 def ensemble():
-    rng = np.random.default_rng(0)
-    frames = []
-    for _ in range(4):
-        atoms = alanine_dipeptide()
-        atoms.positions += 0.05 * rng.standard_normal(atoms.positions.shape)
-        frames.append(atoms)
-    return frames
+    return rattled_ensemble(4, scale=0.05, seed=0)
 
 
 def ala2_config(tmp_path, **settings):

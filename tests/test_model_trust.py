@@ -23,7 +23,7 @@ import torch  # noqa: E402  (after mace, through skmd.atoms)
 from torch.fx import graph_module  # noqa: E402
 
 from skmd.atoms import model_files  # noqa: E402
-from skmd.atoms.alanine import alanine_dipeptide  # noqa: E402
+from skmd.atoms.alanine import alanine_dipeptide, rattled_ensemble  # noqa: E402
 from skmd.atoms.calculator import MACEDescriptorCalculator  # noqa: E402
 from skmd.atoms.mace_models import build_mace, load_mace, save_mace  # noqa: E402
 from skmd.atoms.model_files import UntrustedModelError, is_safe_model  # noqa: E402
@@ -74,13 +74,7 @@ def genuine():
 
 @pytest.fixture(scope="module")
 def frames():
-    rng = np.random.default_rng(1)
-    out = []
-    for _ in range(3):
-        atoms = alanine_dipeptide()
-        atoms.positions += 0.05 * rng.standard_normal(atoms.positions.shape)
-        out.append(atoms)
-    return out
+    return rattled_ensemble(3, scale=0.05, seed=1)
 
 
 def energies(model, frames) -> np.ndarray:

@@ -33,19 +33,21 @@ def write_outputs(campaign, loop, test, started: float, timing: dict) -> dict:
         for frame in read_frames(out / "start" / f"{kind}.extxyz"):
             frame.info["skmd_source"] = f"start/{kind}"
             everything.append(frame)
-    results = {"config": asdict(c), "units": UNITS, "test_frames": len(test),
-               "initial": _without_per_frame(json.loads((out / "model0" / "score.json").read_text())),
+    initial = json.loads((out / "model0" / "score.json").read_text())
+    results = {"config": asdict(c), "units": UNITS, "test_frames": len(test), "initial": _without_per_frame(initial),
                "samplers": {}}
+    per_frame = {"start": initial["per_frame"]}         # per-test-frame errors of the final models
     for sampler in campaign.samplers:
         iterations = [json.loads((campaign.folder(sampler.name, k) / "metrics.json").read_text())
                       for k in range(1, c.iterations + 1)]
+        per_frame[sampler.name] = iterations[-1]["per_frame"]
         for k in range(1, c.iterations + 1):
             everything += _labels_of(campaign, sampler.name, k)
         final = loop.models(sampler, c.iterations)[0]
         results["samplers"][sampler.name] = {
             "iterations": [_without_per_frame(m) for m in iterations], "final_model": str(final),
             "stage_share": _stage_share(iterations)}
-    results["comparisons_final"] = final_comparisons(campaign, loop, test)
+    results["comparisons_final"] = final_comparisons(per_frame, test, c.seed)
     traces = trace_summaries(campaign)
     for name, summary in traces.items():
         results["samplers"][name]["visited"] = summary
@@ -70,19 +72,15 @@ def write_outputs(campaign, loop, test, started: float, timing: dict) -> dict:
     return results
 
 
-def final_comparisons(campaign, loop, test) -> dict:
-    """Every pair of final models (and the starting one) on per-test-frame errors
-    (:func:`skmd.tools.stats.compare_models`): median paired difference with its 95 % bootstrap interval
-    over test frames (within basins where the frames carry a ``basin``), Wilcoxon p, Holm-adjusted. One
-    campaign: the intervals speak to the test set's sampling error, not to run-to-run variation."""
+def final_comparisons(per_frame: dict, test, seed: int) -> dict:
+    """Every pair of final models (and the starting one) on per-test-frame errors (``per_frame``: name →
+    a score's ``per_frame``; :func:`skmd.tools.stats.compare_models`): median paired difference with its
+    95 % bootstrap interval over test frames (within basins where the frames carry a ``basin``), Wilcoxon p,
+    Holm-adjusted. One campaign: the intervals speak to the test set's sampling error, not to run-to-run
+    variation."""
     from ..tools.stats import compare_models  # noqa: PLC0415
-    c, out = campaign.config, campaign.out
-    per_frame = {"start": json.loads((out / "model0" / "score.json").read_text())["per_frame"]}
-    for sampler in campaign.samplers:
-        metrics = json.loads((campaign.folder(sampler.name, c.iterations) / "metrics.json").read_text())
-        per_frame[sampler.name] = metrics["per_frame"]
     strata = [f.info["basin"] for f in test] if all("basin" in f.info for f in test) else None
-    return compare_models(per_frame, seed=c.seed, strata=strata)
+    return compare_models(per_frame, seed=seed, strata=strata)
 
 
 def trace_summaries(campaign) -> dict:

@@ -143,8 +143,6 @@ class UncertaintyStop:
     ``max_atomic_uncertainty``).
     """
 
-    keep_on_crossing = False
-
     def __init__(self, max_steps: int, atomic_threshold: float | None = None,
                  structure_threshold: float | None = None, interval: int | None = None,
                  keep_on_crossing: bool = False):

@@ -59,8 +59,10 @@ def add_command(sub) -> None:
 def optional(kind):
     """An argparse type for a setting whose default is None: ``none`` switches it off (kept as the text
     "none", which :func:`skmd.al.config.make_config` turns into None), anything else is ``kind``."""
+    from ..al.config import UNSET  # noqa: PLC0415  (no numpy: stays fast)
+
     def convert(text: str):
-        return "none" if text.strip().lower() in ("none", "null") else kind(text)
+        return "none" if text.strip().lower() in UNSET else kind(text)
     convert.__name__ = kind.__name__
     return convert
 
