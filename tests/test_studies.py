@@ -72,6 +72,10 @@ def test_mb_al_cli_writes_every_output(tmp_path):
     assert sum(results["test_set"]["nearest_minimum"].values()) == pytest.approx(1.0)
     for name, r in results["samplers"].items():   # where the acquired points went, for the RMSE figure's note
         assert sum(r["acquired_nearest_minimum"].values()) == pytest.approx(1.0)
+        assert len(r["learning_check"]) == 2 and all(n >= 1 for n in r["n_validation"])
+        data = np.load(out / "points" / name / "trial_000.npz")   # held-out points are kept, marked, never trained
+        assert data["validation"].sum() == r["n_validation"][0] and not data["validation"][:32].any()
+    assert results["config"]["regime"] == "exploration"
     stats = results["statistics"]
     assert stats["thresholds"] == mbs.rmse_thresholds(results["config"]["kT"])
     assert len(stats["force_rmse"]["final"]["pairs"]) == 6
@@ -117,19 +121,55 @@ def test_mb_al_rejects_bad_flags(tmp_path, capsys):
     assert main(["mb-al", "--trials", "0", "--out", str(tmp_path), "--no-progress"]) == 2
 
 
-def test_every_study_default_meets_the_fidelity_rule():
-    """h/N ≤ 0.1 (docs/mueller-brown.md, "Boltzmann fidelity against an exact answer"): one rule, applied to every
-    Müller–Brown study's default (the presets of skmd al: test_presets.py); the exploration settings must be asked
-    for."""
-    from skmd import FIDELITY_AMPLITUDE_PER_PARTICLE, fidelity_amplitude
-    from skmd.studies.mb_al import ALConfig
+def test_skmd_regimes_are_named_and_each_study_states_its_own():
+    """h/N ≤ 0.1 is the Boltzmann regime (docs/mueller-brown.md, "Boltzmann fidelity against an exact answer"):
+    mb-w2, which measures fidelity, defaults to it; mb-al, which explores, defaults to the exploration regime
+    of the coverage pilot and offers the Boltzmann one by name."""
+    from skmd import FIDELITY_AMPLITUDE_PER_PARTICLE, fidelity_amplitude, kernel_regime
+    from skmd.studies.mb_al import ALConfig, regime_settings
+    from skmd.studies.mb_defaults import EXPLORATION_AMPLITUDE
     from skmd.studies.mb_w2 import W2Config
     assert FIDELITY_AMPLITUDE_PER_PARTICLE == 0.1 and fidelity_amplitude(32) == pytest.approx(3.2)
-    for config, n in ((ALConfig(), ALConfig().n_initial), (W2Config(), W2Config().n_particles)):
-        assert config.amplitude <= fidelity_amplitude(n) + 1e-12, type(config).__name__
-    assert ALConfig().validate().tau > 0
+    assert kernel_regime(W2Config().amplitude, W2Config().n_particles) == "boltzmann"
+    assert kernel_regime(ALConfig().amplitude, ALConfig().n_initial) == "exploration"
+    assert ALConfig().amplitude == EXPLORATION_AMPLITUDE == regime_settings("exploration")["amplitude"]
+    boltzmann = ALConfig(**regime_settings("boltzmann"))
+    assert kernel_regime(boltzmann.amplitude, boltzmann.n_initial) == "boltzmann" and boltzmann.tau != ALConfig().tau
+    assert kernel_regime(3.3, 32) == "exploration"
+    with pytest.raises(ValueError, match="regime"):
+        regime_settings("fast")
     with pytest.raises(ValueError, match="n_particles"):
         fidelity_amplitude(1)
+
+
+def test_mb_al_learning_check_flags_a_model_that_got_worse():
+    """The check compares each trial's old and new model on that trial's held-out points: a model with a
+    shifted energy is worse, the same model is 'no clear change'."""
+    from skmd.studies.mb_learning import held_out, learning_check, validation_rmse
+    mask = held_out(32, seed=0, trial=1, iteration=2)
+    assert mask.sum() == 4 and np.array_equal(mask, held_out(32, 0, 1, 2)) and held_out(7, 0, 0, 1).sum() == 0
+    rng = np.random.default_rng(0)
+    validation = []
+    for _ in range(6):
+        x = mbs.boltzmann_samples(5, 4.0, rng)
+        validation.append((x, *mbs.label(x)))
+
+    class Exact:                                       # the exact surface, per trial, shifted by `offset`
+        def __init__(self, offset):
+            self.offset = offset
+
+        def member(self, b):
+            return self
+
+        def energy_forces(self, x):
+            e, f = mbs.label(x)
+            return e + self.offset * (1 + rng.random()), f
+
+    exact, shifted = validation_rmse(Exact(0.0), validation), validation_rmse(Exact(5.0), validation)
+    assert np.allclose(exact[0], 0) and np.all(shifted[0] > 4)
+    check = learning_check(exact, shifted, n_points=30)
+    assert check["energy"]["verdict"] == "worse" and check["forces"]["verdict"] == "no clear change"
+    assert learning_check(shifted, exact, n_points=30)["energy"]["verdict"] == "better"
 
 
 def test_mb_w2_cli(tmp_path):

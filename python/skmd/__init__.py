@@ -21,7 +21,7 @@ _WHERE = {
     "AdaptiveStop": ".md.rules", "FixedSteps": ".md.rules", "Periodic": ".md.rules", "UncertaintyThreshold": ".md.rules",
     "FunctionDescriptor": ".modules.descriptors", "IdentityDescriptor": ".modules.descriptors",
     "FIDELITY_AMPLITUDE_PER_PARTICLE": ".modules.kernels", "GaussianKernel": ".modules.kernels",
-    "fidelity_amplitude": ".modules.kernels", "median_bandwidth": ".modules.kernels",
+    "fidelity_amplitude": ".modules.kernels", "kernel_regime": ".modules.kernels", "median_bandwidth": ".modules.kernels",
     "FunctionPotential": ".modules.potentials", "MLPPotential": ".modules.potentials",
     "MuellerBrown": ".modules.potentials", "Potential": ".modules.potentials", "Quadratic": ".modules.potentials",
     "stein_force": ".modules.stein", "ExplicitNoise": ".tools.noise", "NoiseStream": ".tools.noise",

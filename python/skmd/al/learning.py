@@ -23,10 +23,14 @@ def compare(old: dict, new: dict, seed: int = 0) -> dict:
         if not a or not b or len(a) != len(b):
             continue
         comparison = paired_comparison(a, b, seed=seed)
-        interval = comparison["median_difference"]
-        verdict = "worse" if interval["low"] > 0 else "better" if interval["high"] < 0 else "no clear change"
-        result[quantity] = {**comparison, "unit": unit, "verdict": verdict, "n_frames": len(a)}
+        result[quantity] = {**comparison, "unit": unit, "verdict": verdict(comparison["median_difference"]),
+                            "n_frames": len(a)}
     return result
+
+
+def verdict(interval: dict) -> str:
+    """``worse`` where the 95 % interval of new − old lies above 0, ``better`` below, else ``no clear change``."""
+    return "worse" if interval["low"] > 0 else "better" if interval["high"] < 0 else "no clear change"
 
 
 def sentence(name: str, iteration: int, check: dict) -> str:
@@ -37,8 +41,9 @@ def sentence(name: str, iteration: int, check: dict) -> str:
     for quantity, c in check.items():
         d = c["median_difference"]
         parts.append(f"{quantity} {c['verdict']} ({d['estimate']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] {c['unit']})")
-    n = next(iter(check.values()))["n_frames"]
+    first = next(iter(check.values()))
+    paired = f"{first['n_trials']} trials' validation RMSEs" if "n_trials" in first else "per-frame errors"
     lead = ("the new model is WORSE than the previous one on held-out labels" if any(
         c["verdict"] == "worse" for c in check.values()) else "the new model is not worse than the previous one")
-    return f"{name}, iteration {iteration}: {lead} ({n} validation frames; new − old, median [95 % CI]): " + \
-        "; ".join(parts) + "."
+    return (f"{name}, iteration {iteration}: {lead} ({first['n_frames']} validation frames; {paired}, new − old, "
+            "median [95 % CI]): " + "; ".join(parts) + ".")

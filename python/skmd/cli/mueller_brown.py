@@ -6,23 +6,28 @@ from dataclasses import replace
 
 from ..studies import add_common_flags
 
-AMPLITUDE_HELP = "kernel amplitude h (default 3.2 = 0.1 × 32 particles, the fidelity rule; the exploration setting is 300)"
+AMPLITUDE_HELP = "kernel amplitude h (default: the regime's)"
 
 
 def add_commands(sub) -> None:
-    from ..studies.mb_defaults import SAMPLERS, TAU_AT_RULE  # noqa: PLC0415
+    from ..studies.mb_defaults import EXPLORATION_AMPLITUDE, REGIMES, SAMPLERS, TAU_AT_RULE, TAU_EXPLORATION  # noqa: PLC0415
     p = sub.add_parser("mb-al", help="Müller–Brown NN active learning (paper Figs. 1, 2, 5)")
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated subset of " + ",".join(SAMPLERS))
+    p.add_argument("--regime", choices=REGIMES, default="exploration",
+                   help=f"SKMD's regime: exploration (default; h = {EXPLORATION_AMPLITUDE:g}, a-SKMD tau = "
+                        f"{TAU_EXPLORATION:g}, reaches unseen basins) or boltzmann (h = 0.1 N = 3.2, tau = "
+                        f"{TAU_AT_RULE:g}, samples the target, stays in its basin)")
     p.add_argument("--amplitude", type=float, default=None, help=AMPLITUDE_HELP)
-    p.add_argument("--tau", type=float, default=None, help=f"a-SKMD stop threshold (default {TAU_AT_RULE:g})")
+    p.add_argument("--tau", type=float, default=None, help="a-SKMD stop threshold (default: the regime's)")
     add_common_flags(p, "runs/mb-al", "4 trials × 4 iterations, shorter training (< 60 s)")
     p.set_defaults(func=_main_al)
     p = sub.add_parser("mb-w2", help="Müller–Brown Boltzmann fidelity: W2 of SKMD vs Langevin (paper Fig. 4)")
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="total steps per trial")
-    p.add_argument("--amplitude", type=float, default=None, help=AMPLITUDE_HELP)
+    p.add_argument("--amplitude", type=float, default=None,
+                   help="kernel amplitude h (default 3.2 = 0.1 N, the Boltzmann regime this study measures)")
     add_common_flags(p, "runs/mb-w2", "10 trials, 8000 steps")
     p.set_defaults(func=_main_w2)
 
@@ -36,8 +41,10 @@ def _configured(config, quick: dict, args, fields: dict):
 
 
 def _main_al(args) -> int:
-    from ..studies.mb_al import QUICK, ALConfig, run_study, summary_table  # noqa: PLC0415
-    config = ALConfig(seed=args.seed, backend=args.backend, samplers=tuple(s.strip() for s in args.samplers.split(",")))
+    from ..studies.mb_al import QUICK, ALConfig, regime_settings, run_study  # noqa: PLC0415
+    from ..studies.mb_report import summary_table  # noqa: PLC0415
+    config = ALConfig(seed=args.seed, backend=args.backend, samplers=tuple(s.strip() for s in args.samplers.split(",")),
+                      **regime_settings(args.regime))
     config = _configured(config, QUICK, args, {"trials": "trials", "iterations": "iterations",
                                                "amplitude": "amplitude", "tau": "tau"})
     results = run_study(config, args.out, show_progress=not args.no_progress)

@@ -19,6 +19,13 @@ def fidelity_amplitude(n_particles: int) -> float:
     return FIDELITY_AMPLITUDE_PER_PARTICLE * int(n_particles)
 
 
+def kernel_regime(amplitude: float, n_particles: int) -> str:
+    """SKMD's regime at kernel amplitude h for an ensemble of ``n_particles``: ``"boltzmann"`` where
+    h ≤ :func:`fidelity_amplitude` (the ensemble samples its target within about 5 %), else ``"exploration"``
+    (the kernel pushes particles apart: they reach unseen regions and over-disperse; for active learning)."""
+    return "boltzmann" if amplitude <= fidelity_amplitude(n_particles) * (1 + 1e-9) else "exploration"
+
+
 def median_bandwidth(descriptors) -> float:
     """Median pairwise Euclidean distance between the rows of ``descriptors`` (N, M).
 

@@ -18,11 +18,12 @@ from .. import (AdaptiveStop, FixedSteps, GaussianKernel, NoiseStream, Overdampe
                 UncertaintyThreshold)
 from ..backends import get_backend
 from ..modules.nn import TrainingConfig, committee_potential, train_mlps
-from ..modules.kernels import fidelity_amplitude
+from ..modules.kernels import fidelity_amplitude, kernel_regime
 from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
 from . import mueller_brown as mbs
-from .mb_defaults import SAMPLERS, TAU_AT_RULE
+from .mb_defaults import EXPLORATION_AMPLITUDE, SAMPLERS, TAU_AT_RULE, TAU_EXPLORATION
+from .mb_learning import held_out, learning_check, validation_rmse, worse_iterations
 from ..tools.rundir import check_config, make_run_directory
 
 
@@ -40,8 +41,8 @@ class ALConfig:
     gamma: float = 1.0
     bound: float = 2.5
     period: int = 100
-    amplitude: float = fidelity_amplitude(32)   # 3.2, the fidelity rule's largest h for 32 particles
-    tau: float = TAU_AT_RULE
+    amplitude: float = EXPLORATION_AMPLITUDE    # the exploration regime (mb_defaults); boltzmann: 0.1 N
+    tau: float = TAU_EXPLORATION
     t_min: int = 20
     t_max: int = 1000
     udd_members: int = 5
@@ -72,6 +73,15 @@ class ALConfig:
 
 QUICK = dict(trials=4, iterations=4, test_size=500,
              training=TrainingConfig(epochs=200, first_epochs=800))
+
+
+def regime_settings(name: str, n_particles: int = 32) -> dict:
+    """The amplitude and a-SKMD threshold of SKMD's regime ``name`` ("exploration" or "boltzmann")."""
+    if name == "boltzmann":
+        return {"amplitude": fidelity_amplitude(n_particles), "tau": TAU_AT_RULE}
+    if name == "exploration":
+        return {"amplitude": EXPLORATION_AMPLITUDE, "tau": TAU_EXPLORATION}
+    raise ValueError(f"SKMD's regime is 'exploration' or 'boltzmann', got {name!r}")
 
 
 # --------------------------------------------------------------------------- data handling
@@ -197,8 +207,10 @@ def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
         started = time.perf_counter()
         acquirer = Acquirer(name, config, initial, trainer, noise_seed=config.seed + 1)
         data = [list(d) for d in initial_data]
+        valid = [(np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2))) for _ in range(B)]
         iteration_of = [np.zeros(config.n_initial, dtype=int) for _ in range(B)]
-        model, energy_rmse, force_rmse, acquired = model0, [e0], [f0], []
+        valid_iteration = [np.zeros(0, dtype=int) for _ in range(B)]
+        model, energy_rmse, force_rmse, acquired, checks = model0, [e0], [f0], [], []
         bar = progress(range(1, config.iterations + 1), desc=f"mb-al {name}", enable=show_progress)
         for it in bar:
             new = acquirer.acquire(model, data)
@@ -207,21 +219,28 @@ def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
                 snapshots[name] = acquirer.snapshot
             for b in range(B):
                 e, f = mbs.label(new[b])
-                data[b] = [np.concatenate([data[b][0], new[b]]), np.concatenate([data[b][1], e]),
-                           np.concatenate([data[b][2], f])]
-                iteration_of[b] = np.concatenate([iteration_of[b], np.full(len(new[b]), it)])
+                hold = held_out(len(new[b]), config.seed, b, it)
+                valid[b] = tuple(np.concatenate([v, w[hold]]) for v, w in zip(valid[b], (new[b], e, f)))
+                valid_iteration[b] = np.concatenate([valid_iteration[b], np.full(hold.sum(), it)])
+                data[b] = [np.concatenate([d, w[~hold]]) for d, w in zip(data[b], (new[b], e, f))]
+                iteration_of[b] = np.concatenate([iteration_of[b], np.full((~hold).sum(), it)])
+            before = validation_rmse(model, valid)
             model = trainer([tuple(d) for d in data], init=model)
+            checks.append(learning_check(before, validation_rmse(model, valid), sum(len(v[0]) for v in valid),
+                                         seed=config.seed))
             e_r, f_r = rmse(model, test_x, test_e, test_f)
             energy_rmse.append(e_r)
             force_rmse.append(f_r)
         wall = time.perf_counter() - started
-        _save_sampler(out, name, data, iteration_of, model)
+        _save_sampler(out, name, data, iteration_of, valid, valid_iteration, model)
+        every = [np.concatenate([d[0][config.n_initial:], v[0]]) for d, v in zip(data, valid)]
         results["samplers"][name] = {"energy_rmse": np.array(energy_rmse).T.tolist(),
                                      "force_rmse": np.array(force_rmse).T.tolist(), "wall_s": wall,
                                      "n_acquired": np.array(acquired).T.tolist(),
+                                     "n_validation": [len(v[0]) for v in valid],
+                                     "learning_check": checks, "worse_iterations": worse_iterations(checks),
                                      "n_diverged": _diverged(acquirer),
-                                     "acquired_nearest_minimum": mbs.nearest_minimum_fractions(
-                                         np.concatenate([d[0][config.n_initial:] for d in data]))}
+                                     "acquired_nearest_minimum": mbs.nearest_minimum_fractions(np.concatenate(every))}
     results["statistics"] = (mbs.al_statistics(results["samplers"], config.kT, seed=config.seed)
                              if config.trials >= 2 else {"skipped": "intervals and tests need at least 2 trials"})
     (out / "results.json").write_text(json.dumps(results, indent=1))
@@ -234,11 +253,15 @@ def _diverged(acquirer) -> int:
     return int(acquirer.sampler.n_diverged) if acquirer.sampler is not None else 0
 
 
-def _save_sampler(out, name, data, iteration_of, model):
+def _save_sampler(out, name, data, iteration_of, valid, valid_iteration, model):
+    """Per trial: every labelled point (``points``, ``energy``, ``forces``, ``iteration``) with ``validation``
+    marking the held-out ones, and the final model's weights."""
     (out / "points" / name).mkdir(parents=True, exist_ok=True)
     (out / "models" / name).mkdir(parents=True, exist_ok=True)
-    for b, ((x, e, f), it) in enumerate(zip(data, iteration_of)):
-        np.savez(out / "points" / name / f"trial_{b:03d}.npz", points=x, iteration=it, energy=e, forces=f)
+    for b, ((x, e, f), it, (vx, ve, vf), vit) in enumerate(zip(data, iteration_of, valid, valid_iteration)):
+        np.savez(out / "points" / name / f"trial_{b:03d}.npz", points=np.concatenate([x, vx]),
+                 iteration=np.concatenate([it, vit]), energy=np.concatenate([e, ve]),
+                 forces=np.concatenate([f, vf]), validation=np.arange(len(x) + len(vx)) >= len(x))
         m = model.member(b)
         np.savez(out / "models" / name / f"trial_{b:03d}.npz", W1=m.W1[0, 0], b1=m.b1[0, 0], w2=m.w2[0, 0],
                  b2=m.b2[0, 0], lam=m.lam, center=m.center)
@@ -247,30 +270,8 @@ def _save_sampler(out, name, data, iteration_of, model):
 def _config_dict(config: ALConfig, initial_s: float) -> dict:
     out = asdict(config)
     out["samplers"] = list(config.samplers)
+    out["regime"] = kernel_regime(config.amplitude, config.n_initial)
     out["initial_model_s"] = initial_s
     out["test_set"] = "exact Boltzmann samples at kT (rejection sampling on the box)"
     out["force_rmse"] = "RMSE over all force components"
     return out
-
-
-def summary_table(results) -> str:
-    """Markdown table: final median RMSEs with 95 % intervals, and the significant force-RMSE orderings."""
-    stats = results["statistics"]
-    if "skipped" in stats:
-        return f"no statistics: {stats['skipped']}"
-    from .figure_tools import MB_ENERGY, MB_FORCE  # noqa: PLC0415
-    lines = [f"| sampler | final energy RMSE ({MB_ENERGY}), median [95 % CI] | final force RMSE ({MB_FORCE}), "
-             "median [95 % CI] | wall s |", "|---|---|---|---|"]
-    for name, r in results["samplers"].items():
-        cells = [_interval(stats[key]["final"]["per_sampler"][name]["median"]) for key in ("energy_rmse", "force_rmse")]
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {r['wall_s']:.1f} |")
-    lines.append("")
-    for pair, c in stats["force_rmse"]["final"]["pairs"].items():
-        verdict = "significant" if c["significant"] else "not significant"
-        lines.append(f"final force RMSE {pair}: median difference {_interval(c['median_difference'])} {MB_FORCE}, "
-                     f"Holm p = {c['p_holm']:.2g} ({verdict})")
-    return "\n".join(lines)
-
-
-def _interval(summary) -> str:
-    return f"{summary['estimate']:.3g} [{summary['low']:.3g}, {summary['high']:.3g}]"

@@ -1,0 +1,52 @@
+"""What ``skmd mb-al`` prints when it ends: SKMD's regime, the final errors with intervals and the significant
+orderings, and the learning check in plain words (:mod:`skmd.studies.mb_learning`)."""
+from __future__ import annotations
+
+
+def regime_line(config: dict) -> str:
+    """Which regime SKMD ran in and what that gives up."""
+    h, n = config["amplitude"], config["n_initial"]
+    if config.get("regime", "exploration") == "boltzmann":
+        return (f"SKMD ran in the Boltzmann regime (h = {h:g} <= 0.1 N = {0.1 * n:g}): its particles sample the "
+                "target within about 5 % and rarely leave the starting basin.")
+    return (f"SKMD ran in the exploration regime (h = {h:g} > 0.1 N = {0.1 * n:g}): the kernel pushes its particles "
+            "into basins the model has not seen; its ensemble is no Boltzmann sample (--regime boltzmann for that).")
+
+
+def learning_lines(results) -> list[str]:
+    """One line per sampler: the iterations whose new models were worse on held-out labels, or none."""
+    from ..al.learning import sentence  # noqa: PLC0415
+    lines = []
+    for name, r in results["samplers"].items():
+        worse = r.get("worse_iterations", [])
+        if not worse:
+            lines.append(f"learning check, {name}: no iteration made the models worse on held-out labels.")
+            continue
+        lines.append(f"learning check, {name}: the new models were WORSE on held-out labels after iteration"
+                     f"{'s' * (len(worse) > 1)} {', '.join(map(str, worse))}:")
+        lines += [f"  {sentence(name, k, r['learning_check'][k - 1])}" for k in worse]
+    return lines
+
+
+def summary_table(results) -> str:
+    """The regime, a markdown table: final median RMSEs with 95 % intervals, and the significant force-RMSE orderings."""
+    stats = results["statistics"]
+    head = [regime_line(results["config"]), ""]
+    if "skipped" in stats:
+        return "\n".join(head + [f"no statistics: {stats['skipped']}", ""] + learning_lines(results))
+    from .figure_tools import MB_ENERGY, MB_FORCE  # noqa: PLC0415
+    lines = head + [f"| sampler | final energy RMSE ({MB_ENERGY}), median [95 % CI] | final force RMSE ({MB_FORCE}), "
+             "median [95 % CI] | wall s |", "|---|---|---|---|"]
+    for name, r in results["samplers"].items():
+        cells = [_interval(stats[key]["final"]["per_sampler"][name]["median"]) for key in ("energy_rmse", "force_rmse")]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {r['wall_s']:.1f} |")
+    lines.append("")
+    for pair, c in stats["force_rmse"]["final"]["pairs"].items():
+        verdict = "significant" if c["significant"] else "not significant"
+        lines.append(f"final force RMSE {pair}: median difference {_interval(c['median_difference'])} {MB_FORCE}, "
+                     f"Holm p = {c['p_holm']:.2g} ({verdict})")
+    return "\n".join(lines + [""] + learning_lines(results))
+
+
+def _interval(summary) -> str:
+    return f"{summary['estimate']:.3g} [{summary['low']:.3g}, {summary['high']:.3g}]"
