@@ -1,5 +1,5 @@
 """The presets of ``skmd al`` (the papers' studies as YAML in skmd/data/presets): each reads and validates, ships
-its files, keeps the fidelity rule where it runs SKMD, and is overridden by --config and flags; the aliases
+its files, runs SKMD in the exploration regime, and is overridden by --config and flags; the aliases
 ``skmd ala2`` and ``skmd ubmd`` pick them."""
 from pathlib import Path
 
@@ -60,14 +60,15 @@ def test_the_shipped_structures_are_those_their_builders_make(file, builder):
 
 
 @pytest.mark.parametrize("name", [name for name in preset_names() if "skmd" in read_preset(name)["samplers"]])
-def test_every_preset_with_skmd_keeps_the_gaussian_fidelity_rule(name):
-    """h/N = 0.1 (docs/mueller-brown.md, "Boltzmann fidelity against an exact answer"): the SKMD amplitude
-    follows the walker count of each preset; exploring settings must be asked for."""
-    from skmd import FIDELITY_AMPLITUDE_PER_PARTICLE, fidelity_amplitude
+def test_every_preset_with_skmd_runs_it_in_the_exploration_regime(name):
+    """Active learning runs SKMD in the exploration regime: the h/N the alanine-dipeptide coverage sweep
+    chose, for each preset's walker count (docs/alanine-dipeptide.md); the campaign says which regime ran."""
+    from skmd import kernel_regime
+    from skmd.atoms.alanine import EXPLORATION_H_PER_WALKER
     config = make_config(read_preset(name))
-    assert FIDELITY_AMPLITUDE_PER_PARTICLE == 0.1
-    assert config.skmd_amplitude == pytest.approx(fidelity_amplitude(config.walkers), rel=1e-12)
-    assert config.skmd_amplitude / config.walkers == pytest.approx(0.1)
+    assert config.skmd_amplitude == pytest.approx(EXPLORATION_H_PER_WALKER * config.walkers, rel=1e-12)
+    assert kernel_regime(config.skmd_amplitude, config.walkers) == "exploration"
+    assert "exploration regime" in config.skmd_regime()
 
 
 def test_config_file_and_flags_override_a_preset(tmp_path):

@@ -180,6 +180,16 @@ class CampaignConfig:
             raise ValueError("a UDD committee needs udd_members >= 2")
         return self
 
+    def skmd_regime(self) -> str:
+        """One sentence: the regime SKMD's amplitude puts it in for this walker count (kernel_regime)."""
+        from ..modules.kernels import kernel_regime  # noqa: PLC0415
+        h, n = self.skmd_amplitude, self.walkers
+        if kernel_regime(h, n) == "boltzmann":
+            return (f"SKMD runs in the Boltzmann regime (h = {h:g}, h/N = {h / n:.3g} <= 0.1 at N = {n} walkers): "
+                    "it samples its target closely and explores little.")
+        return (f"SKMD runs in the exploration regime (h = {h:g}, h/N = {h / n:.3g} > 0.1 at N = {n} walkers): the "
+                "kernel pushes walkers apart to reach unseen regions; its ensemble is no Boltzmann sample.")
+
     @property
     def npt(self) -> bool:
         return self.pressure_GPa is not None

@@ -122,6 +122,7 @@ def report_text(results) -> str:
              f"{c['temperature_K']:g} K; fine-tuning: {c['finetune']}. Test set: {results['test_frames']} frames. "
              f"Oracle calls: {results['oracle_calls']}; wall time {results['wall_s']:.0f} s over "
              f"{results['invocations']} invocation(s) of the command.", "",
+             *([_regime(c), ""] if any(name.startswith("skmd") for name in results["samplers"]) else []),
              "![learning curves](learning_curves.png)", "",
              "*Test RMSE after each iteration (0 = the starting model); one line per sampler.*", "",
              "| sampler | iteration | labels | " + " | ".join(f"test {QUANTITY[k]} RMSE ({UNITS[k]})" for k in keys)
@@ -144,6 +145,11 @@ def report_text(results) -> str:
     lines += ["", "Final models: " + ", ".join(f"{n}: `{p}`" for n, p in results["final_model"].items()),
               f"Training set: `{results['training_set']['path']}` ({results['training_set']['frames']} frames).", ""]
     return "\n".join(lines)
+
+
+def _regime(config: dict) -> str:
+    from .config import CampaignConfig  # noqa: PLC0415
+    return CampaignConfig(**{k: config[k] for k in ("skmd_amplitude", "walkers")}).skmd_regime()
 
 
 def comparison_lines(results) -> list:

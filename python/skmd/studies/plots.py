@@ -79,7 +79,8 @@ def rmse_figure(path, results):
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Müller–Brown active learning (skmd mb-al): test-set RMSE, median and interquartile range over "
                  f"trials\n{al_settings(config)}", fontsize=11)
-    text = test_set_note(results)
+    text = ("How to read: lower is better; a line that falls means that iteration's labels improved the model "
+            "on the test set. " + test_set_note(results))
     if text:
         fig.get_layout_engine().set(rect=(0, 0.13, 1, 0.87))
         note(fig, text, width=175)
@@ -116,19 +117,25 @@ def landscape_figure(path, out_dir, results, trial=0):
     config = results["config"]
     samplers = list(results["samplers"])
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(samplers), figsize=(3.5 * len(samplers) + 1.5, 5.0), squeeze=False,
+    fig, axes = plt.subplots(1, len(samplers), figsize=(3.5 * len(samplers) + 1.5, 5.8), squeeze=False,
                              sharey=True, layout="constrained")
     cmap, norm, ticks = iteration_scale(config["iterations"])
     for ax, name in zip(axes[0], samplers):
         data = np.load(Path(out_dir) / "points" / name / f"trial_{trial:03d}.npz")
         shaded = plot_landscape(ax, filled=True)
+        held = data["validation"] if "validation" in data else np.zeros(len(data["points"]), dtype=bool)
         order = np.argsort(data["iteration"], kind="stable")   # later iterations on top
+        order = order[~held[order]]
         points = data["points"][order]
         dots = ax.scatter(points[:, 0], points[:, 1], c=data["iteration"][order], cmap=cmap, norm=norm, s=9,
                           edgecolors="k", linewidths=0.15)
-        ax.set_title(f"{NAMES.get(name, name)}: {len(points)} points ({config['n_initial']} initial)", fontsize=10)
+        ax.scatter(*data["points"][held].T, marker="s", s=16, facecolors="none", edgecolors="crimson",
+                   linewidths=0.8, label="held out (validation)")
+        ax.set_title(f"{NAMES.get(name, name)}: {len(data['points'])} points\n({config['n_initial']} initial, "
+                     f"{int(held.sum())} held out)", fontsize=10)
         if ax is not axes[0][0]:
             ax.set_ylabel("")
+    axes[0][0].legend(fontsize=7, loc="upper right")
     bar = fig.colorbar(dots, ax=axes[0].tolist(), location="right", ticks=ticks, shrink=0.8, pad=0.01)
     bar.set_label("iteration that acquired the point (0 = initial data)")
     fig.colorbar(shaded, ax=axes[0].tolist(), location="bottom", shrink=0.35, aspect=35, pad=0.02,
@@ -137,7 +144,18 @@ def landscape_figure(path, out_dir, results, trial=0):
     fig.suptitle(f"Müller–Brown active learning (skmd mb-al): the points of trial {trial} "
                  f"(of {config['trials']}), every sampler from the same start in basin B\n{al_settings(config)}",
                  fontsize=11)
+    fig.get_layout_engine().set(rect=(0, 0.11, 1, 0.89))
+    note(fig, landscape_reading(config), width=230)
     save(fig, path)
+
+
+def landscape_reading(config: dict) -> str:
+    """How to read the landscape figure, with the regime SKMD ran in."""
+    from .mb_report import regime_line  # noqa: PLC0415
+    return ("How to read: each panel is one sampler's labelled points on the true surface (light = low energy; "
+            "A is the deepest basin, B the start). Colour = the iteration that acquired a point; a sampler whose "
+            "colours stay in B gave its model nothing new to learn about A and C, and the test set lies in A. "
+            + regime_line(config))
 
 
 def acquisition_maps(snapshots, config):
