@@ -77,10 +77,10 @@ def lowest_error(result: dict) -> dict:
         wins[other] = entry["a_lower"] if a == "skmd" else entry["b_lower"]
         lines.append(entry["line"])
     n = result["n_seeds"]
-    holds = all(wins.get(other, 0) == n for other in others)
-    return _verdict("b", HOLDS if holds else FAILS,
-                    "skmd significantly lower in every seed against " + ("every other sampler" if holds else
-                    "only " + (", ".join(o for o in others if wins.get(o, 0) == n) or "none")) + "; " + "; ".join(lines),
+    beaten = [other for other in others if wins.get(other, 0) == n]
+    return _verdict("b", HOLDS if len(beaten) == len(others) else FAILS,
+                    f"skmd's final force errors significantly lower in every seed than those of {len(beaten)} of "
+                    f"{len(others)} other samplers ({', '.join(beaten) or 'none'}); " + "; ".join(lines),
                     seeds_skmd_significantly_lower=wins, n_seeds=n)
 
 
