@@ -79,7 +79,7 @@ def main() -> None:
     from skmd.al.over_seeds import compare_runs, render_markdown
     from skmd.tools.machine import machine_info
     outs = {seed: Path(args.root) / f"seed{seed}" for seed in args.seeds}
-    machine = machine_info()                 # during the runs' start, with the load of that moment
+    machine = machine_info()                 # before the runs, with the load of that moment
     walls = {}
     for seed, out in outs.items():
         command = command_of(args.preset, seed, args.workers, out, extra)
@@ -90,7 +90,9 @@ def main() -> None:
     summary = {"command": " ".join(["skmd", *command_of(args.preset, "S", args.workers, Path(args.root) / "seedS",
                                                         extra)[3:]]),
                "preset": args.preset, "seeds": args.seeds, "extra_flags": extra, "workers": args.workers,
-               "threads_per_process": 1, "wall_s": walls, "machine": machine, "commit": commit(),
+               "threads_per_process": 1, "wall_s": walls, "machine": machine,
+               "machine_recorded": "as the runs started" if any(w["this_call_s"] for w in walls.values())
+               else "when comparing runs finished earlier", "commit": commit(),
                "comparison": comparison}
     Path(args.result).parent.mkdir(parents=True, exist_ok=True)
     Path(args.result).write_text(json.dumps(summary, indent=2))
