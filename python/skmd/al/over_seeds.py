@@ -66,12 +66,10 @@ def compare_runs(run_dirs) -> dict:
     result = {"n_seeds": len(runs), "seeds": [run["config"]["seed"] for run in runs],
               "run_dirs": [run["run_dir"] for run in runs], "config": config, "units": UNITS, "level": 0.95,
               "initial": iteration_summary([run["initial"] for run in runs], None),
-              "samplers": {name: {"iterations": [iteration_summary([run["samplers"][name]["iterations"][k]
-                                                                    for run in runs],
-                                                                   None if not traced else
-                                                                   [m[k] for m in maps[name]])
-                                                 for k in range(config["iterations"])]}
-                           for name in names},
+              "samplers": {name: {"iterations": [
+                  iteration_summary([run["samplers"][name]["iterations"][k] for run in runs],
+                                    [per_seed[k] for per_seed in maps[name]] if traced else None)
+                  for k in range(config["iterations"])]} for name in names},
               "basins_reached": {name: [sorted(basins_of(m[-1])) for m in maps[name]] for name in names}
               if traced else None,
               "pairs": seed_pairs(runs, names)}
@@ -149,10 +147,10 @@ def seed_pairs(runs: list, names: list) -> dict:
                                       "p_holm_over_seeds": float(p), "significant": bool(p < SIGNIFICANCE)})
         for pair, entry in block.items():
             a, b = pair.split(" vs ")
-            rows_ = entry["per_seed"]
-            entry["a_lower"] = sum(r["significant"] and r["median_difference"]["estimate"] < 0 for r in rows_)
-            entry["b_lower"] = sum(r["significant"] and r["median_difference"]["estimate"] > 0 for r in rows_)
-            entry["n"] = len(rows_)
+            seeds = entry["per_seed"]
+            entry["a_lower"] = sum(r["significant"] and r["median_difference"]["estimate"] < 0 for r in seeds)
+            entry["b_lower"] = sum(r["significant"] and r["median_difference"]["estimate"] > 0 for r in seeds)
+            entry["n"] = len(seeds)
             entry["line"] = (f"{a} < {b} significant in {entry['a_lower']} of {entry['n']} seeds, "
                              f"opposite in {entry['b_lower']}")
         out[quantity] = block
