@@ -8,9 +8,10 @@ iteration; differences come with their mean and 95 % t-interval over seeds.
 
 (a) "SKMD explores more than MD at 700 K": skmd's cumulative φ/ψ coverage after the last iteration
     (10° × 10° cells visited by its walks, from the PhiPsi trace) is above md700's in every seed.
-(b) "SKMD gives the lowest fine-tuning error": for every other sampler and in every seed, the paired
-    per-test-frame comparison of the final models' force errors puts skmd significantly lower (Wilcoxon
-    p Holm-adjusted over every pair × seed below 0.05, median difference in skmd's favour).
+(b) "SKMD gives the lowest fine-tuning error": for every other sampler (skmd-ud, where run, included)
+    and in every seed, the paired per-test-frame comparison of the final models' force errors puts skmd
+    significantly lower (Wilcoxon p Holm-adjusted over every pair × seed below 0.05, median difference in
+    skmd's favour).
 (c) "UB-MD gives more uniformly accurate potentials than MD": ubmd's final worst-basin force RMSE (the
     largest over the test set's basins) is below both md300's and md700's in every seed.
 (d) "UB-MD captures rare events without knowing the transition temperature": ubmd, run at the campaign's

@@ -12,7 +12,8 @@ def span(interval, digits: int = 1) -> str:
 
 
 def _verdicts(check: dict) -> str:
-    return "; ".join(f"{q}: " + ", ".join(f"{v} {n}" for v, n in counts.items()) for q, counts in check.items()) or "–"
+    parts = [f"{q}: " + ", ".join(f"{v} {n}" for v, n in counts.items()) for q, counts in check.items()]
+    return "; ".join(parts) or "–"
 
 
 def iteration_table(result: dict) -> list:
@@ -71,7 +72,8 @@ def render(result: dict) -> str:
     c = result["config"]
     lines = [f"# Campaigns over {result['n_seeds']} seeds ({', '.join(map(str, result['seeds']))})", "",
              f"Preset {c.get('preset') or '–'}; samplers {', '.join(result['samplers'])}; {c['iterations']} "
-             f"iteration{'s' if c['iterations'] != 1 else ''} of {c['walkers']} walks × {c['steps']} steps, {c['select']} labels each; {c['temperature_K']:g} K. "
+             f"iteration{'s' if c['iterations'] != 1 else ''} of {c['walkers']} walks × {c['steps']} steps, "
+             f"{c['select']} labels each; {c['temperature_K']:g} K. "
              f"Mean over seeds [95 % t-interval over seeds, n = {result['n_seeds']}].", "",
              *iteration_table(result), *basin_table(result)]
     if result.get("basins_reached"):
