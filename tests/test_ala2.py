@@ -268,6 +268,13 @@ def test_skmd_ala2_quick_end_to_end_and_resumed_without_new_oracle_calls(tmp_pat
         metrics = sampler["iterations"][0]
         assert metrics["n_labelled"] == 2 and metrics["n_candidates"] == 3
         assert np.isfinite(metrics["energy_rmse_meV_atom"]) and np.isfinite(metrics["force_rmse_meV_A"])
+        per_basin = metrics["per_basin"]                    # the shipped test set's five basins, 60 frames each
+        assert {b: e["n_frames"] for b, e in per_basin.items()} == dict.fromkeys(["C7eq", "C5", "αR", "C7ax", "αL"], 60)
+        pooled = np.sqrt(np.mean([e["force_rmse_meV_A"] ** 2 for e in per_basin.values()]))
+        assert pooled == pytest.approx(metrics["force_rmse_meV_A"], rel=1e-9)    # equal sizes: basins pool to all
+        worst = metrics["worst_basin"]
+        assert worst["force_rmse_meV_A"] == max(e["force_rmse_meV_A"] for e in per_basin.values())
+        assert per_basin[worst["basin"]]["force_rmse_meV_A"] == worst["force_rmse_meV_A"]
         visited = sampler["visited"]                        # (φ, ψ) every 5 steps: the end of each of 3 walks
         assert visited["trace_frames"] == [3] and len(visited["coverage"]) == 1
         assert 0 < visited["coverage"][0] == visited["coverage_cumulative"][0] < 1
@@ -280,6 +287,9 @@ def test_skmd_ala2_quick_end_to_end_and_resumed_without_new_oracle_calls(tmp_pat
             assert 0 <= pair["p_value"] <= pair["p_holm"] <= 1
     report = (out / "report.md").read_text()
     assert "| skmd | 1 |" in report and "| md700 | 1 |" in report
+    assert "## Errors per basin" in report
+    assert "| model | C7eq (60) | C5 (60) | αR (60) | C7ax (60) | αL (60) | worst basin |" in report
+    assert f"* md300: 0 {results['initial']['worst_basin']['basin']} (" in report
     from skmd.atoms.store import read_frames
     frames = read_frames(out / "training_set.extxyz")
     assert len(frames) == 30 and all("REF_energy" in f.info and "REF_forces" in f.arrays for f in frames)

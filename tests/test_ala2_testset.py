@@ -187,3 +187,43 @@ def test_build_with_xtb_is_labelled_and_reproducible():
         assert np.array_equal(a.positions, b.positions)
         assert a.arrays[FORCES_KEY].shape == (22, 3) and np.isfinite(a.info[ENERGY_KEY])
         assert "momenta" not in a.arrays
+
+
+def test_test_errors_per_basin_agree_with_the_studies_per_basin_rmse(testset):
+    """skmd.atoms.scoring's per-basin errors (from per-frame errors) against ala2_metrics' (from raw predictions)."""
+    from skmd.atoms.scoring import score
+    _, frames = testset
+    calculator = LennardJones(sigma=0.9, epsilon=0.005, rc=4.0)
+    scored = score(calculator, frames[::5])
+    reference = rmse_by_basin(calculator, frames[::5])
+    assert list(scored["per_basin"]) == list(BASIN_CENTRES)
+    for name, entry in scored["per_basin"].items():
+        assert entry["n_frames"] == reference[name]["frames"] == 12
+        assert entry["force_rmse_meV_A"] == pytest.approx(reference[name]["forces_rmse_meV_per_A"], rel=1e-9)
+        assert entry["energy_rmse_meV_atom"] == pytest.approx(reference[name]["energy_rmse_meV_per_atom"], rel=1e-9)
+    forces = {name: entry["force_rmse_meV_A"] for name, entry in scored["per_basin"].items()}
+    assert len(set(forces.values())) == len(forces)                      # the basins' errors differ
+    assert scored["worst_basin"] == {"basin": max(forces, key=forces.get), "force_rmse_meV_A": max(forces.values())}
+    partial = [frame.copy() for frame in frames[:3]]
+    del partial[0].info["basin"]                                         # one frame without a basin: no per-basin
+    assert not {"per_basin", "worst_basin"} & set(score(calculator, partial))
+
+
+def test_a_basins_force_rmse_pools_components_over_frames_of_any_size(testset):
+    """Frames of 22 and of 9 atoms in one basin: its force RMSE is the one over all their components."""
+    from skmd.atoms.scoring import by_basin, frame_errors, score
+    _, frames = testset
+    mixed = [frames[0].copy(), frames[1].copy()[:9], frames[2].copy()[:9]]
+    for frame in mixed:
+        frame.info["basin"] = "one"
+    calculator = LennardJones(sigma=0.9, epsilon=0.005, rc=4.0)
+    scored = score(calculator, mixed)
+    assert scored["per_basin"]["one"]["force_rmse_meV_A"] == pytest.approx(scored["force_rmse_meV_A"], rel=1e-12)
+    errors = frame_errors(calculator, mixed)
+    unweighted = float(np.sqrt(np.mean(errors["forces"] ** 2)))
+    assert abs(unweighted - scored["force_rmse_meV_A"]) > 1e-3 * scored["force_rmse_meV_A"]   # the weights matter
+    split = by_basin(errors, ["a", "b", "b"], [22, 9, 9])["per_basin"]
+    assert split["a"]["force_rmse_meV_A"] == pytest.approx(errors["forces"][0], rel=1e-12)
+    assert split["b"]["n_frames"] == 2
+    with pytest.raises(ValueError, match="one entry per frame"):
+        by_basin(errors, ["a", "b"], [22, 9, 9])

@@ -219,5 +219,7 @@ def run_campaign(campaign) -> dict:
             write_json(campaign.folder(s.name, k) / "metrics.json", metrics)
             campaign.log(f"iteration {k}: {s.name}: {prepared[s.name]['n_labelled']} new labels; test RMSE energy "
                          f"{errors['energy_rmse_meV_atom']:.1f} meV/atom, forces {errors['force_rmse_meV_A']:.1f} meV/Å"
-                         + (f", stress {errors['stress_rmse_meV_A3']:.2f} meV/Å³" if "stress_rmse_meV_A3" in errors else ""))
+                         + (f", stress {errors['stress_rmse_meV_A3']:.2f} meV/Å³" if "stress_rmse_meV_A3" in errors else "")
+                         + (f"; worst basin {errors['worst_basin']['basin']} (forces "
+                            f"{errors['worst_basin']['force_rmse_meV_A']:.1f} meV/Å)" if "worst_basin" in errors else ""))
     return write_outputs(campaign, loop, test, started, timing)

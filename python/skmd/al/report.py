@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ..atoms.scoring import QUANTITY, UNITS
+from ..atoms.scoring import QUANTITY, UNITS, WORST_BASIN_KEY
 from ..tools.rundir import write_json
 
 STAGES = ("sample_s", "label_s", "train_s", "score_s")
@@ -141,7 +141,7 @@ def report_text(results) -> str:
               "(see skmd.al.learning):", ""]
     lines += [f"* {sentence(name, m['iteration'], m.get('learning_check', {}))}"
               for name, r in results["samplers"].items() for m in r["iterations"]]
-    lines += crossing_lines(results) + comparison_lines(results) + visited_lines(results)
+    lines += crossing_lines(results) + basin_lines(results) + comparison_lines(results) + visited_lines(results)
     lines += ["", "Final models: " + ", ".join(f"{n}: `{p}`" for n, p in results["final_model"].items()),
               f"Training set: `{results['training_set']['path']}` ({results['training_set']['frames']} frames).", ""]
     return "\n".join(lines)
@@ -150,6 +150,33 @@ def report_text(results) -> str:
 def _regime(config: dict) -> str:
     from .config import CampaignConfig  # noqa: PLC0415
     return CampaignConfig(**{k: config[k] for k in ("skmd_amplitude", "walkers")}).skmd_regime()
+
+
+def basin_lines(results) -> list:
+    """Markdown: per basin of the test set, the final models' force and energy RMSEs, and each sampler's
+    worst basin (largest force RMSE) per iteration; nothing when the test frames carry no basin."""
+    if "per_basin" not in results["initial"]:
+        return []
+    finals = {"start": results["initial"], **{name: r["iterations"][-1] for name, r in results["samplers"].items()}}
+    basins = list(results["initial"]["per_basin"])
+    f_unit, e_unit = UNITS[WORST_BASIN_KEY], UNITS["energy_rmse_meV_atom"]
+    lines = ["", "## Errors per basin", "",
+             f"Test RMSE of each final model in each basin of the test set: forces ({f_unit}) / energy ({e_unit}); "
+             "the worst basin has the largest force RMSE:", "",
+             "| model | " + " | ".join(f"{b} ({results['initial']['per_basin'][b]['n_frames']})" for b in basins)
+             + " | worst basin |", "|---|" + "---|" * (len(basins) + 1)]
+    for name, m in finals.items():
+        cells = [f"{m['per_basin'][b][WORST_BASIN_KEY]:.1f} / {m['per_basin'][b]['energy_rmse_meV_atom']:.2f}"
+                 if b in m["per_basin"] else "–" for b in basins]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {m['worst_basin']['basin']} |")
+    lines += ["", "Worst basin per iteration (0 = the starting model):", ""]
+    start = results["initial"]["worst_basin"]
+    for name, r in results["samplers"].items():
+        steps = [f"0 {start['basin']} ({start[WORST_BASIN_KEY]:.1f})"] + [
+            f"{m['iteration']} {m['worst_basin']['basin']} ({m['worst_basin'][WORST_BASIN_KEY]:.1f})"
+            for m in r["iterations"] if "worst_basin" in m]
+        lines.append(f"* {name}: " + ", ".join(steps) + f" {f_unit}")
+    return lines
 
 
 def comparison_lines(results) -> list:

@@ -5,6 +5,11 @@ Voigt components, in meV/Å³ (periodic frames whose labels carry a stress). Per
 the absolute error per atom and ``forces``/``stress`` the frame's RMSE over its components; the
 summary RMSEs pool every component of every frame. Labels are read through
 :func:`skmd.tools.labels.reference_labels` (REF_ keys, or a SinglePointCalculator's results).
+
+When every frame carries ``info["basin"]`` (the shipped alanine-dipeptide test set does), the score
+also holds ``per_basin`` (basin → ``n_frames`` and the RMSEs of :data:`BASIN_KEYS`, pooled as above
+over that basin's frames) and ``worst_basin``, the basin of the largest :data:`WORST_BASIN_KEY`: the
+"uniformly accurate" measure of uncertainty-biased MD (an error bound over every region, not an average).
 """
 from __future__ import annotations
 
@@ -14,6 +19,10 @@ import numpy as np
 UNITS = {"energy_rmse_meV_atom": "meV/atom", "force_rmse_meV_A": "meV/Å", "stress_rmse_meV_A3": "meV/Å³"}
 #: summary key → the per-frame quantity it pools (a key of ``score(...)["per_frame"]``, same unit)
 QUANTITY = {"energy_rmse_meV_atom": "energy", "force_rmse_meV_A": "forces", "stress_rmse_meV_A3": "stress"}
+#: the summary keys also given per basin, and the one whose largest basin is the worst basin
+BASIN_KEYS, WORST_BASIN_KEY = ("energy_rmse_meV_atom", "force_rmse_meV_A"), "force_rmse_meV_A"
+#: the ``info`` key that names a test frame's basin
+BASIN_INFO = "basin"
 
 
 def frame_errors(calculator, frames) -> dict:
@@ -52,8 +61,34 @@ def score(calculator, frames) -> dict:
               "force_rmse_meV_A": pooled["forces"]}
     if "stress" in pooled:
         result["stress_rmse_meV_A3"] = pooled["stress"]
+    if all(BASIN_INFO in frame.info for frame in frames):
+        result.update(by_basin(errors, [str(frame.info[BASIN_INFO]) for frame in frames], [len(f) for f in frames]))
     result["per_frame"] = {key: values.tolist() for key, values in errors.items()}
     return result
+
+
+def by_basin(per_frame: dict, basins: list, n_atoms: list) -> dict:
+    """{"per_basin": {basin: {"n_frames", *BASIN_KEYS}}, "worst_basin": {"basin", WORST_BASIN_KEY}}.
+
+    ``per_frame``: {"energy": (n,) meV/atom, "forces": (n,) meV/Å} per-frame errors (see the module);
+    ``basins``: (n,) basin names; ``n_atoms``: (n,) atoms per frame. A basin's force RMSE pools its
+    frames' Cartesian components (each frame's mean square weighted by its 3 × n_atoms components), its
+    energy RMSE the per-atom errors of its frames, as the summary RMSEs do over all frames. Basins in the
+    order they first appear.
+    """
+    basins, weights = np.asarray(basins, object), np.asarray(n_atoms, float)
+    if not (len(basins) == len(weights) == len(per_frame["energy"]) == len(per_frame["forces"])):
+        raise ValueError("per-frame errors, basins and atom counts must have one entry per frame")
+    energy, forces = np.asarray(per_frame["energy"], float), np.asarray(per_frame["forces"], float)
+    table = {}
+    for name in dict.fromkeys(basins.tolist()):
+        keep = basins == name
+        table[name] = {"n_frames": int(keep.sum()),
+                       "energy_rmse_meV_atom": float(np.sqrt(np.mean(energy[keep] ** 2))),
+                       "force_rmse_meV_A": float(np.sqrt(np.sum(weights[keep] * forces[keep] ** 2)
+                                                         / np.sum(weights[keep])))}
+    worst = max(table, key=lambda name: table[name][WORST_BASIN_KEY])
+    return {"per_basin": table, "worst_basin": {"basin": worst, WORST_BASIN_KEY: table[worst][WORST_BASIN_KEY]}}
 
 
 def score_model_file(model_path, frames, threads: int = 1) -> dict:

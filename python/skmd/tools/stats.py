@@ -105,6 +105,24 @@ def holm(p_values) -> np.ndarray:
     return adjusted
 
 
+def t_interval(values, level: float = LEVEL) -> dict:
+    """Mean of independent runs' values (n,) (e.g. one per seed) and its Student-t interval over them.
+
+    Returns {"n", "mean", "low", "high", "values"} in the units of ``values``; with one value (or none)
+    ``low`` and ``high`` are None (no spread to estimate). mean ± t(1 − (1 − level)/2; n − 1) · s/√n.
+    """
+    values = np.asarray(values, float).ravel()
+    if values.size and not np.all(np.isfinite(values)):
+        raise ValueError("values holds non-finite values")
+    mean = float(values.mean()) if values.size else None
+    low = high = None
+    if values.size > 1:
+        from scipy.stats import t  # noqa: PLC0415
+        half = float(t.ppf(0.5 + level / 2.0, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
+        low, high = mean - half, mean + half
+    return {"n": int(values.size), "mean": mean, "low": low, "high": high, "values": values.tolist()}
+
+
 # --------------------------------------------------------------------------- derived metrics of curves
 def _curves(curves) -> np.ndarray:
     curves = np.asarray(curves, float)

@@ -1,0 +1,104 @@
+"""The alanine-dipeptide campaign over seeds: ``skmd al --preset P --seed S`` for each seed, then compared.
+
+Runs (or resumes) ``skmd al --preset P --seed S --workers W --out ROOT/seedS`` in a subprocess for each
+of ``--seeds`` (a finished run, one whose results.json covers every iteration, is skipped; an unfinished
+one resumes), then writes benchmarks/results/al_ala2_seeds.json:
+
+- ``comparison``: :func:`skmd.al.over_seeds.compare_runs` of the run directories (means and 95 %
+  t-intervals over seeds, per-seed paired tests Holm-adjusted over pairs × seeds, the claims' verdicts);
+- ``wall_s``: per seed, this call's seconds (None when skipped) and the campaign's own total over all its
+  invocations; ``command``: the command of one seed; ``machine``; ``commit``: the git commit of the code.
+
+Any further arguments are passed on to every ``skmd al`` command (e.g. ``--iterations 1`` to shrink it);
+they are recorded. The ala2-medium preset takes over an hour per seed on 2 cores.
+
+Run: .venv/bin/python benchmarks/al_ala2_seeds.py [--preset ala2-medium] [--seeds 0 1 2] [--workers 2]
+     [--root runs/ala2-seeds] [--result FILE.json] [skmd al flags ...]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULT = HERE / "results" / "al_ala2_seeds.json"
+
+
+def finished(out: Path) -> bool:
+    """Whether ``out`` holds a campaign whose results.json covers every iteration of its config."""
+    path = out / "results.json"
+    if not path.is_file():
+        return False
+    results = json.loads(path.read_text())
+    return all(len(r["iterations"]) == results["config"]["iterations"] for r in results["samplers"].values())
+
+
+def commit() -> str | None:
+    """The git commit of this checkout (with ``-dirty`` when it has uncommitted changes), or None."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def command_of(preset: str, seed: int, workers: int, out: Path, extra: list) -> list:
+    return [sys.executable, "-m", "skmd.cli.main", "al", "--preset", preset, "--seed", str(seed),
+            "--workers", str(workers), "--out", str(out), *extra]
+
+
+def run_seed(command: list, out: Path) -> float | None:
+    """Run (or resume) one seed's campaign unless it is finished; its wall seconds, or None if skipped."""
+    if finished(out):
+        print(f"{out}: finished, skipped", flush=True)
+        return None
+    started = time.perf_counter()
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[3:])} failed with exit code {done.returncode}; rerun to resume")
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="ala2-medium")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--root", default="runs/ala2-seeds", help="run directories ROOT/seed<S>")
+    parser.add_argument("--result", default=str(RESULT), help="the JSON to write")
+    args, extra = parser.parse_known_args()
+    if len(set(args.seeds)) < 2:
+        raise SystemExit("give at least 2 distinct --seeds")
+    from skmd.al.over_seeds import compare_runs, render_markdown
+    from skmd.tools.machine import machine_info
+    outs = {seed: Path(args.root) / f"seed{seed}" for seed in args.seeds}
+    machine = machine_info()                 # before the runs, with the load of that moment
+    walls = {}
+    for seed, out in outs.items():
+        command = command_of(args.preset, seed, args.workers, out, extra)
+        this_call = run_seed(command, out)
+        total = json.loads((out / "results.json").read_text())["wall_s"]
+        walls[str(seed)] = {"this_call_s": this_call, "campaign_s": total}
+    comparison = compare_runs(list(outs.values()))
+    summary = {"command": " ".join(["skmd", *command_of(args.preset, "S", args.workers, Path(args.root) / "seedS",
+                                                        extra)[3:]]),
+               "preset": args.preset, "seeds": args.seeds, "extra_flags": extra, "workers": args.workers,
+               "threads_per_process": 1, "wall_s": walls, "machine": machine,
+               "machine_recorded": "as the runs started" if any(w["this_call_s"] for w in walls.values())
+               else "when comparing runs finished earlier", "commit": commit(),
+               "comparison": comparison}
+    Path(args.result).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.result).write_text(json.dumps(summary, indent=2))
+    print(render_markdown(comparison))
+    print(f"wrote {args.result}")
+
+
+if __name__ == "__main__":
+    main()

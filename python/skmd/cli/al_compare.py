@@ -1,0 +1,27 @@
+"""``skmd al-compare``: finished ``skmd al`` campaigns of one config and several seeds, compared over the seeds
+(:mod:`skmd.al.over_seeds`): prints the markdown, optionally writes the JSON."""
+from __future__ import annotations
+
+
+def add_command(sub) -> None:
+    p = sub.add_parser("al-compare", help="compare finished skmd al campaigns of one config over their seeds",
+                       description="Compare finished skmd al run directories that differ only in --seed: mean and "
+                                   "95 % t-interval over seeds of test errors (also per basin), coverage, labels "
+                                   "and stage times; paired tests of the final models per seed; verdicts on the "
+                                   "papers' claims.")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories of skmd al (--out), one per seed")
+    p.add_argument("--out", dest="json_out", default=None, metavar="FILE.json", help="also write the result as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path  # noqa: PLC0415
+    if args.json_out is not None and not Path(args.json_out).resolve().parent.is_dir():
+        raise ValueError(f"cannot write {args.json_out}: its folder does not exist")
+    from ..al.over_seeds import compare_runs, render_markdown  # noqa: PLC0415
+    result = compare_runs(args.run_dirs)
+    if args.json_out is not None:
+        from ..tools.rundir import write_json  # noqa: PLC0415
+        write_json(args.json_out, result)
+    print(render_markdown(result), end="")
+    return 0
