@@ -17,6 +17,7 @@ from ..tools.rundir import write_json
 from . import learning
 from .samplers import SKMD, Context
 from .splits import split_labels, validation
+from .start import REPEAT_RATTLE_A
 
 
 def _read(path) -> list:
@@ -93,10 +94,10 @@ class Loop:
                 "max_atomic_uncertainty": [float(f.info["max_atomic_uncertainty"]) for f in candidates
                                            if "max_atomic_uncertainty" in f.info],
                 "trace": [row for records in result.get("records", []) for row in records]})
-            ensemble, replaced = replace_dropped(result["ensemble"], result["dropped"])
+            ensemble, replaced = replace_dropped(result["ensemble"], result["dropped"], seed=c.seed * 1000 + k)
             if replaced:
                 self.campaign.log(f"iteration {k}: {name}: {len(replaced)} walks were dropped; their walkers go on "
-                                  f"from copies of other walkers' end points (walkers {', '.join(map(str, replaced))})")
+                                  f"from rattled copies of other walkers' end points (walkers {', '.join(map(str, replaced))})")
             _write(folder / "ensemble.extxyz", ensemble)
             _write(folder / "candidates.extxyz", candidates)
 
@@ -149,10 +150,12 @@ class Loop:
         return [sum(t for (owner, _), t in zip(jobs, seconds) if owner is s) for s in samplers]
 
 
-def replace_dropped(ensemble: list, dropped: list) -> tuple[list, list]:
+def replace_dropped(ensemble: list, dropped: list, seed: int = 0) -> tuple[list, list]:
     """The walkers to go on from: each walker whose walk was dropped (diverged) is replaced by a copy of a
-    surviving walker's end point, in turn, so a start that diverges is not tried again in the next
-    iteration; returns (ensemble, indices replaced). With no survivor the ensemble is returned as is."""
+    surviving walker's end point, in turn, rattled by ``start.REPEAT_RATTLE_A`` (seeded) so that no two
+    walkers coincide (SKMD's kernel refuses identical members), and a start that diverges is not tried
+    again in the next iteration; returns (ensemble, indices replaced). With no survivor the ensemble is
+    returned as is."""
     bad = sorted({int(d["particle"]) for d in dropped if d.get("particle") is not None})
     good = [i for i in range(len(ensemble)) if i not in bad]
     if not bad or not good:
@@ -160,6 +163,7 @@ def replace_dropped(ensemble: list, dropped: list) -> tuple[list, list]:
     ensemble = list(ensemble)
     for n, i in enumerate(bad):
         ensemble[i] = ensemble[good[n % len(good)]].copy()
+        ensemble[i].rattle(REPEAT_RATTLE_A, seed=seed * 1000 + i)
     return ensemble, bad
 
 

@@ -80,16 +80,25 @@ def perturbed_copies(structures, n_frames: int, displacement_A: float, strain: f
     return frames
 
 
+#: std (Å) of the seeded displacement that keeps a repeated walker start distinct from the one it repeats
+#: (SKMD's kernel refuses identical ensemble members)
+REPEAT_RATTLE_A = 0.01
+
+
 def bare_copies(frames, n_frames: int, seed: int) -> list:
-    """``n_frames`` walker starts drawn from ``frames`` in a seeded random order (cycled when there are fewer),
-    as bare structures: numbers, positions, cell and periodicity only (no labels, no calculator)."""
+    """``n_frames`` walker starts drawn from ``frames`` in a seeded random order (cycled when there are fewer,
+    each repeat rattled by ``REPEAT_RATTLE_A``), as bare structures: numbers, positions, cell and periodicity
+    only (no labels, no calculator)."""
     from ase import Atoms  # noqa: PLC0415
     if not frames:
         raise ValueError("no frames to start the walkers from")
     order = np.random.default_rng([seed, 19]).permutation(len(frames))
     picks = [frames[order[index % len(frames)]] for index in range(n_frames)]
-    return [Atoms(numbers=f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc, info={"skmd_start": i})
-            for i, f in enumerate(picks)]
+    starts = [Atoms(numbers=f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc, info={"skmd_start": i})
+              for i, f in enumerate(picks)]
+    for index in range(len(frames), n_frames):
+        starts[index].rattle(REPEAT_RATTLE_A, seed=seed * 1000 + index)
+    return starts
 
 
 def split_indices(n: int, fractions: dict, seed: int) -> dict:
