@@ -92,10 +92,10 @@ def phi_psi_maps(run: dict, name: str) -> list:
 
 
 def basins_of(cells) -> set:
-    """The basins (:func:`skmd.studies.ala2_testset.classify_basin` of each cell's centre) of visited cells,
+    """The basins (:func:`skmd.atoms.alanine.classify_basin` of each cell's centre) of visited cells,
     ``other`` left out."""
     import numpy as np  # noqa: PLC0415
-    from ..studies.ala2_testset import OTHER, classify_basin  # noqa: PLC0415
+    from ..atoms.alanine import OTHER, classify_basin  # noqa: PLC0415
     size = 360.0 / cells.shape[0]
     centres = -180.0 + size * (np.argwhere(cells) + 0.5)
     return set(classify_basin(centres)) - {OTHER} if len(centres) else set()

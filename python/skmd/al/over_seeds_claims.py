@@ -17,7 +17,7 @@ iteration; differences come with their mean and 95 % t-interval over seeds.
 (d) "UB-MD captures rare events without knowing the transition temperature": ubmd, run at the campaign's
     temperature, visits in every seed a φ/ψ cell of some basin in which md300 visits no cell over the
     whole campaign. A cell belongs to the basin of its centre by
-    :func:`skmd.studies.ala2_testset.classify_basin` (nearest of the five basin centres within 70°; cells
+    :func:`skmd.atoms.alanine.classify_basin` (nearest of the five basin centres within 70°; cells
     farther from every centre belong to none). Needs the PhiPsi trace.
 """
 from __future__ import annotations

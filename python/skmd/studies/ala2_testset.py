@@ -24,15 +24,9 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 from ase.optimize import BFGS
 
-from ..atoms.alanine import MINIMA, PHI_ATOMS, PSI_ATOMS, alanine_dipeptide, ramachandran
+from ..atoms.alanine import (BASIN_CENTRES, BASIN_RADIUS_DEG, OTHER, PHI_ATOMS, PSI_ATOMS,  # noqa: F401
+                             alanine_dipeptide, angle_difference, classify_basin, ramachandran)
 
-#: (φ, ψ) centres in degrees of the five basins: the four of ``MINIMA`` and αL, near the values
-#: that gas-phase quantum-chemical maps of the dipeptide give (αR is a minimum only in solvent).
-BASIN_CENTRES = {**MINIMA, "αL": (65.0, 35.0)}
-#: Label of a frame farther than ``max_distance`` from every centre.
-OTHER = "other"
-#: Default largest distance (degrees, on the φ/ψ torus) from a basin centre to a frame in that basin.
-BASIN_RADIUS_DEG = 70.0
 #: The fixed set and its manifest (settings, counts, SHA-256), shipped as package data (in the wheel too).
 SHIPPED_TESTSET = Path(__file__).resolve().parent.parent / "data" / "ala2_testset.extxyz"
 SHIPPED_MANIFEST = SHIPPED_TESTSET.with_suffix(".json")
@@ -45,29 +39,6 @@ def shipped_testset() -> tuple[str, str]:
         raise ValueError(f"the fixed test set is not at {SHIPPED_TESTSET} (this install lacks skmd's package "
                          "data); reinstall skmd or pass --testset PATH")
     return str(SHIPPED_TESTSET), json.loads(SHIPPED_MANIFEST.read_text())["sha256"]
-
-
-def angle_difference(a, b) -> np.ndarray:
-    """Signed periodic difference a − b of angles in degrees, in [−180, 180)."""
-    return (np.asarray(a, float) - np.asarray(b, float) + 180.0) % 360.0 - 180.0
-
-
-def classify_basin(phi_psi, max_distance: float = BASIN_RADIUS_DEG):
-    """Basin name of each (φ, ψ) in degrees: the nearest centre of :data:`BASIN_CENTRES`.
-
-    Distance is Euclidean on the periodic (φ, ψ) torus; beyond ``max_distance`` degrees from
-    every centre the frame is :data:`OTHER`. Takes (2,) → str, or (n, 2) → list of str.
-    """
-    angles = np.asarray(phi_psi, float)
-    if angles.shape[-1:] != (2,) or angles.ndim > 2:
-        raise ValueError(f"phi_psi must have shape (2,) or (n, 2); got {angles.shape}")
-    names = list(BASIN_CENTRES)
-    centres = np.array([BASIN_CENTRES[name] for name in names])
-    flat = angles.reshape(-1, 1, 2)
-    distance = np.linalg.norm(angle_difference(flat, centres[None]), axis=-1)   # (n, n_basins)
-    nearest = distance.argmin(axis=1)
-    labels = [names[k] if distance[i, k] <= max_distance else OTHER for i, k in enumerate(nearest)]
-    return labels[0] if angles.ndim == 1 else labels
 
 
 def bonded_side(atoms: Atoms, bond: tuple) -> np.ndarray:
