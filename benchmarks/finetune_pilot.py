@@ -90,6 +90,7 @@ def prepare_inputs(run: Path, work: Path) -> dict:
     overlap = sum(key in trained_on for key in unique)
     if overlap:
         raise ValueError(f"{overlap} validation frames are in a training set: the rule's premise fails")
+    paths["valid"].unlink(missing_ok=True)           # write_extxyz appends
     write_extxyz(paths["valid"], list(unique.values()))
     paths["validation_counts"] = {"read": n_read, "unique": len(unique), "in_training_sets": overlap}
     return paths
@@ -119,7 +120,11 @@ def scored(model, frames, folder: Path, extra: dict) -> dict:
 def trained_and_scored(trainer, paths: dict, dataset: str, folder: Path, frames) -> dict:
     """Train one candidate on one dataset from model0 (unless done) and score it on the validation frames."""
     if (folder / "model.safetensors").is_file() and (folder / "score.json").is_file():
-        return json.loads((folder / "score.json").read_text())
+        kept = json.loads((folder / "score.json").read_text())
+        if kept["n_frames"] == len(frames):
+            return kept                                  # scored on another validation set: rescored, not retrained
+        return scored(folder / "model.safetensors", frames, folder,
+                      {key: kept[key] for key in ("train_wall_s", "train_cpu_s", "dtype", "trainer")})
     print(f"training {folder.name} on {dataset} ...", flush=True)
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     model = trainer(paths["model0"], paths[dataset], folder, seed=SEED)
@@ -184,12 +189,45 @@ def dtype_step(chosen: str, trainer, paths: dict, work: Path, frames, scores: di
             "wall_ratio_float64_over_float32": wall64 / wall32, "total_train_wall_s": wall32}
 
 
+def _interval(comparison: dict) -> str:
+    m = comparison["median_difference"]
+    return f"{m['estimate']:+.1f} [{m['low']:+.1f}, {m['high']:+.1f}]"
+
+
+def table(result: dict) -> str:
+    """Markdown table of a finished pilot's JSON: validation errors, wall times, paired differences."""
+    choice, rows = result["choice"], []
+    rows.append("| model | force RMSE md700 / skmd / pooled (meV/Å) | energy RMSE md700 / skmd (meV/atom) "
+                "| train wall (s, both) | − model0 (meV/Å) | − leader (meV/Å; float32 row: − float64) |")
+    rows.append("|---|---|---|---|---|---|")
+    m0 = result["model0"]
+    rows.append(f"| model0 | {m0['force_rmse_meV_A']:.1f} (all) | {m0['energy_rmse_meV_atom']:.1f} (all) | – | – | – |")
+    entries = [(c, result["candidates"][c], choice["vs_model0"][c], choice.get("vs_leader", {}).get(c),
+                choice["total_train_wall_s"][c], choice["pooled_force_rmse_meV_A"][c]) for c in result["candidates"]]
+    if "per_dataset" in result["dtype"]:
+        d = result["dtype"]
+        entries.append((f"{d['protocol']} float32", d["per_dataset"], None, d["float32_vs_float64"],
+                        d["total_train_wall_s"], d["pooled_force_rmse_meV_A"]))
+    for name, per, vs0, vsl, wall, pooled_f in entries:
+        forces = " / ".join(f"{per[k]['force_rmse_meV_A']:.1f}" for k in DATASETS)
+        energy = " / ".join(f"{per[k]['energy_rmse_meV_atom']:.1f}" for k in DATASETS)
+        rows.append(f"| {name} | {forces} / **{pooled_f:.1f}** | {energy} | {wall:.0f} | "
+                    f"{_interval(vs0) if vs0 else '–'} | {_interval(vsl) if vsl else '–'} |")
+    return "\n".join(rows)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True, help="a finished skmd al --preset ala2-medium run (read only)")
-    parser.add_argument("--work", type=Path, required=True, help="scratch folder (resumable)")
+    parser.add_argument("--run", type=Path, help="a finished skmd al --preset ala2-medium run (read only)")
+    parser.add_argument("--work", type=Path, help="scratch folder (resumable)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/finetune_pilot.json"))
+    parser.add_argument("--table", action="store_true", help="print the table of the --out JSON and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.out.read_text())))
+        return
+    if args.run is None or args.work is None:
+        parser.error("--run and --work are needed (or --table)")
     missing = [p for p in [args.run / "model0/model.safetensors", args.run / "start/train.extxyz"]
                + [args.run / "samplers" / s / ITERATION / "calibration.extxyz" for s in SAMPLERS] if not p.is_file()]
     if missing:
@@ -199,8 +237,9 @@ def main(argv=None):
     frames, modes = read_frames(paths["valid"]), trainers(paths)
     (args.work / "model0").mkdir(exist_ok=True)
     model0_file = args.work / "model0" / "score.json"
-    model0 = (json.loads(model0_file.read_text()) if model0_file.is_file()
-              else scored(paths["model0"], frames, args.work / "model0", {}))
+    model0 = json.loads(model0_file.read_text()) if model0_file.is_file() else {}
+    if model0.get("n_frames") != len(frames):
+        model0 = scored(paths["model0"], frames, args.work / "model0", {})
     scores = {c: {d: trained_and_scored(modes[c], paths, d, args.work / d / c, frames) for d in DATASETS}
               for c in CANDIDATES}
     choice = choose(scores, np.tile(np.asarray(model0["per_frame"]["forces"], float), len(DATASETS)))
