@@ -198,8 +198,9 @@ def table(result: dict) -> str:
     """Markdown table of a finished pilot's JSON: validation errors, wall times, paired differences."""
     choice, rows = result["choice"], []
     rows.append("| model | force RMSE md700 / skmd / pooled (meV/Å) | energy RMSE md700 / skmd (meV/atom) "
-                "| train wall (s, both) | − model0 (meV/Å) | − leader (meV/Å; float32 row: − float64) |")
+                "| train wall / CPU (s, both) | − model0 (meV/Å) | − leader (meV/Å; float32 row: − float64) |")
     rows.append("|---|---|---|---|---|---|")
+    cpu = {c: sum(per[d]["train_cpu_s"] for d in DATASETS) for c, per in result["candidates"].items()}
     m0 = result["model0"]
     rows.append(f"| model0 | {m0['force_rmse_meV_A']:.1f} (all) | {m0['energy_rmse_meV_atom']:.1f} (all) | – | – | – |")
     entries = [(c, result["candidates"][c], choice["vs_model0"][c], choice.get("vs_leader", {}).get(c),
@@ -208,10 +209,11 @@ def table(result: dict) -> str:
         d = result["dtype"]
         entries.append((f"{d['protocol']} float32", d["per_dataset"], None, d["float32_vs_float64"],
                         d["total_train_wall_s"], d["pooled_force_rmse_meV_A"]))
+        cpu[entries[-1][0]] = sum(d["per_dataset"][k]["train_cpu_s"] for k in DATASETS)
     for name, per, vs0, vsl, wall, pooled_f in entries:
         forces = " / ".join(f"{per[k]['force_rmse_meV_A']:.1f}" for k in DATASETS)
         energy = " / ".join(f"{per[k]['energy_rmse_meV_atom']:.1f}" for k in DATASETS)
-        rows.append(f"| {name} | {forces} / **{pooled_f:.1f}** | {energy} | {wall:.0f} | "
+        rows.append(f"| {name} | {forces} / **{pooled_f:.1f}** | {energy} | {wall:.0f} / {cpu[name]:.0f} | "
                     f"{_interval(vs0) if vs0 else '–'} | {_interval(vsl) if vsl else '–'} |")
     return "\n".join(rows)
 
