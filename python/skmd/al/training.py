@@ -30,17 +30,23 @@ class MACETrainer:
     valid_fraction: float = 0.1
     stress_weight: float = 0.0
     replay: str | None = None
+    dtype: str = "float64"   # the precision mace_run_train trains in (skmd.atoms.training.TRAINING_DTYPES)
+
+    def __post_init__(self):
+        from ..atoms.training import check_dtype  # noqa: PLC0415
+        check_dtype(self.dtype)
 
     def __call__(self, base, train_file, work_dir, seed: int, valid_file=None):
         from ..atoms.training import FinetuneSettings, SurrogateSettings, finetune, train_surrogate  # noqa: PLC0415
         if base is None or self.mode == "scratch":
             settings = SurrogateSettings(channels=self.channels, epochs=self.scratch_epochs,
-                                         valid_fraction=self.valid_fraction, stress_weight=self.stress_weight)
+                                         valid_fraction=self.valid_fraction, stress_weight=self.stress_weight,
+                                         dtype=self.dtype)
             return train_surrogate(train_file, work_dir, self.e0s, settings, seed=seed, name="model",
                                    valid_file=valid_file)
         settings = FinetuneSettings(mode=self.mode, epochs=self.epochs, switch_epoch=max(1, self.epochs // 2),
                                     valid_fraction=self.valid_fraction, stress_weight=self.stress_weight,
-                                    e0s=self.e0s or None, replay_file=self.replay)
+                                    e0s=self.e0s or None, replay_file=self.replay, dtype=self.dtype)
         return finetune(base, train_file, work_dir, settings, seed=seed, name="model", valid_file=valid_file)
 
 

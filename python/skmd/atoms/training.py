@@ -46,6 +46,15 @@ from .training_data import replay_copy, replay_frames, training_size  # noqa: F4
 #: the head mace_run_train names for the data of ``--train_file`` (mace.tools.multihead_tools.prepare_default_head)
 NEW_HEAD = "Default"
 FINETUNE_MODES = ("lora", "full", "multihead")
+#: the floating-point types mace_run_train may train in (its ``--default_dtype``); the saved model is float64 either way
+TRAINING_DTYPES = ("float64", "float32")
+
+
+def check_dtype(dtype: str) -> str:
+    """``dtype`` if it is one of :data:`TRAINING_DTYPES`; else a one-line ValueError."""
+    if dtype not in TRAINING_DTYPES:
+        raise ValueError(f"training dtype must be one of {', '.join(TRAINING_DTYPES)}, got {dtype!r}")
+    return dtype
 
 
 def isolated_atom_energies(calculator_factory, atomic_numbers) -> dict:
@@ -74,6 +83,10 @@ class SurrogateSettings:
     energy_weight: float = 1.0
     valid_fraction: float = 0.1
     stress_weight: float = 0.0   # > 0: also fit REF_stress (periodic data) with this loss weight
+    dtype: str = "float64"       # mace_run_train's --default_dtype (see TRAINING_DTYPES)
+
+    def __post_init__(self):
+        check_dtype(self.dtype)
 
 
 @dataclass
@@ -100,8 +113,10 @@ class FinetuneSettings:
     stress_weight: float = 0.0   # > 0: also fit REF_stress (periodic data), in both stages
     e0s: dict | None = None      # {Z: eV}; None: the foundation model's own (see foundation_e0s)
     replay_file: str | None = None   # mode "multihead": extxyz of labelled frames of the base model's data
+    dtype: str = "float64"       # mace_run_train's --default_dtype (see TRAINING_DTYPES)
 
     def __post_init__(self):
+        check_dtype(self.dtype)
         if self.mode not in FINETUNE_MODES:
             raise ValueError(f"fine-tuning mode must be one of {', '.join(FINETUNE_MODES)}, got {self.mode!r}")
         if self.mode == "multihead" and self.replay_file is None:
@@ -114,9 +129,11 @@ class FinetuneSettings:
 
 
 def _common_args(name: str, train_file: Path, work_dir: Path, seed: int, batch_size: int,
-                 valid_fraction: float, epochs: int, valid_file=None) -> list:
+                 valid_fraction: float, epochs: int, valid_file=None, dtype: str = "float64") -> list:
     """mace_run_train's data, batch and run flags. With ``valid_file`` those frames are the validation
-    (early-stopping) set and every frame of ``train_file`` trains; else mace holds out ``valid_fraction``."""
+    (early-stopping) set and every frame of ``train_file`` trains; else mace holds out ``valid_fraction``.
+    ``dtype``: the precision mace trains in (one of :data:`TRAINING_DTYPES`)."""
+    check_dtype(dtype)
     n_frames = sum(1 for _ in iread(str(train_file), index=":", format="extxyz"))
     if valid_file is None:
         n_train = training_size(train_file, n_frames, valid_fraction)
@@ -131,7 +148,7 @@ def _common_args(name: str, train_file: Path, work_dir: Path, seed: int, batch_s
     return [f"--name={name}", f"--train_file={train_file}", *validation,
             f"--energy_key={ENERGY_KEY}", f"--forces_key={FORCES_KEY}", f"--work_dir={work_dir}",
             f"--batch_size={batch_size}", f"--valid_batch_size={batch_size}", f"--max_num_epochs={epochs}",
-            f"--seed={seed}", "--device=cpu", "--default_dtype=float64", "--save_cpu", "--eval_interval=1",
+            f"--seed={seed}", "--device=cpu", f"--default_dtype={dtype}", "--save_cpu", "--eval_interval=1",
             "--num_workers=0", "--pin_memory=False"]
 
 
@@ -195,7 +212,7 @@ def train_surrogate(train_file, work_dir, e0s: dict, settings: SurrogateSettings
     work_dir = Path(work_dir)
     _clean(work_dir)
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
-                        settings.valid_fraction, settings.epochs, valid_file)
+                        settings.valid_fraction, settings.epochs, valid_file, settings.dtype)
     args += ["--model=ScaleShiftMACE", f"--num_channels={settings.channels}", f"--max_L={settings.max_L}",
              f"--num_interactions={settings.num_interactions}", f"--r_max={settings.r_max}", "--correlation=3",
              f"--E0s={_e0s_text(e0s)}", f"--lr={settings.lr}",
@@ -232,7 +249,7 @@ def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings 
     foundation = foundation_pickle(foundation_model, work_dir, trusted)
     _clean(work_dir)
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
-                        settings.valid_fraction, settings.epochs, valid_file)
+                        settings.valid_fraction, settings.epochs, valid_file, settings.dtype)
     known = foundation_e0s(foundation) if settings.e0s is None or settings.mode == "multihead" else {}
     e0s = known if settings.e0s is None else settings.e0s
     args += [f"--foundation_model={foundation.resolve()}", *_mode_args(settings, work_dir, known),
