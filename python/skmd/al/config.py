@@ -87,6 +87,7 @@ class CampaignConfig:
     udd_A: float = 0.57
     udd_B: float = 0.005
     sampling_dtype: str = "float64"
+    training_dtype: str = "float64"               # mace_run_train's --default_dtype for every model trained
     skmd_explore_fraction: float | None = None
     trace: str | None = None
     trace_interval: int = 10
@@ -111,13 +112,16 @@ class CampaignConfig:
             raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if self.finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {', '.join(FINETUNE_MODES)}, got {self.finetune!r}")
-        if self.finetune == "multihead" and (self.model is None or self.replay is None):
-            raise ValueError("finetune multihead needs --model (the base model) and --replay FILE (labelled frames "
-                             "of the base model's own data, replayed in a head of their own)")
+        if self.finetune == "multihead" and self.model is not None and self.replay is None:
+            raise ValueError("finetune multihead with --model needs --replay FILE (labelled frames of the base "
+                             "model's own data, replayed in a head of their own); without --model the surrogate's "
+                             "own training labels are replayed")
         if self.replay is not None and self.finetune != "multihead":
             raise ValueError(f"--replay is used only by finetune multihead, not {self.finetune}")
         if self.sampling_dtype not in DTYPES:
             raise ValueError(f"sampling_dtype must be one of {', '.join(DTYPES)}, got {self.sampling_dtype!r}")
+        if self.training_dtype not in DTYPES:
+            raise ValueError(f"training_dtype must be one of {', '.join(DTYPES)}, got {self.training_dtype!r}")
         if self.skmd_explore_fraction is not None and not 0.0 <= float(self.skmd_explore_fraction) <= 1.0:
             raise ValueError(f"skmd_explore_fraction must be in [0, 1], got {self.skmd_explore_fraction}")
         if self.starts not in STARTS:

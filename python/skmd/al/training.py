@@ -51,11 +51,17 @@ class MACETrainer:
 
 
 def builtin_trainer(config, e0s: dict) -> MACETrainer:
-    """The :class:`MACETrainer` a :class:`~skmd.al.config.CampaignConfig` describes."""
+    """The :class:`MACETrainer` a :class:`~skmd.al.config.CampaignConfig` describes. Multi-head fine-tuning
+    replays ``config.replay``, or, for a surrogate the campaign trained itself, its own training labels
+    (``<out>/start/train.extxyz``)."""
+    from pathlib import Path  # noqa: PLC0415
+    replay = None
+    if config.finetune == "multihead":
+        replay = config.replay or str(Path(config.out) / "start" / "train.extxyz")
     return MACETrainer(mode=config.finetune, e0s=dict(e0s), epochs=config.finetune_epochs,
                        scratch_epochs=config.surrogate_epochs, channels=config.model_channels,
                        valid_fraction=config.valid_fraction, stress_weight=config.stress_weight if config.npt else 0.0,
-                       replay=config.replay if config.finetune == "multihead" else None)
+                       replay=replay, dtype=config.training_dtype)
 
 
 def kept(trained, final):
