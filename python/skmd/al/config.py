@@ -37,7 +37,9 @@ class CampaignConfig:
     is trained on oracle labels of ``start_frames`` perturbed copies (``perturb_A`` Å rattle,
     ``perturb_strain`` relative cell strain for periodic cells). ``pressure_GPa`` set: NPT, stress
     labels and a stress loss; else NVT. ``test``: a labelled extxyz file to score on; without one the
-    ``test_fraction`` of the starting labels is held out for it.
+    ``test_fraction`` of the starting labels is held out for it. ``max_volume_ratio``: the factor (> 1)
+    by which a walk's cell volume may grow or shrink within one walk before every sampler's divergence
+    check drops the walk (:class:`~skmd.atoms.divergence.DivergenceCheck`); raise it to let a cell expand.
     """
 
     structures: str = ""
@@ -90,6 +92,7 @@ class CampaignConfig:
     skmd_explore_fraction: float | None = None
     trace: str | None = None
     trace_interval: int = 10
+    max_volume_ratio: float = 3.0
     label_batch: int = 1
     workers: int | None = None
     dask_scheduler: str | None = None
@@ -133,6 +136,9 @@ class CampaignConfig:
                              f"{self.ubmd_element_weights!r}")
         for element, weight in self.ubmd_element_weights.items():
             non_negative(f"ubmd_element_weights[{element!r}]", weight)
+        if not positive("max_volume_ratio", self.max_volume_ratio) > 1:
+            raise ValueError(f"max_volume_ratio must be > 1 (the factor a walk's cell volume may grow or shrink by "
+                             f"before the walk is dropped as diverged), got {self.max_volume_ratio}")
         if self.trace is not None and ":" not in str(self.trace):
             raise ValueError(f"trace must name 'module:name' of a collective variable, got {self.trace!r}")
         if positive("temperature_K", self.temperature_K) > MAX_TEMPERATURE_K:
