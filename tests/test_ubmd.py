@@ -97,6 +97,18 @@ def test_the_volume_limit_reaches_the_divergence_check_of_every_sampler(tmp_path
         assert all(spec.divergence.max_volume_ratio == expected for spec in specs), [s.name for s in specs]
 
 
+def test_the_finetune_learning_rate_reaches_both_stages_of_the_finetuning(monkeypatch, tmp_path):
+    """``finetune_lr`` is the first stage's learning rate of every fine-tuning, the second stage's a tenth of it."""
+    import skmd.atoms.training
+    from skmd.al.training import builtin_trainer
+    seen = []
+    monkeypatch.setattr(skmd.atoms.training, "finetune", lambda base, train, work, settings, **kw: seen.append(settings))
+    for lr in (None, 0.002):
+        config = make_config(read_preset("ubmd-co2"), {"finetune_lr": lr})
+        builtin_trainer(config, {6: -1.0, 8: -2.0})("base.safetensors", "train.extxyz", tmp_path, seed=0)
+    assert [(s.lr, s.stage_two_lr) for s in seen] == [(0.01, 0.001), (0.002, 0.0002)]
+
+
 # --- bad settings: one line each, before anything is written --------------------------------------------------------
 
 
@@ -110,6 +122,7 @@ BAD_SETTINGS = {
     "window as long as the walk": (["--ubmd-window", "300"], ["ubmd_window 300 must be below steps 300"]),
     "too few calibration frames for alpha": (["--start-frames", "20"], ["ubmd_alpha 0.1 needs at least 9"]),
     "pressure not finite": (["--pressure", "nan"], ["pressure_GPa must be finite"]),
+    "zero fine-tuning learning rate": (["--finetune-lr", "0"], ["finetune_lr"]),
     "volume limit of 1": (["--max-volume-ratio", "1"], ["max_volume_ratio must be > 1"]),
     "negative volume limit": (["--max-volume-ratio", "-2"], ["max_volume_ratio"]),
     "oracle without stress on an NPT preset": (["--oracle", "toy_oracle:no_stress_factory"],

@@ -40,6 +40,7 @@ class CampaignConfig:
     ``test_fraction`` of the starting labels is held out for it. ``max_volume_ratio``: the factor (> 1)
     by which a walk's cell volume may grow or shrink within one walk before every sampler's divergence
     check drops the walk (:class:`~skmd.atoms.divergence.DivergenceCheck`); raise it to let a cell expand.
+    ``finetune_lr``: the learning rate of a fine-tuning's first stage (its second stage runs at a tenth of it).
     """
 
     structures: str = ""
@@ -70,6 +71,7 @@ class CampaignConfig:
     model_channels: int = 32
     surrogate_epochs: int = 60
     finetune_epochs: int = 20
+    finetune_lr: float = 0.01
     stress_weight: float = 100.0
     skmd_amplitude: float = 3.0
     skmd_timestep_fs: float = 0.1
@@ -152,7 +154,8 @@ class CampaignConfig:
             positive_int(name, getattr(self, name))
         if self.workers is not None:
             positive_int("workers", self.workers)
-        for name in ("timestep_fs", "damping_fs", "skmd_timestep_fs", "skmd_friction", "ubmd_tau", "ubmd_threshold"):
+        for name in ("timestep_fs", "damping_fs", "skmd_timestep_fs", "skmd_friction", "ubmd_tau", "ubmd_threshold",
+                     "finetune_lr"):
             positive(name, getattr(self, name))
         for name in ("perturb_A", "perturb_strain", "stress_weight", "skmd_amplitude", "udd_A", "udd_B"):
             non_negative(name, getattr(self, name))

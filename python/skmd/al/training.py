@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class MACETrainer:
     """mace_run_train with the campaign's settings; ``e0s``: {Z: isolated-atom energy in eV} from the oracle;
-    ``replay``: the extxyz file mode ``multihead`` replays (None for the other modes)."""
+    ``replay``: the extxyz file mode ``multihead`` replays (None for the other modes); ``lr``: a fine-tuning's
+    first-stage learning rate, its second stage at a tenth of it."""
 
     mode: str = "full"
     e0s: dict = field(default_factory=dict)
@@ -30,6 +31,7 @@ class MACETrainer:
     valid_fraction: float = 0.1
     stress_weight: float = 0.0
     replay: str | None = None
+    lr: float = 0.01
 
     def __call__(self, base, train_file, work_dir, seed: int, valid_file=None):
         from ..atoms.training import FinetuneSettings, SurrogateSettings, finetune, train_surrogate  # noqa: PLC0415
@@ -39,6 +41,7 @@ class MACETrainer:
             return train_surrogate(train_file, work_dir, self.e0s, settings, seed=seed, name="model",
                                    valid_file=valid_file)
         settings = FinetuneSettings(mode=self.mode, epochs=self.epochs, switch_epoch=max(1, self.epochs // 2),
+                                    lr=self.lr, stage_two_lr=self.lr / 10,
                                     valid_fraction=self.valid_fraction, stress_weight=self.stress_weight,
                                     e0s=self.e0s or None, replay_file=self.replay)
         return finetune(base, train_file, work_dir, settings, seed=seed, name="model", valid_file=valid_file)
@@ -49,7 +52,7 @@ def builtin_trainer(config, e0s: dict) -> MACETrainer:
     return MACETrainer(mode=config.finetune, e0s=dict(e0s), epochs=config.finetune_epochs,
                        scratch_epochs=config.surrogate_epochs, channels=config.model_channels,
                        valid_fraction=config.valid_fraction, stress_weight=config.stress_weight if config.npt else 0.0,
-                       replay=config.replay if config.finetune == "multihead" else None)
+                       replay=config.replay if config.finetune == "multihead" else None, lr=config.finetune_lr)
 
 
 def kept(trained, final):
