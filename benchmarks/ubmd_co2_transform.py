@@ -269,6 +269,25 @@ def analyse(runs: dict, walkers: int, iterations: int) -> dict:
     return {"outcomes": {str(s): o for s, o in outcomes.items()}, "fractions": table, "tests": tests}
 
 
+def markdown_table(result: dict) -> str:
+    """The docs' table: per sampler and iteration, transformed walkers per seed and pooled (Wilson 95 %), the largest
+    end V/V0, and the stratified test."""
+    lines = ["| sampler | iteration | transformed per seed (" + ", ".join(map(str, result["seeds"])) + ") | pooled "
+             "[95 % CI] | end V/V0 range | stops / drops | ubmd vs md: p (stratified permutation) |",
+             "|---|---|---|---|---|---|---|"]
+    for key, row in result["fractions"].items():
+        name, k = key.split("/")
+        per_seed = ", ".join(f"{r['k']}/{r['n']}" for r in row["per_seed"].values())
+        p = row["pooled"]
+        ends = [v for s in result["outcomes"].values() for v in s[name][int(k[4:]) - 1]["end_V_over_V0"] if v]
+        stops = sum(s[name][int(k[4:]) - 1]["threshold_stops"] for s in result["outcomes"].values())
+        drops = sum(len(s[name][int(k[4:]) - 1]["dropped"]) for s in result["outcomes"].values())
+        test = f"{result['tests'][k]['stratified_permutation_p']:.3g}" if name == "ubmd" else ""
+        lines.append(f"| {name} | {int(k[4:])} | {per_seed} | {p['k']}/{p['n']} = {p['fraction']:.2f} "
+                     f"[{p['low']:.2f}, {p['high']:.2f}] | {min(ends):.2f}–{max(ends):.2f} | {stops} / {drops} | {test} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     import argparse
     import json
@@ -290,8 +309,12 @@ def main(argv=None) -> int:
     parser.add_argument("--preset-protocol", type=Path, default=None,
                         help="a finished run of seed 0 with the preset's fine-tuning (lr 0.01, 2 iterations), "
                              "analysed alongside (its learning check is why the experiment fine-tunes at a lower lr)")
+    parser.add_argument("--table", action="store_true", help="print the docs' table from the results file and stop")
     args = parser.parse_args(argv)
     result = json.loads(RESULT.read_text()) if RESULT.exists() else {}
+    if args.table:
+        print(markdown_table(result))
+        return 0
     if not args.skip_reference and "reference" not in result:
         started = time.perf_counter()
         result["reference"] = {**reference_walks(args.reference_walkers, args.steps),
@@ -308,6 +331,8 @@ def main(argv=None) -> int:
                    "definition": {"volume_ratio": VOLUME_RATIO_TRANSFORMED, "bond_cutoff_A": BOND_CUTOFF_A,
                                   "bond_range_A": list(BOND_RANGE_A), "V0_A3": reference_volume()},
                    "campaign_wall_s_this_call": wall,
+                   "campaign_wall_s_all_calls": {str(s): json.loads((r / "results.json").read_text())["wall_s"]
+                                                 for s, r in runs.items()},
                    "stage_seconds": {str(s): stage_seconds(r, args.iterations) for s, r in runs.items()},
                    "learning_checks": {str(s): learning_checks(r, args.iterations) for s, r in runs.items()},
                    **analyse(runs, args.walkers, args.iterations)})
