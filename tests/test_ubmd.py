@@ -80,6 +80,35 @@ def test_the_alias_runs_the_preset_and_flags_override_it(system, monkeypatch):
     assert seen["config"].walkers == 3 != make_config(read_preset(name)).walkers
 
 
+def test_the_volume_limit_reaches_the_divergence_check_of_every_sampler(tmp_path):
+    """``max_volume_ratio`` (flag, YAML or preset) is the limit of every built-in sampler's DivergenceCheck."""
+    from skmd.al.samplers import builtin_samplers
+    from skmd.cli.al import config_from_args
+    from skmd.cli.main import build_parser
+    samplers = "md,md700,ubmd,udd,skmd,skmd-ud"
+    (tmp_path / "limit.yaml").write_text("max_volume_ratio: 40\n")
+    argv = ["al", "--preset", "ubmd-co2", "--samplers", samplers]
+    for extra, expected in (([], 3.0), (["--config", str(tmp_path / "limit.yaml")], 40.0),
+                            (["--config", str(tmp_path / "limit.yaml"), "--max-volume-ratio", "7.5"], 7.5)):
+        config = config_from_args(build_parser().parse_args(argv + extra))
+        assert config.max_volume_ratio == expected
+        specs = [s.spec(2, 10, seed=0) for s in builtin_samplers(config)]
+        assert len(specs) == 6
+        assert all(spec.divergence.max_volume_ratio == expected for spec in specs), [s.name for s in specs]
+
+
+def test_the_finetune_learning_rate_reaches_both_stages_of_the_finetuning(monkeypatch, tmp_path):
+    """``finetune_lr`` is the first stage's learning rate of every fine-tuning, the second stage's a tenth of it."""
+    import skmd.atoms.training
+    from skmd.al.training import builtin_trainer
+    seen = []
+    monkeypatch.setattr(skmd.atoms.training, "finetune", lambda base, train, work, settings, **kw: seen.append(settings))
+    for lr in (None, 0.002):
+        config = make_config(read_preset("ubmd-co2"), {"finetune_lr": lr})
+        builtin_trainer(config, {6: -1.0, 8: -2.0})("base.safetensors", "train.extxyz", tmp_path, seed=0)
+    assert [(s.lr, s.stage_two_lr) for s in seen] == [(0.01, 0.001), (0.002, 0.0002)]
+
+
 # --- bad settings: one line each, before anything is written --------------------------------------------------------
 
 
@@ -93,6 +122,9 @@ BAD_SETTINGS = {
     "window as long as the walk": (["--ubmd-window", "300"], ["ubmd_window 300 must be below steps 300"]),
     "too few calibration frames for alpha": (["--start-frames", "20"], ["ubmd_alpha 0.1 needs at least 9"]),
     "pressure not finite": (["--pressure", "nan"], ["pressure_GPa must be finite"]),
+    "zero fine-tuning learning rate": (["--finetune-lr", "0"], ["finetune_lr"]),
+    "volume limit of 1": (["--max-volume-ratio", "1"], ["max_volume_ratio must be > 1"]),
+    "negative volume limit": (["--max-volume-ratio", "-2"], ["max_volume_ratio"]),
     "oracle without stress on an NPT preset": (["--oracle", "toy_oracle:no_stress_factory"],
                                                ["NoStress gives no stress", "NPT"]),
 }

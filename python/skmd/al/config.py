@@ -37,7 +37,10 @@ class CampaignConfig:
     is trained on oracle labels of ``start_frames`` perturbed copies (``perturb_A`` Å rattle,
     ``perturb_strain`` relative cell strain for periodic cells). ``pressure_GPa`` set: NPT, stress
     labels and a stress loss; else NVT. ``test``: a labelled extxyz file to score on; without one the
-    ``test_fraction`` of the starting labels is held out for it.
+    ``test_fraction`` of the starting labels is held out for it. ``max_volume_ratio``: the factor (> 1)
+    by which a walk's cell volume may grow or shrink within one walk before every sampler's divergence
+    check drops the walk (:class:`~skmd.atoms.divergence.DivergenceCheck`); raise it to let a cell expand.
+    ``finetune_lr``: the learning rate of a fine-tuning's first stage (its second stage runs at a tenth of it).
     """
 
     structures: str = ""
@@ -68,6 +71,7 @@ class CampaignConfig:
     model_channels: int = 32
     surrogate_epochs: int = 60
     finetune_epochs: int = 20
+    finetune_lr: float = 0.01
     stress_weight: float = 100.0
     skmd_amplitude: float = 3.0
     skmd_timestep_fs: float = 0.1
@@ -91,6 +95,7 @@ class CampaignConfig:
     skmd_explore_fraction: float | None = None
     trace: str | None = None
     trace_interval: int = 10
+    max_volume_ratio: float = 3.0
     label_batch: int = 1
     workers: int | None = None
     dask_scheduler: str | None = None
@@ -137,6 +142,9 @@ class CampaignConfig:
                              f"{self.ubmd_element_weights!r}")
         for element, weight in self.ubmd_element_weights.items():
             non_negative(f"ubmd_element_weights[{element!r}]", weight)
+        if not positive("max_volume_ratio", self.max_volume_ratio) > 1:
+            raise ValueError(f"max_volume_ratio must be > 1 (the factor a walk's cell volume may grow or shrink by "
+                             f"before the walk is dropped as diverged), got {self.max_volume_ratio}")
         if self.trace is not None and ":" not in str(self.trace):
             raise ValueError(f"trace must name 'module:name' of a collective variable, got {self.trace!r}")
         if positive("temperature_K", self.temperature_K) > MAX_TEMPERATURE_K:
@@ -150,7 +158,8 @@ class CampaignConfig:
             positive_int(name, getattr(self, name))
         if self.workers is not None:
             positive_int("workers", self.workers)
-        for name in ("timestep_fs", "damping_fs", "skmd_timestep_fs", "skmd_friction", "ubmd_tau", "ubmd_threshold"):
+        for name in ("timestep_fs", "damping_fs", "skmd_timestep_fs", "skmd_friction", "ubmd_tau", "ubmd_threshold",
+                     "finetune_lr"):
             positive(name, getattr(self, name))
         for name in ("perturb_A", "perturb_strain", "stress_weight", "skmd_amplitude", "udd_A", "udd_B"):
             non_negative(name, getattr(self, name))

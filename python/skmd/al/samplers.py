@@ -44,6 +44,12 @@ def dynamics(temperature_K: float, timestep_fs: float, damping_fs: float, pressu
     return NPT(temperature_K, pressure_GPa, timestep_fs, tdamp_fs=damping_fs, pdamp_fs=10 * damping_fs)
 
 
+def divergence_check(max_volume_ratio: float):
+    """The engine's divergence check with the campaign's volume limit (other limits at their defaults)."""
+    from ..atoms.divergence import DivergenceCheck  # noqa: PLC0415
+    return DivergenceCheck(max_volume_ratio=max_volume_ratio)
+
+
 def observers(acquisition, trace=None, interval: int = 10) -> list:
     """The acquisition rule, and a :class:`~skmd.al.traces.Trace` of ``trace`` (a collective variable) if given."""
     if trace is None:
@@ -56,7 +62,8 @@ def observers(acquisition, trace=None, interval: int = 10) -> list:
 class MD:
     """Independent walkers of plain MD; each walk's end point is its candidate. ``dtype``: the float type
     the MACE model samples in (``float32`` is about twice as fast on CPU); ``trace``: a collective
-    variable recorded every ``trace_interval`` steps (see :mod:`skmd.al.traces`)."""
+    variable recorded every ``trace_interval`` steps (see :mod:`skmd.al.traces`); ``max_volume_ratio``: how far
+    a walk's cell volume may grow or shrink (factor) before the walk is dropped as diverged."""
 
     temperature_K: float = 300.0
     timestep_fs: float = 1.0
@@ -66,6 +73,7 @@ class MD:
     dtype: str = "float64"
     trace: object = None
     trace_interval: int = 10
+    max_volume_ratio: float = 3.0
     n_models = 1
 
     def spec(self, n_moves: int, steps: int, seed: int):
@@ -74,7 +82,8 @@ class MD:
         return SamplerSpec(self.name, "independent", dynamics(self.temperature_K, self.timestep_fs, self.damping_fs,
                                                               self.pressure_GPa),
                            n_moves, steps=steps, seed=seed,
-                           acquisition=observers(EndPoint(steps), self.trace, self.trace_interval))
+                           acquisition=observers(EndPoint(steps), self.trace, self.trace_interval),
+                           divergence=divergence_check(self.max_volume_ratio))
 
     def factory(self, context: Context):
         from ..atoms.parallel import MACEFactory  # noqa: PLC0415
@@ -156,6 +165,7 @@ class SKMD:
     trace_interval: int = 10
     underdamped: bool = False
     damping_fs: float = 100.0
+    max_volume_ratio: float = 3.0
     n_models = 1
 
     def integrator(self):
@@ -176,7 +186,8 @@ class SKMD:
             kernel = KernelSchedule.two_phase(kernel, total=n_moves, explore_fraction=self.explore_fraction)
         bias = Stein(kernel, self.temperature_K)
         return SamplerSpec(self.name, "round_robin", self.integrator(), n_moves, steps=steps, bias=bias, seed=seed,
-                           acquisition=observers(EndPoint(steps), self.trace, self.trace_interval))
+                           acquisition=observers(EndPoint(steps), self.trace, self.trace_interval),
+                           divergence=divergence_check(self.max_volume_ratio))
 
     def factory(self, context: Context):
         from ..atoms.parallel import MACEFactory  # noqa: PLC0415
@@ -186,7 +197,8 @@ class SKMD:
 def builtin_samplers(config) -> list:
     """The samplers a :class:`~skmd.al.config.CampaignConfig` names, with its settings (``md<T>``: MD at T K)."""
     from .sampler_names import md_temperature, sampler_kind  # noqa: PLC0415
-    shared = dict(dtype=config.sampling_dtype, trace=load_trace(config.trace), trace_interval=config.trace_interval)
+    shared = dict(dtype=config.sampling_dtype, trace=load_trace(config.trace), trace_interval=config.trace_interval,
+                  max_volume_ratio=config.max_volume_ratio)
     md = dict(timestep_fs=config.timestep_fs, damping_fs=config.damping_fs, pressure_GPa=config.pressure_GPa,
               **shared)
     recipes = {"md": lambda name: MD(md_temperature(name, config.temperature_K), name=name, **md),

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class MACETrainer:
     """mace_run_train with the campaign's settings; ``e0s``: {Z: isolated-atom energy in eV} from the oracle;
-    ``replay``: the extxyz file mode ``multihead`` replays (None for the other modes)."""
+    ``replay``: the extxyz file mode ``multihead`` replays (None for the other modes); ``lr``: a fine-tuning's
+    first-stage learning rate, its second stage at a tenth of it."""
 
     mode: str = "full"
     e0s: dict = field(default_factory=dict)
@@ -31,6 +32,7 @@ class MACETrainer:
     stress_weight: float = 0.0
     replay: str | None = None
     dtype: str = "float64"   # the precision mace_run_train trains in (skmd.atoms.training.TRAINING_DTYPES)
+    lr: float = 0.01         # first-stage learning rate of a fine-tuning; the second stage runs at a tenth
 
     def __post_init__(self):
         from ..atoms.training import check_dtype  # noqa: PLC0415
@@ -45,6 +47,7 @@ class MACETrainer:
             return train_surrogate(train_file, work_dir, self.e0s, settings, seed=seed, name="model",
                                    valid_file=valid_file)
         settings = FinetuneSettings(mode=self.mode, epochs=self.epochs, switch_epoch=max(1, self.epochs // 2),
+                                    lr=self.lr, stage_two_lr=self.lr / 10,
                                     valid_fraction=self.valid_fraction, stress_weight=self.stress_weight,
                                     e0s=self.e0s or None, replay_file=self.replay, dtype=self.dtype)
         return finetune(base, train_file, work_dir, settings, seed=seed, name="model", valid_file=valid_file)
@@ -61,7 +64,7 @@ def builtin_trainer(config, e0s: dict) -> MACETrainer:
     return MACETrainer(mode=config.finetune, e0s=dict(e0s), epochs=config.finetune_epochs,
                        scratch_epochs=config.surrogate_epochs, channels=config.model_channels,
                        valid_fraction=config.valid_fraction, stress_weight=config.stress_weight if config.npt else 0.0,
-                       replay=replay, dtype=config.training_dtype)
+                       replay=replay, dtype=config.training_dtype, lr=config.finetune_lr)
 
 
 def kept(trained, final):
