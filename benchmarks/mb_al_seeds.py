@@ -87,6 +87,19 @@ def pooled_samplers(results_by_seed: dict) -> tuple[dict, np.ndarray]:
     return pooled, strata
 
 
+def learning_verdicts(sampler: dict) -> dict | None:
+    """How many iterations' learning checks gave each verdict, per quantity (None for runs without checks)."""
+    checks = sampler.get("learning_check")
+    if checks is None:
+        return None
+    counts = {}
+    for check in checks:
+        for quantity, c in check.items():
+            counts.setdefault(quantity, {}).setdefault(c["verdict"], 0)
+            counts[quantity][c["verdict"]] += 1
+    return counts
+
+
 def al_section(runs: Path, rerun: bool, seeds=SEEDS, aggregate_only: bool = False, extra=()) -> dict:
     per_seed, timings = {}, {}
     for seed in seeds:
@@ -110,6 +123,9 @@ def al_section(runs: Path, rerun: bool, seeds=SEEDS, aggregate_only: bool = Fals
                                 "n_acquired_mean": {n: float(np.mean(s["n_acquired"]))
                                                     for n, s in r["samplers"].items()},
                                 "n_diverged": {n: s["n_diverged"] for n, s in r["samplers"].items()},
+                                "acquired_nearest_minimum": {n: s.get("acquired_nearest_minimum")
+                                                             for n, s in r["samplers"].items()},
+                                "learning_check_verdicts": {n: learning_verdicts(s) for n, s in r["samplers"].items()},
                                 "run": timings[seed]} for seed, r in per_seed.items()},
             "combined": {"pooling": f"{len(per_seed)} seeds × 50 paired trials; Wilcoxon signed-rank on all; "
                                     "bootstrap stratified by seed",

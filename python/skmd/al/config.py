@@ -194,14 +194,9 @@ class CampaignConfig:
         return self
 
     def skmd_regime(self) -> str:
-        """One sentence: the regime SKMD's amplitude puts it in for this walker count (kernel_regime)."""
-        from ..modules.kernels import kernel_regime  # noqa: PLC0415
-        h, n = self.skmd_amplitude, self.walkers
-        if kernel_regime(h, n) == "boltzmann":
-            return (f"SKMD runs in the Boltzmann regime (h = {h:g}, h/N = {h / n:.3g} <= 0.1 at N = {n} walkers): "
-                    "it samples its target closely and explores little.")
-        return (f"SKMD runs in the exploration regime (h = {h:g}, h/N = {h / n:.3g} > 0.1 at N = {n} walkers): the "
-                "kernel pushes walkers apart to reach unseen regions; its ensemble is no Boltzmann sample.")
+        """One sentence: the regime SKMD's amplitude puts it in for this walker count."""
+        from ..modules.kernels import regime_sentence  # noqa: PLC0415
+        return regime_sentence(self.skmd_amplitude, self.walkers, "walkers")
 
     @property
     def npt(self) -> bool:

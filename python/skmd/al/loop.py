@@ -17,7 +17,7 @@ from ..tools.rundir import write_json
 from . import learning
 from .samplers import SKMD, Context
 from .splits import split_labels, validation
-from .start import REPEAT_RATTLE_A
+from .start import rattle_repeat
 
 
 def _read(path) -> list:
@@ -152,7 +152,7 @@ class Loop:
 
 def replace_dropped(ensemble: list, dropped: list, seed: int = 0) -> tuple[list, list]:
     """The walkers to go on from: each walker whose walk was dropped (diverged) is replaced by a copy of a
-    surviving walker's end point, in turn, rattled by ``start.REPEAT_RATTLE_A`` (seeded) so that no two
+    surviving walker's end point, in turn, rattled (:func:`~skmd.al.start.rattle_repeat`) so that no two
     walkers coincide (SKMD's kernel refuses identical members), and a start that diverges is not tried
     again in the next iteration; returns (ensemble, indices replaced). With no survivor the ensemble is
     returned as is."""
@@ -163,7 +163,7 @@ def replace_dropped(ensemble: list, dropped: list, seed: int = 0) -> tuple[list,
     ensemble = list(ensemble)
     for n, i in enumerate(bad):
         ensemble[i] = ensemble[good[n % len(good)]].copy()
-        ensemble[i].rattle(REPEAT_RATTLE_A, seed=seed * 1000 + i)
+        rattle_repeat(ensemble[i], seed, i)
     return ensemble, bad
 
 

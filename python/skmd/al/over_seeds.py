@@ -42,6 +42,16 @@ def read_runs(run_dirs) -> list:
         results = json.loads(path.read_text())
         results["run_dir"] = str(run_dir)
         runs.append(results)
+    from ..tools.rundir import as_json  # noqa: PLC0415
+    from .config import CampaignConfig  # noqa: PLC0415
+    defaults = as_json(CampaignConfig())   # a setting an older run did not record had its default value
+    for run in runs:
+        run["config"] = {**defaults, **run["config"]}
+        unfinished = [name for name, r in run["samplers"].items()
+                      if len(r["iterations"]) < run["config"]["iterations"]]
+        if unfinished:
+            raise ValueError(f"{run['run_dir']} is unfinished ({', '.join(unfinished)} short of "
+                             f"{run['config']['iterations']} iterations): resume its skmd al command first")
     first = runs[0]
     for run in runs[1:]:
         for key in sorted(set(first["config"]) | set(run["config"])):

@@ -34,8 +34,10 @@ def write_outputs(campaign, loop, test, started: float, timing: dict) -> dict:
             frame.info["skmd_source"] = f"start/{kind}"
             everything.append(frame)
     initial = json.loads((out / "model0" / "score.json").read_text())
+    from .samplers import SKMD  # noqa: PLC0415
     results = {"config": asdict(c), "units": UNITS, "test_frames": len(test), "initial": _without_per_frame(initial),
-               "samplers": {}}
+               "samplers": {}, "skmd_regime": c.skmd_regime() if any(isinstance(s, SKMD) for s in campaign.samplers)
+               else None}
     per_frame = {"start": initial["per_frame"]}         # per-test-frame errors of the final models
     for sampler in campaign.samplers:
         iterations = [json.loads((campaign.folder(sampler.name, k) / "metrics.json").read_text())
@@ -122,7 +124,7 @@ def report_text(results) -> str:
              f"{c['temperature_K']:g} K; fine-tuning: {c['finetune']}. Test set: {results['test_frames']} frames. "
              f"Oracle calls: {results['oracle_calls']}; wall time {results['wall_s']:.0f} s over "
              f"{results['invocations']} invocation(s) of the command.", "",
-             *([_regime(c), ""] if any(name.startswith("skmd") for name in results["samplers"]) else []),
+             *([results["skmd_regime"], ""] if results.get("skmd_regime") else []),
              "![learning curves](learning_curves.png)", "",
              "*Test RMSE after each iteration (0 = the starting model); one line per sampler.*", "",
              "| sampler | iteration | labels | " + " | ".join(f"test {QUANTITY[k]} RMSE ({UNITS[k]})" for k in keys)
@@ -145,11 +147,6 @@ def report_text(results) -> str:
     lines += ["", "Final models: " + ", ".join(f"{n}: `{p}`" for n, p in results["final_model"].items()),
               f"Training set: `{results['training_set']['path']}` ({results['training_set']['frames']} frames).", ""]
     return "\n".join(lines)
-
-
-def _regime(config: dict) -> str:
-    from .config import CampaignConfig  # noqa: PLC0415
-    return CampaignConfig(**{k: config[k] for k in ("skmd_amplitude", "walkers")}).skmd_regime()
 
 
 def basin_lines(results) -> list:

@@ -97,8 +97,13 @@ def bare_copies(frames, n_frames: int, seed: int) -> list:
     starts = [Atoms(numbers=f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc, info={"skmd_start": i})
               for i, f in enumerate(picks)]
     for index in range(len(frames), n_frames):
-        starts[index].rattle(REPEAT_RATTLE_A, seed=seed * 1000 + index)
+        rattle_repeat(starts[index], seed, index)
     return starts
+
+
+def rattle_repeat(atoms, seed: int, index: int) -> None:
+    """Move ``atoms`` (a repeated or replacement walker start, number ``index``) by ``REPEAT_RATTLE_A``, seeded."""
+    atoms.rattle(REPEAT_RATTLE_A, rng=np.random.default_rng([seed, 23, index]))
 
 
 def split_indices(n: int, fractions: dict, seed: int) -> dict:

@@ -38,11 +38,11 @@ _C7EQ = (
 PHI_ATOMS = (1, 3, 4, 6)   # C(=O)–N–Cα–C
 PSI_ATOMS = (3, 4, 6, 8)   # N–Cα–C(=O)–N
 
-#: Approximate (φ, ψ) of the named minima in degrees, for labelling Ramachandran plots.
 #: SKMD's exploration regime on alanine dipeptide: the amplitude per walker h/N the coverage sweep chose
 #: (benchmarks/results/ala2_exploration_sweep.json: h = 3 at N = 8, the most φ/ψ cells visited within its
 #: divergence and energy limits); the ala2 presets keep it for their walker counts.
 EXPLORATION_H_PER_WALKER = 3.0 / 8
+#: Approximate (φ, ψ) of the named minima in degrees, for labelling Ramachandran plots.
 MINIMA = {"C7eq": (-83.0, 73.0), "C5": (-155.0, 160.0), "αR": (-70.0, -40.0), "C7ax": (75.0, -65.0)}
 
 

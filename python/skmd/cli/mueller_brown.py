@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from ..studies import add_common_flags
 
-AMPLITUDE_HELP = "kernel amplitude h (default: the regime's)"
+AMPLITUDE_HELP = "kernel amplitude h (default: the regime's; a-SKMD's tau stays the regime's unless --tau is given)"
 
 
 def add_commands(sub) -> None:

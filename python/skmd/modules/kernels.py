@@ -26,6 +26,16 @@ def kernel_regime(amplitude: float, n_particles: int) -> str:
     return "boltzmann" if amplitude <= fidelity_amplitude(n_particles) * (1 + 1e-9) else "exploration"
 
 
+def regime_sentence(amplitude: float, n_particles: int, particles: str = "particles") -> str:
+    """One sentence: which regime h puts SKMD in for ``n_particles``, and what that regime gives up."""
+    h, n = amplitude, n_particles
+    if kernel_regime(h, n) == "boltzmann":
+        return (f"SKMD runs in the Boltzmann regime (h = {h:g}, h/N = {h / n:.3g} <= 0.1 at N = {n} {particles}): "
+                "it samples its target closely and rarely leaves its starting basin.")
+    return (f"SKMD runs in the exploration regime (h = {h:g}, h/N = {h / n:.3g} > 0.1 at N = {n} {particles}): the "
+            "kernel pushes them apart, toward regions the model has not seen; the ensemble is no Boltzmann sample.")
+
+
 def median_bandwidth(descriptors) -> float:
     """Median pairwise Euclidean distance between the rows of ``descriptors`` (N, M).
 

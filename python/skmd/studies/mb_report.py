@@ -4,15 +4,11 @@ from __future__ import annotations
 
 
 def regime_line(config: dict) -> str:
-    """Which regime SKMD ran in and what that gives up."""
-    from ..modules.kernels import kernel_regime  # noqa: PLC0415
+    """Which regime SKMD ran in and what that gives up (``--regime`` switches)."""
+    from ..modules.kernels import kernel_regime, regime_sentence  # noqa: PLC0415
     h, n = config["amplitude"], config["n_initial"]
-    if kernel_regime(h, n) == "boltzmann":
-        return (f"SKMD ran in the Boltzmann regime (h = {h:g} <= 0.1 N = {0.1 * n:g}): its particles sample the "
-                "target within about 5 % and rarely leave the starting basin.")
-    return (f"SKMD ran in the exploration regime (h = {h:g} > 0.1 N = {0.1 * n:g}): the kernel pushes its particles "
-            "apart, toward regions the model has not seen; its ensemble is no Boltzmann sample (--regime boltzmann "
-            "for that).")
+    other = "exploration" if kernel_regime(h, n) == "boltzmann" else "boltzmann"
+    return regime_sentence(h, n).replace("SKMD runs", "SKMD ran", 1) + f" Use --regime {other} for the other regime."
 
 
 def learning_lines(results) -> list[str]:
