@@ -14,7 +14,7 @@ from skmd.tools.rundir import as_json
 from skmd.tools.stats import t_interval
 
 TINY = ["--samplers", "md700,skmd", "--iterations", "1", "--walkers", "3", "--steps", "5", "--select", "2",
-        "--start-frames", "24", "--surrogate-epochs", "2", "--finetune-epochs", "3", "--valid-fraction", "0.2"]
+        "--start-frames", "16", "--surrogate-epochs", "2", "--finetune-epochs", "3", "--valid-fraction", "0.2"]
 
 
 def _results_file(folder, **settings):
@@ -76,9 +76,14 @@ def two_seeds(tmp_path_factory):
     pytest.importorskip("tblite")
     pytest.importorskip("mace")
     from skmd.cli.main import main
+    from ase.io import read, write
+    from skmd.studies.ala2_testset import shipped_testset
     root = tmp_path_factory.mktemp("seeds")
+    test = root / "test.extxyz"      # every 10th shipped test frame: every basin, a tenth of the scoring cost
+    write(test, read(shipped_testset()[0], index="::10"), format="extxyz")
     for seed in (0, 1):
-        assert main(["al", "--preset", "ala2", "--seed", str(seed), "--out", str(root / f"seed{seed}"), *TINY]) == 0
+        assert main(["al", "--preset", "ala2", "--seed", str(seed), "--out", str(root / f"seed{seed}"),
+                     "--test", str(test), *TINY]) == 0
     return [root / "seed0", root / "seed1"]
 
 
