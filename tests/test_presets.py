@@ -125,3 +125,15 @@ def test_the_ubmd_alias_picks_the_preset_of_its_system(monkeypatch, tmp_path):
     assert _alias_config(monkeypatch, ubmd, ["ubmd"]).preset == "ubmd-ala2"
     config = _alias_config(monkeypatch, ubmd, ["ubmd", "--system", "si", "--pressure", "1.5"])
     assert (config.preset, config.pressure_GPa, config.out) == ("ubmd-si", 1.5, "runs/ubmd-si")
+
+
+def test_underdamped_skmd_takes_its_own_amplitude():
+    """ala2-medium runs skmd-ud at h/N = 0.1, where the admissibility pilot found it stable; skmd keeps its own h."""
+    from skmd.al.samplers import builtin_samplers
+    config = make_config(read_preset("ala2-medium"))
+    by_name = {s.name: s for s in builtin_samplers(config)}
+    assert by_name["skmd"].amplitude == config.skmd_amplitude == pytest.approx(11.25)
+    assert by_name["skmd-ud"].amplitude == config.skmd_ud_amplitude == pytest.approx(3.0)
+    assert "skmd-ud: SKMD runs in the Boltzmann regime" in config.skmd_regime()
+    with pytest.raises(ValueError, match="skmd_ud_amplitude"):
+        make_config(read_preset("ala2-medium"), {"skmd_ud_amplitude": -1.0}).validate()

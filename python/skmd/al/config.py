@@ -74,6 +74,7 @@ class CampaignConfig:
     finetune_lr: float = 0.01
     stress_weight: float = 100.0
     skmd_amplitude: float = 3.0
+    skmd_ud_amplitude: float | None = None        # skmd-ud's own amplitude; None: skmd_amplitude
     skmd_timestep_fs: float = 0.1
     skmd_friction: float = 75.0
     ubmd_tau: float = 0.2
@@ -163,6 +164,8 @@ class CampaignConfig:
             positive(name, getattr(self, name))
         for name in ("perturb_A", "perturb_strain", "stress_weight", "skmd_amplitude", "udd_A", "udd_B"):
             non_negative(name, getattr(self, name))
+        if self.skmd_ud_amplitude is not None:
+            non_negative("skmd_ud_amplitude", self.skmd_ud_amplitude)
         for name in ("test_fraction", "valid_fraction", "calibration_fraction"):
             if not 0.0 < float(getattr(self, name)) < 0.5:
                 raise ValueError(f"{name} must be in (0, 0.5), got {getattr(self, name)}")
@@ -196,7 +199,10 @@ class CampaignConfig:
     def skmd_regime(self) -> str:
         """One sentence: the regime SKMD's amplitude puts it in for this walker count."""
         from ..modules.kernels import regime_sentence  # noqa: PLC0415
-        return regime_sentence(self.skmd_amplitude, self.walkers, "walkers")
+        sentence = regime_sentence(self.skmd_amplitude, self.walkers, "walkers")
+        if self.skmd_ud_amplitude is not None and "skmd-ud" in self.samplers:
+            sentence += " skmd-ud: " + regime_sentence(self.skmd_ud_amplitude, self.walkers, "walkers")
+        return sentence
 
     @property
     def npt(self) -> bool:

@@ -214,7 +214,8 @@ def builtin_samplers(config) -> list:
                                          config.skmd_amplitude, explore_fraction=config.skmd_explore_fraction,
                                          **shared),
                "skmd-ud": lambda name: SKMD(config.temperature_K, config.timestep_fs, config.skmd_friction,
-                                            config.skmd_amplitude, name=name,
+                                            config.skmd_amplitude if config.skmd_ud_amplitude is None
+                                            else config.skmd_ud_amplitude, name=name,
                                             explore_fraction=config.skmd_explore_fraction, underdamped=True,
                                             damping_fs=config.damping_fs, **shared)}
     return [recipes[sampler_kind(name)](name) for name in config.samplers]
