@@ -10,14 +10,13 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from ..tools.checks import non_negative, positive, positive_int
+from ..tools.checks import float_dtype, non_negative, positive, positive_int
 from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS, check_feature_layers
 from ..uncertainty.methods import METHODS
 from .sampler_names import SAMPLERS, _sampler_order, md_temperature, sampler_kind  # noqa: F401
 
 SELECTIONS = ("fps", *METHODS)
 FINETUNE_MODES = ("full", "lora", "scratch", "multihead")
-DTYPES = ("float64", "float32")
 #: where walkers of iteration k > 1 start: their own end points of k − 1, or its labelled training frames
 STARTS = ("end", "labelled")
 #: how labels are split for calibration: fixed once per label (``fixed``), or drawn afresh at random
@@ -124,10 +123,8 @@ class CampaignConfig:
                              "own training labels are replayed")
         if self.replay is not None and self.finetune != "multihead":
             raise ValueError(f"--replay is used only by finetune multihead, not {self.finetune}")
-        if self.sampling_dtype not in DTYPES:
-            raise ValueError(f"sampling_dtype must be one of {', '.join(DTYPES)}, got {self.sampling_dtype!r}")
-        if self.training_dtype not in DTYPES:
-            raise ValueError(f"training_dtype must be one of {', '.join(DTYPES)}, got {self.training_dtype!r}")
+        float_dtype("sampling_dtype", self.sampling_dtype)
+        float_dtype("training_dtype", self.training_dtype)
         if self.skmd_explore_fraction is not None and not 0.0 <= float(self.skmd_explore_fraction) <= 1.0:
             raise ValueError(f"skmd_explore_fraction must be in [0, 1], got {self.skmd_explore_fraction}")
         if self.starts not in STARTS:

@@ -39,6 +39,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import iread
 
+from ..tools.checks import FLOAT_DTYPES, float_dtype
 from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY, reference_labels
 from .model_files import adopt_trained, check_readable, convert_model, is_safe_model, write_training_pickle
 from .training_data import replay_copy, replay_frames, training_size  # noqa: F401  (re-exported)
@@ -47,14 +48,12 @@ from .training_data import replay_copy, replay_frames, training_size  # noqa: F4
 NEW_HEAD = "Default"
 FINETUNE_MODES = ("lora", "full", "multihead")
 #: the floating-point types mace_run_train may train in (its ``--default_dtype``); the saved model is float64 either way
-TRAINING_DTYPES = ("float64", "float32")
+TRAINING_DTYPES = FLOAT_DTYPES
 
 
 def check_dtype(dtype: str) -> str:
     """``dtype`` if it is one of :data:`TRAINING_DTYPES`; else a one-line ValueError."""
-    if dtype not in TRAINING_DTYPES:
-        raise ValueError(f"training dtype must be one of {', '.join(TRAINING_DTYPES)}, got {dtype!r}")
-    return dtype
+    return float_dtype("training dtype", dtype)
 
 
 def isolated_atom_energies(calculator_factory, atomic_numbers) -> dict:

@@ -8,6 +8,17 @@ from __future__ import annotations
 import math
 
 
+#: the floating-point types a model may sample or train in, everywhere in skmd
+FLOAT_DTYPES = ("float64", "float32")
+
+
+def float_dtype(name: str, value) -> str:
+    """Return ``value`` if it is one of :data:`FLOAT_DTYPES`, else raise naming ``name``."""
+    if value not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be one of {', '.join(FLOAT_DTYPES)}, got {value!r}")
+    return value
+
+
 def positive(name: str, value) -> float:
     """Return ``value`` as a float, or raise if it is not finite and > 0."""
     try:
