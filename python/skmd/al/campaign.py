@@ -62,6 +62,12 @@ class Campaign:
             self._trainer = builtin_trainer(self.config, e0s)
         return self._trainer
 
+    @property
+    def skmd_regime(self) -> str | None:
+        """The sentence naming SKMD's regime (:meth:`CampaignConfig.skmd_regime`), or None without an SKMD sampler."""
+        from .samplers import SKMD  # noqa: PLC0415
+        return self.config.skmd_regime() if any(isinstance(s, SKMD) for s in self.samplers) else None
+
     def folder(self, name: str, k: int) -> Path:
         return self.out / "samplers" / name / f"iter{k:02d}"
 

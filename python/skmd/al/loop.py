@@ -15,7 +15,7 @@ import time
 from ..tools.pool import thread_map
 from ..tools.rundir import write_json
 from . import learning
-from .samplers import SKMD, Context
+from .samplers import Context
 from .splits import split_labels, validation
 from .start import rattle_repeat
 
@@ -181,8 +181,8 @@ def run_campaign(campaign) -> dict:
     c, started, timing = campaign.config, time.perf_counter(), {}
     if (campaign.out / "start" / "split.json").exists():
         campaign.log(f"resuming the campaign in {campaign.out}: finished stages are read back, labels are not redone")
-    if any(isinstance(s, SKMD) for s in campaign.samplers):
-        campaign.log(c.skmd_regime())
+    if campaign.skmd_regime:
+        campaign.log(campaign.skmd_regime)
     start = starting_data(campaign)
     test = campaign.test_frames or start["test"]
     model0 = starting_model(campaign, start["train"])

@@ -34,10 +34,8 @@ def write_outputs(campaign, loop, test, started: float, timing: dict) -> dict:
             frame.info["skmd_source"] = f"start/{kind}"
             everything.append(frame)
     initial = json.loads((out / "model0" / "score.json").read_text())
-    from .samplers import SKMD  # noqa: PLC0415
     results = {"config": asdict(c), "units": UNITS, "test_frames": len(test), "initial": _without_per_frame(initial),
-               "samplers": {}, "skmd_regime": c.skmd_regime() if any(isinstance(s, SKMD) for s in campaign.samplers)
-               else None}
+               "samplers": {}, "skmd_regime": campaign.skmd_regime}
     per_frame = {"start": initial["per_frame"]}         # per-test-frame errors of the final models
     for sampler in campaign.samplers:
         iterations = [json.loads((campaign.folder(sampler.name, k) / "metrics.json").read_text())
