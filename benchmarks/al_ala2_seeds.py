@@ -34,8 +34,8 @@ def finished(out: Path) -> bool:
     path = out / "results.json"
     if not path.is_file():
         return False
-    results = json.loads(path.read_text())
-    return all(len(r["iterations"]) == results["config"]["iterations"] for r in results["samplers"].values())
+    from skmd.al.over_seeds import unfinished_samplers
+    return not unfinished_samplers(json.loads(path.read_text()))
 
 
 def commit() -> str | None:

@@ -28,6 +28,11 @@ RMSE_KEYS = ("force_rmse_meV_A", "energy_rmse_meV_atom")
 SIGNIFICANCE = 0.05
 
 
+def unfinished_samplers(results: dict) -> list:
+    """The samplers of a campaign's results.json with fewer iterations than its config asks for."""
+    return [name for name, r in results["samplers"].items() if len(r["iterations"]) < results["config"]["iterations"]]
+
+
 def read_runs(run_dirs) -> list:
     """The ``results.json`` of each finished run, sorted by seed, ``run_dir`` added; ValueError in one line
     for a missing or unfinished run, a repeated seed, or a setting other than the seed that differs."""
@@ -47,8 +52,7 @@ def read_runs(run_dirs) -> list:
     defaults = as_json(CampaignConfig())   # a setting an older run did not record had its default value
     for run in runs:
         run["config"] = {**defaults, **run["config"]}
-        unfinished = [name for name, r in run["samplers"].items()
-                      if len(r["iterations"]) < run["config"]["iterations"]]
+        unfinished = unfinished_samplers(run)
         if unfinished:
             raise ValueError(f"{run['run_dir']} is unfinished ({', '.join(unfinished)} short of "
                              f"{run['config']['iterations']} iterations): resume its skmd al command first")
