@@ -111,6 +111,33 @@ def test_a_diverging_move_is_dropped_with_its_cause(model):
     assert driver.dropped[0]["move"] == 0 and "max_step" in driver.dropped[0]["cause"]
 
 
+def test_a_member_above_the_force_limit_is_left_out_of_the_others_bias(model):
+    calculator = MACEDescriptorCalculator(model)
+    members = _ensemble(molecule("CH3CH2OH"), 4, scale=0.1, seed=3)
+    largest = []
+    for frame in members:
+        frame.calc = calculator
+        largest.append(float(np.abs(frame.get_forces()).max()))
+    members = [members[i] for i in np.argsort(largest)]          # the strongest forces last
+    limit = 0.5 * (sorted(largest)[-1] + sorted(largest)[-2])
+    check = DivergenceCheck(force_limit=limit, max_step=5.0)
+    integrator = Brownian(300.0, 0.2)
+
+    def first_move(ensemble):
+        driver = RoundRobin(ensemble, calculator, integrator, bias=Stein(skmd.GaussianKernel(0.05, 0.7), 300.0),
+                            steps=3, seed=7, divergence=check)   # a small h: the others' totals stay below the limit
+        return driver, driver.run(1)
+
+    with pytest.warns(DivergenceWarning, match="member 3 is left out"):
+        driver, with_it = first_move(members)
+    assert driver.excluded == {3}
+    _, without_it = first_move(members[:3])
+    np.testing.assert_array_equal(with_it[0].positions, without_it[0].positions)
+    with pytest.warns(DivergenceWarning, match="force_limit"):
+        driver.run(3)                                              # member 3's own move diverges at once
+    assert [d["particle"] for d in driver.dropped] == [3] and driver.excluded == {3}
+
+
 def test_members_with_different_cells_use_their_own_cell(silicon_models):
     calculator = MACEDescriptorCalculator(silicon_models[0])
     small = bulk("Si", "diamond", a=5.43, cubic=True)

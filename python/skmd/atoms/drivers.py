@@ -14,12 +14,14 @@ seed gives the same candidates, whatever executor the drivers run on.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import CalculationFailed
 
 from ..tools.checks import positive_int
-from ..tools.divergence import Diverged, RestartPolicy
+from ..tools.divergence import Diverged, DivergenceWarning, RestartPolicy
 from ..tools.noise import substream
 from .divergence import DivergenceCheck
 from .integrators import check_integrator
@@ -190,6 +192,12 @@ class RoundRobin(Driver):
             computed once at the start (after checking no two members coincide) and again only when
             its move is accepted.
         Other arguments: see :class:`Driver`.
+
+    A frozen member whose forces fail the divergence check (a component above ``force_limit``) is
+    left out of the others' bias, and of the median bandwidth, until its own move is accepted: a
+    start the dynamics cannot move from must not push every other walker with its forces. The
+    moving particle is always the one whose move it is; with no admissible other it moves without
+    bias. ``excluded`` holds the members left out now; each exclusion raises a DivergenceWarning.
     """
 
     minimum_members = 2
@@ -201,6 +209,21 @@ class RoundRobin(Driver):
         super().__init__(ensemble, calculator, integrator, **kwargs)
         _refuse_duplicates(self.particles)
         self.frozen = [bias.freeze(atoms, calculator) for atoms in self.particles]
+        self.excluded = set()
+        for particle in range(self.n_particles):
+            self._update_admissible(particle)
+
+    def _update_admissible(self, particle: int) -> None:
+        """Leave member ``particle`` out of the others' bias while its frozen forces exceed force_limit."""
+        forces = getattr(self.frozen[particle], "forces", None)
+        largest = float(np.max(np.abs(forces))) if forces is not None and np.size(forces) else 0.0
+        if largest <= self.divergence.force_limit:
+            self.excluded.discard(particle)
+            return
+        self.excluded.add(particle)
+        warnings.warn(f"ensemble member {particle} is left out of the others' bias (a force component of "
+                      f"{largest:.3g} eV/Å > force_limit {self.divergence.force_limit:g}) until its own move "
+                      "is accepted", DivergenceWarning, stacklevel=3)
 
     def _calculator_for_checks(self):
         if not getattr(self.bias, "provides_stress", True):
@@ -208,11 +231,15 @@ class RoundRobin(Driver):
         return self.calculator
 
     def _calculator_for(self, particle, move):
-        return self.bias.build(self.calculator, self.frozen, particle, move)
+        members = [j for j in range(self.n_particles) if j == particle or j not in self.excluded]
+        if len(members) < 2:
+            return self.calculator
+        return self.bias.build(self.calculator, [self.frozen[j] for j in members], members.index(particle), move)
 
     def _accept(self, particle, walk):
         super()._accept(particle, walk)
         self.frozen[particle] = self.bias.freeze(self.particles[particle], self.calculator)
+        self._update_admissible(particle)
 
 
 def _refuse_duplicates(particles) -> None:
