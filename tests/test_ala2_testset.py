@@ -140,8 +140,8 @@ def test_rmse_units_with_known_shifts(testset):
     _, frames = testset
     errors = rmse_by_basin(ShiftedLabels(frames, 0.002, 0.05), frames)
     for entry in errors.values():
-        assert entry["energy_rmse_meV_per_atom"] == pytest.approx(2.0, rel=1e-6)
-        assert entry["forces_rmse_meV_per_A"] == pytest.approx(50.0, rel=1e-6)
+        assert entry["energy_rmse_meV_atom"] == pytest.approx(2.0, rel=1e-6)
+        assert entry["force_rmse_meV_A"] == pytest.approx(50.0, rel=1e-6)
     with pytest.raises(ValueError, match="lacks"):
         rmse_by_basin(ShiftedLabels(frames, 0.0, 0.0), [alanine_dipeptide()])
 
@@ -151,11 +151,11 @@ def test_mace_rmse_per_basin_on_the_shipped_set(testset, tmp_path):
     manifest, frames = testset
     path = save_mace(build_mace(channels=8, seed=1), tmp_path / "small.safetensors")
     errors = rmse_by_basin(mace_calculator(path), frames)
-    assert errors["all"]["frames"] == len(frames)
+    assert errors["all"]["n_frames"] == len(frames)
     basins = [name for name in errors if name != "all"]
-    assert {name: errors[name]["frames"] for name in basins} == manifest["counts_by_basin"]
-    for key in ("energy_rmse_meV_per_atom", "forces_rmse_meV_per_A"):   # per-basin MSEs pool to the total
-        pooled = sum(errors[name]["frames"] * errors[name][key] ** 2 for name in basins) / len(frames)
+    assert {name: errors[name]["n_frames"] for name in basins} == manifest["counts_by_basin"]
+    for key in ("energy_rmse_meV_atom", "force_rmse_meV_A"):   # per-basin MSEs pool to the total (equal atoms)
+        pooled = sum(errors[name]["n_frames"] * errors[name][key] ** 2 for name in basins) / len(frames)
         assert np.sqrt(pooled) == pytest.approx(errors["all"][key], rel=1e-9)
         assert all(np.isfinite(errors[name][key]) and errors[name][key] > 0 for name in basins)
     by_target = rmse_by_basin(mace_calculator(path), frames[:120:6], basin_key="target_basin")
@@ -190,17 +190,17 @@ def test_build_with_xtb_is_labelled_and_reproducible():
 
 
 def test_test_errors_per_basin_agree_with_the_studies_per_basin_rmse(testset):
-    """skmd.atoms.scoring's per-basin errors (from per-frame errors) against ala2_metrics' (from raw predictions)."""
+    """skmd.atoms.scoring's per-basin errors against ala2_metrics' table (one convention, the same numbers)."""
     from skmd.atoms.scoring import score
     _, frames = testset
     calculator = LennardJones(sigma=0.9, epsilon=0.005, rc=4.0)
     scored = score(calculator, frames[::5])
     reference = rmse_by_basin(calculator, frames[::5])
-    assert list(scored["per_basin"]) == list(BASIN_CENTRES)
+    assert list(scored["per_basin"]) == list(BASIN_CENTRES) == list(reference)[1:]
     for name, entry in scored["per_basin"].items():
-        assert entry["n_frames"] == reference[name]["frames"] == 12
-        assert entry["force_rmse_meV_A"] == pytest.approx(reference[name]["forces_rmse_meV_per_A"], rel=1e-9)
-        assert entry["energy_rmse_meV_atom"] == pytest.approx(reference[name]["energy_rmse_meV_per_atom"], rel=1e-9)
+        assert entry == reference[name] and entry["n_frames"] == 12
+    assert reference["all"]["force_rmse_meV_A"] == pytest.approx(scored["force_rmse_meV_A"], rel=1e-12)
+    assert reference["all"]["energy_rmse_meV_atom"] == pytest.approx(scored["energy_rmse_meV_atom"], rel=1e-12)
     forces = {name: entry["force_rmse_meV_A"] for name, entry in scored["per_basin"].items()}
     assert len(set(forces.values())) == len(forces)                      # the basins' errors differ
     assert scored["worst_basin"] == {"basin": max(forces, key=forces.get), "force_rmse_meV_A": max(forces.values())}

@@ -1,7 +1,8 @@
 """Metrics of the alanine-dipeptide head-to-head: test-set errors per basin, Ramachandran coverage.
 
-Errors follow MACE's conventions: the energy RMSE is of the per-atom energy error (meV/atom), the
-force RMSE runs over every Cartesian component of every atom (meV/Å). Any ASE calculator can be
+Errors are those of a campaign's test score (:mod:`skmd.atoms.scoring`, one convention): the energy
+RMSE is of the per-atom energy error (meV/atom), the force RMSE runs over every Cartesian component of
+every atom (meV/Å). Any ASE calculator can be
 scored; :func:`mace_calculator` wraps a saved MACE model.
 """
 from __future__ import annotations
@@ -11,7 +12,8 @@ from ase import Atoms
 
 from ..atoms import alanine
 from ..atoms.alanine import ramachandran
-from ..tools.labels import has_labels, reference_labels
+from ..atoms.scoring import by_basin, frame_errors
+from ..tools.labels import has_labels
 from .ala2_testset import BASIN_CENTRES
 
 ALL = "all"
@@ -24,33 +26,13 @@ def mace_calculator(path, device: str = "cpu"):
     return MACEDescriptorCalculator(load_mace(path, device=device))
 
 
-def predict(calculator, frames) -> tuple:
-    """Energies (n,) in eV and forces, a list of (n_atoms, 3) arrays in eV/Å, of ``calculator`` on ``frames``."""
-    energies, forces = [], []
-    for frame in frames:
-        atoms = frame.copy()
-        atoms.calc = calculator
-        energies.append(float(atoms.get_potential_energy()))
-        forces.append(np.array(atoms.get_forces(), float))
-    return np.array(energies), forces
-
-
-def _errors(frames, energies, forces) -> dict:
-    """RMSEs of the per-atom energy (meV/atom) and of the force components (meV/Å) over ``frames``."""
-    labels = [reference_labels(f) for f in frames]
-    per_atom = np.array([(e - label.energy) / len(f) for f, e, label in zip(frames, energies, labels)])
-    components = np.concatenate([(p - label.forces).ravel() for p, label in zip(forces, labels)])
-    return {"frames": len(frames),
-            "energy_rmse_meV_per_atom": 1000.0 * float(np.sqrt(np.mean(per_atom ** 2))),
-            "forces_rmse_meV_per_A": 1000.0 * float(np.sqrt(np.mean(components ** 2)))}
-
-
 def rmse_by_basin(calculator, frames, basin_key: str = "basin") -> dict:
     """Energy and force RMSEs of ``calculator`` against the labels of ``frames``, overall and per basin.
 
-    ``frames`` carry ``info[REF_energy]`` (eV), ``arrays[REF_forces]`` (eV/Å) and
-    ``info[basin_key]``. Returns ``{"all": {...}, basin: {...}}`` with ``frames``,
-    ``energy_rmse_meV_per_atom`` and ``forces_rmse_meV_per_A``; basins in the order of
+    ``frames`` carry reference labels (``REF_energy`` in eV, ``REF_forces`` in eV/Å) and
+    ``info[basin_key]``. Returns ``{"all": {...}, basin: {...}}``, each entry with ``n_frames`` and the
+    campaign's error keys (:data:`skmd.atoms.scoring.BASIN_KEYS`: ``energy_rmse_meV_atom``,
+    ``force_rmse_meV_A``), computed as a campaign's test score computes them; basins in the order of
     :data:`BASIN_CENTRES`, then any other label found.
     """
     frames = list(frames)
@@ -60,20 +42,13 @@ def rmse_by_basin(calculator, frames, basin_key: str = "basin") -> dict:
         missing = ([] if has_labels(frame) else ["reference labels"]) + ([] if basin_key in frame.info else [basin_key])
         if missing:
             raise ValueError(f"frame {index} lacks {missing}")
-    return errors_by_basin(frames, *predict(calculator, frames), basin_key)
-
-
-def errors_by_basin(frames, energies, forces, basin_key: str = "basin") -> dict:
-    """:func:`rmse_by_basin` from predictions already made: ``energies`` (n,) in eV and ``forces``,
-    a list of (n_atoms, 3) arrays in eV/Å, of the labelled ``frames``."""
-    energies = np.asarray(energies, float)
-    labels = [frame.info[basin_key] for frame in frames]
-    order = [name for name in BASIN_CENTRES if name in labels] + sorted(set(labels) - set(BASIN_CENTRES))
-    result = {ALL: _errors(frames, energies, forces)}
-    for name in order:
-        keep = [i for i, label in enumerate(labels) if label == name]
-        result[name] = _errors([frames[i] for i in keep], energies[keep], [forces[i] for i in keep])
-    return result
+    errors = frame_errors(calculator, frames)
+    errors.pop("_pooled")
+    n_atoms = [len(frame) for frame in frames]
+    table = by_basin(errors, [str(frame.info[basin_key]) for frame in frames], n_atoms)["per_basin"]
+    order = [name for name in BASIN_CENTRES if name in table] + sorted(set(table) - set(BASIN_CENTRES))
+    whole = by_basin(errors, [ALL] * len(frames), n_atoms)["per_basin"][ALL]
+    return {ALL: whole, **{name: table[name] for name in order}}
 
 
 def visited_cells(frames_or_angles, cell_deg: float = 10.0) -> np.ndarray:
