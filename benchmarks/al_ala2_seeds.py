@@ -7,7 +7,11 @@ one resumes), then writes benchmarks/results/al_ala2_seeds.json:
 - ``comparison``: :func:`skmd.al.over_seeds.compare_runs` of the run directories (means and 95 %
   t-intervals over seeds, per-seed paired tests Holm-adjusted over pairs × seeds, the claims' verdicts);
 - ``wall_s``: per seed, this call's seconds (None when skipped) and the campaign's own total over all its
-  invocations; ``command``: the command of one seed; ``machine``; ``commit``: the git commit of the code.
+  invocations; ``stages``: per seed, the starting stage's seconds and per iteration the seconds of
+  sampling, labelling, training and scoring with their shares (``al_ala2_medium.iteration_times``);
+- ``command``: the command of one seed; ``machine``; ``commit``: the git commit of this call;
+  ``run_commits``: per seed, the commit its campaign started under (ROOT/commits.json, written when a
+  seed first starts), so seeds spread over sessions can be checked to have run the same code.
 
 Any further arguments are passed on to every ``skmd al`` command (e.g. ``--iterations 1`` to shrink it);
 they are recorded. The ala2-medium preset takes over an hour per seed on 2 cores.
@@ -76,23 +80,33 @@ def main() -> None:
     args, extra = parser.parse_known_args()
     if len(set(args.seeds)) < 2:
         raise SystemExit("give at least 2 distinct --seeds")
+    from al_ala2_medium import iteration_times   # this folder: the stage times of one campaign
     from skmd.al.over_seeds import compare_runs, render_markdown
     from skmd.tools.machine import machine_info
     outs = {seed: Path(args.root) / f"seed{seed}" for seed in args.seeds}
     machine = machine_info()                 # before the runs, with the load of that moment
-    walls = {}
+    walls, stages = {}, {}
+    commits_file = Path(args.root) / "commits.json"
     for seed, out in outs.items():
         command = command_of(args.preset, seed, args.workers, out, extra)
+        run_commits = json.loads(commits_file.read_text()) if commits_file.is_file() else {}
+        if str(seed) not in run_commits and not finished(out):
+            commits_file.parent.mkdir(parents=True, exist_ok=True)
+            commits_file.write_text(json.dumps({**run_commits, str(seed): commit()}, indent=1))
         this_call = run_seed(command, out)
-        total = json.loads((out / "results.json").read_text())["wall_s"]
-        walls[str(seed)] = {"this_call_s": this_call, "campaign_s": total}
+        results = json.loads((out / "results.json").read_text())
+        walls[str(seed)] = {"this_call_s": this_call, "campaign_s": results["wall_s"]}
+        stages[str(seed)] = {"start_s": results.get("timing", {}).get("start_s"),
+                             "iterations": iteration_times(results)}
+    run_commits = json.loads(commits_file.read_text()) if commits_file.is_file() else {}
     comparison = compare_runs(list(outs.values()))
     summary = {"command": " ".join(["skmd", *command_of(args.preset, "S", args.workers, Path(args.root) / "seedS",
                                                         extra)[3:]]),
                "preset": args.preset, "seeds": args.seeds, "extra_flags": extra, "workers": args.workers,
-               "threads_per_process": 1, "wall_s": walls, "machine": machine,
+               "threads_per_process": 1, "wall_s": walls, "stages": stages, "machine": machine,
                "machine_recorded": "as the runs started" if any(w["this_call_s"] for w in walls.values())
                else "when comparing runs finished earlier", "commit": commit(),
+               "run_commits": {str(seed): run_commits.get(str(seed)) for seed in args.seeds},
                "comparison": comparison}
     Path(args.result).parent.mkdir(parents=True, exist_ok=True)
     Path(args.result).write_text(json.dumps(summary, indent=2))
