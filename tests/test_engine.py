@@ -1,5 +1,6 @@
 """The atomistic engine on ASE's calculator seam: biases, Brownian dynamics, drivers, periodic cells."""
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from ase.build import bulk, molecule  # noqa: E402
 import skmd  # noqa: E402
 from skmd.atoms import (NPT, Brownian, CommitteeBias, DivergenceCheck, DivergenceWarning,  # noqa: E402
                         IndependentWalkers, KernelSchedule, MACEDescriptorCalculator, RoundRobin, Stein, SteinBias,
-                        build_mace, freeze)
+                        SteinStop, build_mace, freeze)
 from skmd.tools.divergence import Diverged  # noqa: E402
 
 
@@ -112,6 +113,7 @@ def test_a_diverging_move_is_dropped_with_its_cause(model):
 
 
 def test_a_member_above_the_force_limit_is_left_out_of_the_others_bias(model):
+    """Its Stein term is dropped (N and the median bandwidth unchanged) until its own move is accepted."""
     calculator = MACEDescriptorCalculator(model)
     members = _ensemble(molecule("CH3CH2OH"), 4, scale=0.1, seed=3)
     largest = []
@@ -120,22 +122,43 @@ def test_a_member_above_the_force_limit_is_left_out_of_the_others_bias(model):
         largest.append(float(np.abs(frame.get_forces()).max()))
     members = [members[i] for i in np.argsort(largest)]          # the strongest forces last
     limit = 0.5 * (sorted(largest)[-1] + sorted(largest)[-2])
-    check = DivergenceCheck(force_limit=limit, max_step=5.0)
-    integrator = Brownian(300.0, 0.2)
-
-    def first_move(ensemble):
-        driver = RoundRobin(ensemble, calculator, integrator, bias=Stein(skmd.GaussianKernel(0.05, 0.7), 300.0),
-                            steps=3, seed=7, divergence=check)   # a small h: the others' totals stay below the limit
-        return driver, driver.run(1)
-
+    bias = Stein(skmd.GaussianKernel(0.05, 0.7), 300.0)
     with pytest.warns(DivergenceWarning, match="member 3 is left out"):
-        driver, with_it = first_move(members)
-    assert driver.excluded == {3}
-    _, without_it = first_move(members[:3])
-    np.testing.assert_array_equal(with_it[0].positions, without_it[0].positions)
+        driver = RoundRobin(members, calculator, Brownian(300.0, 0.2), bias=bias, steps=3, seed=7,
+                            divergence=DivergenceCheck(force_limit=limit, max_step=5.0))
+    assert driver.excluded == {3} and [m.admissible for m in driver.frozen] == [True, True, True, False]
+
+    def stein_force(others):
+        atoms = members[0].copy()
+        atoms.calc = SteinBias(calculator, others, amplitude=0.05, bandwidth=0.7, temperature_K=300.0, n_particles=4)
+        return atoms.get_forces()
+
+    built = members[0].copy()
+    built.calc = bias.build(calculator, driver.frozen, 0, 0)
+    np.testing.assert_array_equal(built.get_forces(), stein_force(driver.frozen[1:3]))
+    assert not np.allclose(built.get_forces(), stein_force([replace(m, admissible=True) for m in driver.frozen[1:]]))
     with pytest.warns(DivergenceWarning, match="force_limit"):
-        driver.run(3)                                              # member 3's own move diverges at once
+        driver.run(4)                                              # member 3's own move diverges at once
     assert [d["particle"] for d in driver.dropped] == [3] and driver.excluded == {3}
+    driver.divergence = DivergenceCheck(force_limit=10 * limit, max_step=5.0)
+    driver.run(4)                                                  # now its move is accepted: it is back in
+    assert driver.excluded == set() and all(m.admissible for m in driver.frozen)
+
+
+def test_with_no_admissible_other_the_stein_force_is_zero_and_a_skmd_stops(model):
+    calculator = MACEDescriptorCalculator(model)
+    members = _ensemble(molecule("CH3CH2OH"), 2, scale=0.1, seed=3)
+    forces = []
+    for frame in members:
+        frame.calc = calculator
+        forces.append(float(np.abs(frame.get_forces()).max()))
+    members = [members[i] for i in np.argsort(forces)]
+    check = DivergenceCheck(force_limit=0.5 * sum(forces), max_step=5.0)
+    with pytest.warns(DivergenceWarning, match="member 1 is left out"):
+        driver = RoundRobin(members, calculator, Brownian(300.0, 0.2), bias=Stein(skmd.GaussianKernel(3.0), 300.0),
+                            acquisition=SteinStop(tau=1e-9, t_min=2, t_max=5), seed=0, divergence=check)
+    candidates = driver.run(1)
+    assert len(candidates) == 1 and candidates[0].info["skmd_step"] == 2 and candidates[0].info["skmd_reason"] == "|b| < 1e-09"
 
 
 def test_members_with_different_cells_use_their_own_cell(silicon_models):

@@ -15,6 +15,7 @@ seed gives the same candidates, whatever executor the drivers run on.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 from ase import Atoms
@@ -26,7 +27,7 @@ from ..tools.noise import substream
 from .divergence import DivergenceCheck
 from .integrators import check_integrator
 from .observers import EndPoint, SteinStop, Walk, as_observer
-from .stein_bias import Stein
+from .stein_bias import FrozenMember, Stein
 
 
 def check_ensemble(ensemble, minimum: int = 1) -> list:
@@ -193,11 +194,13 @@ class RoundRobin(Driver):
             its move is accepted.
         Other arguments: see :class:`Driver`.
 
-    A frozen member whose forces fail the divergence check (a component above ``force_limit``) is
-    left out of the others' bias, and of the median bandwidth, until its own move is accepted: a
-    start the dynamics cannot move from must not push every other walker with its forces. The
-    moving particle is always the one whose move it is; with no admissible other it moves without
-    bias. ``excluded`` holds the members left out now; each exclusion raises a DivergenceWarning.
+    A frozen :class:`~skmd.atoms.FrozenMember` (what :class:`~skmd.atoms.Stein` freezes) whose
+    forces have a component above the divergence check's ``force_limit`` is marked inadmissible
+    (``admissible=False``) until its own move is accepted: :class:`~skmd.atoms.Stein` leaves it out
+    of the others' Stein sum (it still counts in N and in the median bandwidth), so a start the
+    dynamics cannot move from does not push every other walker with its forces. With no admissible
+    other the Stein force is 0. ``excluded`` holds the members marked now; each marking raises a
+    DivergenceWarning. A bias factory of your own gets the marked members and decides for itself.
     """
 
     minimum_members = 2
@@ -214,10 +217,14 @@ class RoundRobin(Driver):
             self._update_admissible(particle)
 
     def _update_admissible(self, particle: int) -> None:
-        """Leave member ``particle`` out of the others' bias while its frozen forces exceed force_limit."""
-        forces = getattr(self.frozen[particle], "forces", None)
-        largest = float(np.max(np.abs(forces))) if forces is not None and np.size(forces) else 0.0
-        if largest <= self.divergence.force_limit:
+        """Mark member ``particle`` inadmissible while its frozen forces exceed force_limit (FrozenMember only)."""
+        member = self.frozen[particle]
+        if not isinstance(member, FrozenMember):
+            return
+        largest = float(np.max(np.abs(member.forces))) if np.size(member.forces) else 0.0
+        admissible = largest <= self.divergence.force_limit
+        self.frozen[particle] = replace(member, admissible=admissible)
+        if admissible:
             self.excluded.discard(particle)
             return
         self.excluded.add(particle)
@@ -231,10 +238,7 @@ class RoundRobin(Driver):
         return self.calculator
 
     def _calculator_for(self, particle, move):
-        members = [j for j in range(self.n_particles) if j == particle or j not in self.excluded]
-        if len(members) < 2:
-            return self.calculator
-        return self.bias.build(self.calculator, [self.frozen[j] for j in members], members.index(particle), move)
+        return self.bias.build(self.calculator, self.frozen, particle, move)
 
     def _accept(self, particle, walk):
         super()._accept(particle, walk)

@@ -26,11 +26,16 @@ from .bias import BiasCalculator
 
 @dataclass(frozen=True)
 class FrozenMember:
-    """A frozen ensemble member: forces (3n,) eV/Å, descriptor (M,), Jacobian ∂d/∂x (M, 3n) 1/Å."""
+    """A frozen ensemble member: forces (3n,) eV/Å, descriptor (M,), Jacobian ∂d/∂x (M, 3n) 1/Å.
+
+    ``admissible=False`` (set by :class:`~skmd.atoms.RoundRobin` while a force component exceeds its
+    ``force_limit``) leaves the member out of the others' Stein sum; it still counts in N and in the
+    median bandwidth."""
 
     forces: np.ndarray
     descriptor: np.ndarray
     jacobian: np.ndarray
+    admissible: bool = True
 
 
 def descriptor_of(calculator, descriptor=None):
@@ -62,7 +67,8 @@ class SteinBias(BiasCalculator):
     Args:
         base: the ASE calculator of the potential (e.g. :class:`~skmd.atoms.MACEDescriptorCalculator`,
             whose descriptor comes from the same model call as its forces).
-        frozen: the frozen others, a list of :class:`FrozenMember` (N − 1 of them).
+        frozen: the frozen others, a list of :class:`FrozenMember` (N − 1 of them, or fewer where some
+            are left out; an empty list gives b = 0).
         amplitude: kernel amplitude h ≥ 0 (h = 0 gives exactly the base forces).
         bandwidth: kernel bandwidth ℓ > 0 in descriptor units.
         temperature_K: T in K of the k_B T ∇k term.
@@ -77,21 +83,28 @@ class SteinBias(BiasCalculator):
     def __init__(self, base, frozen, *, amplitude: float, bandwidth: float, temperature_K: float,
                  n_particles: int | None = None, descriptor=None, backend=None, **kwargs):
         super().__init__(base, **kwargs)
-        if not frozen or not all(isinstance(member, FrozenMember) for member in frozen):
-            raise ValueError("frozen must be a non-empty list of FrozenMember")
+        frozen = list(frozen)
+        if not all(isinstance(member, FrozenMember) for member in frozen):
+            raise ValueError("frozen must be a list of FrozenMember")
+        if not frozen and n_particles is None:
+            raise ValueError("give n_particles with an empty frozen list")
         self.descriptor = descriptor_of(base, descriptor)
         self._reads_base_descriptor = descriptor is None
         self.amplitude = non_negative("amplitude", amplitude)
         self.bandwidth = positive("bandwidth", bandwidth)
         self.kT = positive("temperature_K", temperature_K) * units.kB
         self.normalization = float(len(frozen) + 1 if n_particles is None else positive("n_particles", n_particles))
-        self._descriptors = np.stack([member.descriptor for member in frozen])[None]
-        self._forces = np.stack([member.forces for member in frozen])[None]
-        self._jacobians = np.stack([member.jacobian for member in frozen])[None]
+        self._empty = not frozen
+        if frozen:
+            self._descriptors = np.stack([member.descriptor for member in frozen])[None]
+            self._forces = np.stack([member.forces for member in frozen])[None]
+            self._jacobians = np.stack([member.jacobian for member in frozen])[None]
         self.backend = get_backend(backend)
 
-    def stein_force(self, descriptor) -> np.ndarray:
-        """b (3n,) in eV/Å at a configuration with descriptor (M,)."""
+    def stein_force(self, descriptor, n_coordinates: int | None = None) -> np.ndarray:
+        """b (3n,) in eV/Å at a configuration with descriptor (M,); zeros (``n_coordinates``,) with no others."""
+        if self._empty:
+            return np.zeros(int(n_coordinates))
         result = self.backend.stein_force(
             np.asarray(descriptor, float)[None], self._descriptors, self._forces, self._jacobians,
             np.array([self.amplitude]), np.array([self.bandwidth]), np.array([self.kT]),
@@ -103,7 +116,7 @@ class SteinBias(BiasCalculator):
             descriptor = base["descriptor"]
         else:
             descriptor = self.descriptor.compute(atoms)
-        b = self.stein_force(descriptor)
+        b = self.stein_force(descriptor, 3 * len(atoms))
         return {"forces": b.reshape(-1, 3), "stein_norm": float(np.linalg.norm(b))}
 
 
@@ -140,11 +153,12 @@ class Stein:
         return member
 
     def build(self, calculator, frozen: list, particle: int, move: int) -> SteinBias:
-        """The bias on ``particle`` at move ``move`` from every other frozen member."""
+        """The bias on ``particle`` at move ``move`` from every other admissible frozen member (normalised
+        by N = len(frozen), the bandwidth's median over all members)."""
         descriptors = np.stack([member.descriptor for member in frozen])
         amplitude, bandwidth = self.schedule.parameters(move, descriptors)
         self.history.append((move, amplitude, bandwidth))
-        others = [member for j, member in enumerate(frozen) if j != particle]
+        others = [member for j, member in enumerate(frozen) if j != particle and member.admissible]
         return SteinBias(calculator, others, amplitude=amplitude, bandwidth=bandwidth,
                          temperature_K=self.temperature_K, n_particles=len(frozen),
                          descriptor=self.descriptor, backend=self.backend)
