@@ -10,8 +10,9 @@ one resumes), then writes benchmarks/results/al_ala2_seeds.json:
   invocations; ``stages``: per seed, the starting stage's seconds and per iteration the seconds of
   sampling, labelling, training and scoring with their shares (``al_ala2_medium.iteration_times``);
 - ``command``: the command of one seed; ``machine``; ``commit``: the git commit of this call;
-  ``run_commits``: per seed, the commit its campaign started under (ROOT/commits.json, written when a
-  seed first starts), so seeds spread over sessions can be checked to have run the same code.
+  ``run_commits``: per seed, the commit of every call that ran (or resumed) it, in order
+  (ROOT/commits.json; "unknown" first where a seed had started before it was recorded), so seeds
+  spread over sessions can be checked to have run the same code; ``same_code`` says whether they did.
 
 Any further arguments are passed on to every ``skmd al`` command (e.g. ``--iterations 1`` to shrink it);
 they are recorded. The ala2-medium preset takes over an hour per seed on 2 cores.
@@ -53,6 +54,22 @@ def commit() -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def read_commits(commits_file: Path) -> dict:
+    """{seed: [commit, ...]} from ``commits_file`` (a single commit string counts as a list of one)."""
+    commits = json.loads(commits_file.read_text()) if commits_file.is_file() else {}
+    return {seed: [value] if isinstance(value, str) else list(value) for seed, value in commits.items()}
+
+
+def record_commit(commits_file: Path, seed: int, out: Path) -> None:
+    """Append this checkout's commit to ``seed``'s list in ``commits_file`` ("unknown" first for a seed
+    whose campaign had started before any commit was recorded for it)."""
+    commits = read_commits(commits_file)
+    seen = commits.get(str(seed)) or (["unknown"] if (out / "start").exists() else [])
+    commits[str(seed)] = seen + [commit()]
+    commits_file.parent.mkdir(parents=True, exist_ok=True)
+    commits_file.write_text(json.dumps(commits, indent=1))
+
+
 def command_of(preset: str, seed: int, workers: int, out: Path, extra: list) -> list:
     return [sys.executable, "-m", "skmd.cli.main", "al", "--preset", preset, "--seed", str(seed),
             "--workers", str(workers), "--out", str(out), *extra]
@@ -89,16 +106,15 @@ def main() -> None:
     commits_file = Path(args.root) / "commits.json"
     for seed, out in outs.items():
         command = command_of(args.preset, seed, args.workers, out, extra)
-        run_commits = json.loads(commits_file.read_text()) if commits_file.is_file() else {}
-        if str(seed) not in run_commits and not finished(out):
-            commits_file.parent.mkdir(parents=True, exist_ok=True)
-            commits_file.write_text(json.dumps({**run_commits, str(seed): commit()}, indent=1))
+        if not finished(out):
+            record_commit(commits_file, seed, out)
         this_call = run_seed(command, out)
         results = json.loads((out / "results.json").read_text())
         walls[str(seed)] = {"this_call_s": this_call, "campaign_s": results["wall_s"]}
         stages[str(seed)] = {"start_s": results.get("timing", {}).get("start_s"),
                              "iterations": iteration_times(results)}
-    run_commits = json.loads(commits_file.read_text()) if commits_file.is_file() else {}
+    run_commits = read_commits(commits_file)
+    run_commits = {str(seed): run_commits.get(str(seed), ["unknown"]) for seed in args.seeds}
     comparison = compare_runs(list(outs.values()))
     summary = {"command": " ".join(["skmd", *command_of(args.preset, "S", args.workers, Path(args.root) / "seedS",
                                                         extra)[3:]]),
@@ -106,7 +122,8 @@ def main() -> None:
                "threads_per_process": 1, "wall_s": walls, "stages": stages, "machine": machine,
                "machine_recorded": "as the runs started" if any(w["this_call_s"] for w in walls.values())
                else "when comparing runs finished earlier", "commit": commit(),
-               "run_commits": {str(seed): run_commits.get(str(seed)) for seed in args.seeds},
+               "run_commits": run_commits,
+               "same_code": len({c for commits in run_commits.values() for c in commits}) == 1,
                "comparison": comparison}
     Path(args.result).parent.mkdir(parents=True, exist_ok=True)
     Path(args.result).write_text(json.dumps(summary, indent=2))

@@ -189,8 +189,9 @@ def test_build_with_xtb_is_labelled_and_reproducible():
         assert "momenta" not in a.arrays
 
 
-def test_test_errors_per_basin_agree_with_the_studies_per_basin_rmse(testset):
-    """skmd.atoms.scoring's per-basin errors against ala2_metrics' table (one convention, the same numbers)."""
+def test_the_studies_per_basin_table_is_the_campaigns_score_per_basin(testset):
+    """ala2_metrics' table holds a campaign score's per-basin entries, in the basins' order, with the whole set's
+    summary RMSEs under "all"; the worst basin is the one of the largest force error."""
     from skmd.atoms.scoring import score
     _, frames = testset
     calculator = LennardJones(sigma=0.9, epsilon=0.005, rc=4.0)

@@ -142,7 +142,7 @@ def test_a_member_above_the_force_limit_is_left_out_of_the_others_bias(model):
     assert [d["particle"] for d in driver.dropped] == [3] and driver.excluded == {3}
     driver.divergence = DivergenceCheck(force_limit=10 * limit, max_step=5.0)
     driver.run(4)                                                  # now its move is accepted: it is back in
-    assert driver.excluded == set() and all(m.admissible for m in driver.frozen)
+    assert driver.excluded == set() and all(m.admissible for m in driver.frozen) and driver.left_out == {3}
 
 
 def test_with_no_admissible_other_the_stein_force_is_zero_and_a_skmd_stops(model):

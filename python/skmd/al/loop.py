@@ -90,10 +90,13 @@ class Loop:
             stops = [int(f.info.get("skmd_step", -1)) for f, r in zip(candidates, reasons) if "threshold" in r]
             write_json(folder / "sampling.json", {
                 "sample_s": result["seconds"], "n_candidates": len(candidates), "dropped": result["dropped"],
-                "threshold_stops": len(stops), "threshold_stop_steps": stops,
+                "threshold_stops": len(stops), "threshold_stop_steps": stops, "left_out": result.get("left_out", []),
                 "max_atomic_uncertainty": [float(f.info["max_atomic_uncertainty"]) for f in candidates
                                            if "max_atomic_uncertainty" in f.info],
                 "trace": [row for records in result.get("records", []) for row in records]})
+            if result.get("left_out"):
+                self.campaign.log(f"iteration {k}: {name}: walkers {', '.join(map(str, result['left_out']))} were left "
+                                  "out of the others' Stein sum while their forces exceeded the force limit")
             ensemble, replaced = replace_dropped(result["ensemble"], result["dropped"], seed=c.seed * 1000 + k)
             if replaced:
                 self.campaign.log(f"iteration {k}: {name}: {len(replaced)} walks were dropped; their walkers go on "
@@ -188,7 +191,10 @@ def run_campaign(campaign) -> dict:
     model0 = starting_model(campaign, start["train"])
     members = {s.name: committee_members(campaign, model0, campaign.out / "start" / "train.extxyz", sampler_models(s))
                for s in campaign.samplers}
-    timing["start_s"] = time.perf_counter() - started
+    start_timing = campaign.out / "start" / "timing.json"   # the invocation that finished the starting stage
+    if not start_timing.exists():
+        write_json(start_timing, {"start_s": time.perf_counter() - started})
+    timing["start_s"] = json.loads(start_timing.read_text())["start_s"]
     initial_path = campaign.out / "model0" / "score.json"
     if not initial_path.exists():
         write_json(initial_path, run_tasks(score_model_file, [(model0, test, 1)], executor=campaign.executor)[0])

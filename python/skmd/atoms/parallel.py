@@ -131,6 +131,7 @@ def run_sampler(spec: SamplerSpec, ensemble, calculator_factory, threads: int = 
     """Run one sampler for ``spec.n_moves`` moves: candidates, dropped moves and the end ensemble.
 
     Also returns ``records`` (the ``records`` of every observer that keeps some, e.g. a trace),
+    ``left_out`` (the members a round robin left out of the others' Stein sum at some move, sorted),
     ``seconds`` (wall time of the task, calculator built) and ``freeze_s`` (of it, the time the
     bias factory spent freezing members).
     """
@@ -139,7 +140,7 @@ def run_sampler(spec: SamplerSpec, ensemble, calculator_factory, threads: int = 
     driver = spec.build(ensemble, calculator_factory())
     candidates = driver.run(spec.n_moves)
     return {"name": spec.name, "candidates": candidates, "dropped": driver.dropped, "ensemble": driver.particles,
-            "kernel_history": list(getattr(spec.bias, "history", [])),
+            "kernel_history": list(getattr(spec.bias, "history", [])), "left_out": sorted(getattr(driver, "left_out", ())),
             "records": [observer.records for observer in driver.observers if hasattr(observer, "records")],
             "seconds": time.perf_counter() - started, "freeze_s": getattr(spec.bias, "freeze_seconds", 0.0)}
 

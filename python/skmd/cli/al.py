@@ -13,7 +13,7 @@ FLAGS = {
     "--out": ("out", str, "run directory; rerun the same command to resume"),
     "--model": ("model", str, "MACE model to start from: skmd's .safetensors, or a .model pickle with "
                               "--trust-model (default: train a surrogate on oracle labels)"),
-    "--samplers": ("samplers", str, "comma-separated subset of md, md<T> (MD at T K), skmd, ubmd, udd"),
+    "--samplers": ("samplers", str, "comma-separated subset of md, md<T> (MD at T K), skmd, skmd-ud, ubmd, udd"),
     "--temperature": ("temperature_K", float, "temperature in K"),
     "--pressure": ("pressure_GPa", float, "pressure in GPa: NPT with stress labels (periodic cells); default NVT"),
     "--iterations": ("iterations", int, "active-learning iterations"),

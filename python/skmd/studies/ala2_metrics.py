@@ -42,6 +42,8 @@ def rmse_by_basin(calculator, frames, basin_key: str = "basin") -> dict:
         missing = ([] if has_labels(frame) else ["reference labels"]) + ([] if basin_key in frame.info else [basin_key])
         if missing:
             raise ValueError(f"frame {index} lacks {missing}")
+        if str(frame.info[basin_key]) == ALL:
+            raise ValueError(f"frame {index}: the basin name {ALL!r} is taken by the whole set's entry")
     errors = frame_errors(calculator, frames)
     errors.pop("_pooled")
     n_atoms = [len(frame) for frame in frames]
