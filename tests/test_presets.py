@@ -128,9 +128,11 @@ def test_the_ubmd_alias_picks_the_preset_of_its_system(monkeypatch, tmp_path):
 
 
 def test_underdamped_skmd_takes_its_own_amplitude():
-    """ala2-medium runs skmd-ud at h/N = 0.1 (the admissibility pilot's); skmd keeps its own h."""
+    """ala2-medium keeps skmd-ud's h/N = 0.1 (the admissibility pilot's) for a run that adds it, while the preset
+    itself leaves skmd-ud out (not admissible from its starts); skmd keeps its own h."""
     from skmd.al.samplers import builtin_samplers
-    config = make_config(read_preset("ala2-medium"))
+    assert "skmd-ud" not in read_preset("ala2-medium")["samplers"]
+    config = make_config(read_preset("ala2-medium"), {"samplers": ["skmd", "skmd-ud"]})
     by_name = {s.name: s for s in builtin_samplers(config)}
     assert by_name["skmd"].amplitude == config.skmd_amplitude == pytest.approx(11.25)
     assert by_name["skmd-ud"].amplitude == config.skmd_ud_amplitude == pytest.approx(3.0)

@@ -1,7 +1,7 @@
 """Verdicts on the papers' claims from a comparison over seeds (:func:`skmd.al.over_seeds.compare_runs`).
 
 The criteria were fixed here before any campaign over seeds was looked at. Sampler names are those of the
-``ala2-medium`` preset (md300, md700, skmd, skmd-ud, ubmd, udd). Each verdict is "holds", "does not hold" or
+``ala2-medium`` preset (md300, md700, skmd, ubmd, udd). Each verdict is "holds", "does not hold" or
 "not assessable" (a sampler, a φ/ψ trace or per-basin errors that the criterion needs is missing), with the
 numbers it was decided on. "Every seed" means every run compared; "final" the models after the last
 iteration; differences come with their mean and 95 % t-interval over seeds.

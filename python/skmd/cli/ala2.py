@@ -18,7 +18,7 @@ def add_command(sub) -> None:
     scale = p.add_mutually_exclusive_group(required=True)
     scale.add_argument("--quick", action="store_true", help="preset ala2: minutes on 2 cores")
     scale.add_argument("--medium", action="store_true",
-                       help="preset ala2-medium: skmd, skmd-ud, md300, md700, ubmd and udd head to head "
+                       help="preset ala2-medium: skmd, md300, md700, ubmd and udd head to head "
                             "(over an hour on 2 cores)")
     scale.add_argument("--full", action="store_true", help="preset ala2-full: the paper's scale (days)")
     add_campaign_flags(p)
