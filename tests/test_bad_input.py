@@ -92,3 +92,17 @@ def test_explicit_noise_that_runs_out_is_an_error():
     with pytest.raises(ValueError, match="exhausted"):
         skmd.OverdampedLangevin(skmd.Quadratic([0.0], [[1.0]]), [0.0], kT=1.0, dt=0.1,
                                 acquisition=skmd.Periodic(5, 4), noise=np.zeros((10, 1))).run()
+
+
+@pytest.mark.parametrize("settings", [{}, {"test": "given.extxyz"}, {"valid_fraction": 0.25, "calibration_fraction": 0.3}])
+def test_too_few_start_frames_names_a_count_that_is_enough(settings):
+    """The suggested start_frames passes the same check (held-out splits grow with it)."""
+    import re
+    from skmd.al.config import make_config
+    base = {"structures": "any.xyz", "oracle": "ase.calculators.emt:EMT", "start_frames": 4, **settings}
+    with pytest.raises(ValueError, match="raise start_frames to at least") as error:
+        make_config(base).validate()
+    enough = int(re.search(r"at least (\d+)", str(error.value)).group(1))
+    make_config({**base, "start_frames": enough}).validate()
+    with pytest.raises(ValueError, match="raise start_frames"):
+        make_config({**base, "start_frames": enough - 1}).validate()

@@ -102,6 +102,17 @@ class CampaignConfig:
     preset: str | None = None                     # the preset these settings started from (recorded)
     extra: dict = field(default_factory=dict)     # a user's own settings, recorded with the run
 
+    def starting_train_frames(self, start_frames: int) -> int:
+        """The starting labels left to train on out of ``start_frames``, after the test (unless a test set is
+        given) and calibration splits."""
+        fractions = (self.calibration_fraction,) if self.test else (self.test_fraction, self.calibration_fraction)
+        return start_frames - sum(max(1, round(f * start_frames)) for f in fractions)
+
+    def trains_and_validates(self, start_frames: int) -> bool:
+        """Whether ``start_frames`` leaves at least 2 frames to train on and 1 for mace's validation split."""
+        n_train = self.starting_train_frames(start_frames)
+        return n_train >= 2 and int(self.valid_fraction * n_train) >= 1
+
     def validate(self) -> "CampaignConfig":
         """Cheap checks, before any file is read or any work done; ValueError with one line."""
         positive_int("seed", self.seed, minimum=0)
@@ -166,13 +177,13 @@ class CampaignConfig:
         for name in ("test_fraction", "valid_fraction", "calibration_fraction"):
             if not 0.0 < float(getattr(self, name)) < 0.5:
                 raise ValueError(f"{name} must be in (0, 0.5), got {getattr(self, name)}")
-        held_out = sum(max(1, round(f * self.start_frames)) for f in
-                       ((self.calibration_fraction,) if self.test else (self.test_fraction, self.calibration_fraction)))
-        n_train = self.start_frames - held_out
-        if n_train < 2 or int(self.valid_fraction * n_train) < 1:
+        n_train = self.starting_train_frames(self.start_frames)
+        if not self.trains_and_validates(self.start_frames):
+            enough = next(n for n in range(self.start_frames + 1, 100 * self.start_frames + 1000)
+                          if self.trains_and_validates(n))
             raise ValueError(f"start_frames {self.start_frames} leaves {n_train} starting frames to train on, too few "
                              f"for a validation split of valid_fraction {self.valid_fraction}: raise start_frames "
-                             f"to at least {math.ceil((1 / self.valid_fraction) + held_out)}")
+                             f"to at least {enough}")
         if "ubmd" in self.samplers:
             if not 0.0 < float(self.ubmd_alpha) < 1.0:
                 raise ValueError(f"ubmd_alpha must be in (0, 1), got {self.ubmd_alpha}")
