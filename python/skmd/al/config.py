@@ -6,24 +6,12 @@ command line win. Nothing here imports numpy, so the command line stays fast.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from ..tools.checks import float_dtype, non_negative, positive, positive_int
-from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS, check_feature_layers
-from ..uncertainty.methods import METHODS
+from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS
+from .config_checks import CALIBRATION_SPLITS, FINETUNE_MODES, SELECTIONS, STARTS, check_config  # noqa: F401
 from .sampler_names import SAMPLERS, _sampler_order, md_temperature, sampler_kind  # noqa: F401
-
-SELECTIONS = ("fps", *METHODS)
-FINETUNE_MODES = ("full", "lora", "scratch", "multihead")
-#: where walkers of iteration k > 1 start: their own end points of k − 1, or its labelled training frames
-STARTS = ("end", "labelled")
-#: how labels are split for calibration: fixed once per label (``fixed``), or drawn afresh at random
-#: from all labels every iteration and used as the early-stopping set too (``random``)
-CALIBRATION_SPLITS = ("fixed", "random")
-#: bounds that keep a typo from running for hours (a value outside says so in one line)
-MAX_PRESSURE_GPA, MAX_TEMPERATURE_K = 1000.0, 1.0e5
 
 
 @dataclass(frozen=True)
@@ -102,106 +90,10 @@ class CampaignConfig:
     preset: str | None = None                     # the preset these settings started from (recorded)
     extra: dict = field(default_factory=dict)     # a user's own settings, recorded with the run
 
-    def starting_train_frames(self, start_frames: int) -> int:
-        """The starting labels left to train on out of ``start_frames``, after the test (unless a test set is
-        given) and calibration splits."""
-        fractions = (self.calibration_fraction,) if self.test else (self.test_fraction, self.calibration_fraction)
-        return start_frames - sum(max(1, round(f * start_frames)) for f in fractions)
-
-    def trains_and_validates(self, start_frames: int) -> bool:
-        """Whether ``start_frames`` leaves at least 2 frames to train on and 1 for mace's validation split."""
-        n_train = self.starting_train_frames(start_frames)
-        return n_train >= 2 and int(self.valid_fraction * n_train) >= 1
-
     def validate(self) -> "CampaignConfig":
-        """Cheap checks, before any file is read or any work done; ValueError with one line."""
-        positive_int("seed", self.seed, minimum=0)
-        if not self.structures:
-            raise ValueError("no starting structures: give --structures FILE (any format ASE reads), "
-                             "or --preset NAME")
-        unknown = [name for name in self.samplers if sampler_kind(name) is None]
-        if not self.samplers or unknown or len(set(self.samplers)) != len(self.samplers):
-            raise ValueError(f"samplers must be distinct names among {', '.join(SAMPLERS)} (md<T>: plain MD at T K, "
-                             f"e.g. md700); got {list(self.samplers)}")
-        check_feature_layers(self.ubmd_feature_layers, "ubmd_feature_layers")
-        if self.selection not in SELECTIONS:
-            raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
-        if self.finetune not in FINETUNE_MODES:
-            raise ValueError(f"finetune must be one of {', '.join(FINETUNE_MODES)}, got {self.finetune!r}")
-        if self.finetune == "multihead" and self.model is not None and self.replay is None:
-            raise ValueError("finetune multihead with --model needs --replay FILE (labelled frames of the base "
-                             "model's own data, replayed in a head of their own); without --model the surrogate's "
-                             "own training labels are replayed")
-        if self.replay is not None and self.finetune != "multihead":
-            raise ValueError(f"--replay is used only by finetune multihead, not {self.finetune}")
-        float_dtype("sampling_dtype", self.sampling_dtype)
-        float_dtype("training_dtype", self.training_dtype)
-        if self.skmd_explore_fraction is not None and not 0.0 <= float(self.skmd_explore_fraction) <= 1.0:
-            raise ValueError(f"skmd_explore_fraction must be in [0, 1], got {self.skmd_explore_fraction}")
-        if self.starts not in STARTS:
-            raise ValueError(f"starts must be one of {', '.join(STARTS)}, got {self.starts!r}")
-        if self.calibration not in CALIBRATION_SPLITS:
-            raise ValueError(f"calibration must be one of {', '.join(CALIBRATION_SPLITS)}, got {self.calibration!r}")
-        if self.ubmd_interval is not None and positive_int("ubmd_interval", self.ubmd_interval) > self.steps:
-            raise ValueError(f"ubmd_interval {self.ubmd_interval} is longer than a walk of {self.steps} steps")
-        if self.ubmd_tau_stress is not None:
-            positive("ubmd_tau_stress", self.ubmd_tau_stress)
-        if not isinstance(self.ubmd_element_weights, dict):
-            raise ValueError(f"ubmd_element_weights must map element symbols to weights, got "
-                             f"{self.ubmd_element_weights!r}")
-        for element, weight in self.ubmd_element_weights.items():
-            non_negative(f"ubmd_element_weights[{element!r}]", weight)
-        if not positive("max_volume_ratio", self.max_volume_ratio) > 1:
-            raise ValueError(f"max_volume_ratio must be > 1 (the factor a walk's cell volume may grow or shrink by "
-                             f"before the walk is dropped as diverged), got {self.max_volume_ratio}")
-        if self.trace is not None and ":" not in str(self.trace):
-            raise ValueError(f"trace must name 'module:name' of a collective variable, got {self.trace!r}")
-        if positive("temperature_K", self.temperature_K) > MAX_TEMPERATURE_K:
-            raise ValueError(f"temperature_K {self.temperature_K} is above {MAX_TEMPERATURE_K:g} K")
-        if self.pressure_GPa is not None and not (math.isfinite(self.pressure_GPa)
-                                                  and abs(self.pressure_GPa) <= MAX_PRESSURE_GPA):
-            raise ValueError(f"pressure_GPa must be finite and within ±{MAX_PRESSURE_GPA:g} GPa, "
-                             f"got {self.pressure_GPa}")
-        for name in ("iterations", "walkers", "steps", "select", "start_frames", "model_channels",
-                     "surrogate_epochs", "finetune_epochs", "ubmd_features", "label_batch", "trace_interval"):
-            positive_int(name, getattr(self, name))
-        if self.workers is not None:
-            positive_int("workers", self.workers)
-        for name in ("timestep_fs", "damping_fs", "skmd_timestep_fs", "skmd_friction", "ubmd_tau", "ubmd_threshold",
-                     "finetune_lr"):
-            positive(name, getattr(self, name))
-        for name in ("perturb_A", "perturb_strain", "stress_weight", "skmd_amplitude", "udd_A", "udd_B"):
-            non_negative(name, getattr(self, name))
-        if self.skmd_ud_amplitude is not None:
-            non_negative("skmd_ud_amplitude", self.skmd_ud_amplitude)
-        for name in ("test_fraction", "valid_fraction", "calibration_fraction"):
-            if not 0.0 < float(getattr(self, name)) < 0.5:
-                raise ValueError(f"{name} must be in (0, 0.5), got {getattr(self, name)}")
-        n_train = self.starting_train_frames(self.start_frames)
-        if not self.trains_and_validates(self.start_frames):
-            enough = next(n for n in range(self.start_frames + 1, 100 * self.start_frames + 1000)
-                          if self.trains_and_validates(n))
-            raise ValueError(f"start_frames {self.start_frames} leaves {n_train} starting frames to train on, too few "
-                             f"for a validation split of valid_fraction {self.valid_fraction}: raise start_frames "
-                             f"to at least {enough}")
-        if "ubmd" in self.samplers:
-            if not 0.0 < float(self.ubmd_alpha) < 1.0:
-                raise ValueError(f"ubmd_alpha must be in (0, 1), got {self.ubmd_alpha}")
-            n_calibration, needed = max(1, round(self.calibration_fraction * self.start_frames)), \
-                math.ceil(1.0 / self.ubmd_alpha) - 1
-            if self.calibration == "random":    # later splits draw from every label but the test frames
-                n_test = 0 if self.test else max(1, round(self.test_fraction * self.start_frames))
-                n_calibration = min(n_calibration, max(1, round(self.calibration_fraction *
-                                                                (self.start_frames - n_test))))
-            if positive_int("ubmd_window", self.ubmd_window) >= self.steps:
-                raise ValueError(f"ubmd_window {self.ubmd_window} must be below steps {self.steps}: UB-MD's bias "
-                                 "strength is set from the first ubmd_window steps, which run unbiased")
-            if n_calibration < needed:
-                raise ValueError(f"ubmd calibrates its uncertainty on as few as {n_calibration} held-out frames "
-                                 f"(calibration_fraction of the starting labels); ubmd_alpha {self.ubmd_alpha} needs at least "
-                                 f"{needed}: raise start_frames or calibration_fraction, or ubmd_alpha")
-        if "udd" in self.samplers and positive_int("udd_members", self.udd_members) < 2:
-            raise ValueError("a UDD committee needs udd_members >= 2")
+        """Cheap checks, before any file is read or any work done; ValueError with one line
+        (:func:`skmd.al.config_checks.check_config`)."""
+        check_config(self)
         return self
 
     def skmd_regime(self) -> str:

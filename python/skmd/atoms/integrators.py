@@ -15,12 +15,10 @@ from ase.md.langevin import Langevin as ASELangevin
 from ase.md.nose_hoover_chain import MTKNPT
 from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
-from ..tools.checks import non_negative, positive
+from ..tools.checks import MAX_PRESSURE_GPA, non_negative, positive
 from .brownian import BrownianDynamics
 
 
-#: |p| bound of NPT in GPa: 1 TPa, about three times the pressure at the Earth's centre (364 GPa)
-MAX_PRESSURE_GPA = 1000.0
 
 
 def _needs_momenta(atoms) -> bool:

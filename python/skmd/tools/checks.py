@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import math
 
+#: |p| bound of NPT in GPa: 1 TPa, about three times the pressure at the Earth's centre (364 GPa); one bound
+#: for the campaign's settings and the NPT integrator
+MAX_PRESSURE_GPA = 1000.0
+
 
 #: the floating-point types a model may sample or train in, everywhere in skmd
 FLOAT_DTYPES = ("float64", "float32")
