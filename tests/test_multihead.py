@@ -96,8 +96,15 @@ def test_builtin_trainer_passes_the_replay_file_to_multihead(tmp_path, monkeypat
     monkeypatch.setattr(training, "finetune", lambda base, train, work, settings, seed, name, valid_file=None:
                         seen.update(s=settings, valid=valid_file))
     config = CampaignConfig(structures="s.xyz", model="base.safetensors", finetune="multihead", replay="old.extxyz")
-    builtin_trainer(config, {})("base.safetensors", "train.extxyz", tmp_path, seed=0)
+    frames = _copper(3.6, 12, 0)
+    for k, atoms in enumerate(frames):                  # ten starting labels and a batch of two
+        atoms.info["skmd_source"] = "start/train" if k < 10 else "md/iter01"
+    write_extxyz(tmp_path / "train.extxyz", frames)
+    builtin_trainer(config, {})("base.safetensors", tmp_path / "train.extxyz", tmp_path, seed=0)
     assert seen["s"].mode == "multihead" and seen["s"].replay_file == "old.extxyz"
+    valid, fit = read(str(seen["valid"]), ":"), read(str(tmp_path / "fit.extxyz"), ":")
+    assert len(valid) == 1 and len(fit) == 11                       # floor(0.1 × 10) and the batch of 2 trains whole
+    assert [a.info["skmd_source"] for a in fit[-2:]] == ["md/iter01"] * 2
     assert builtin_trainer(CampaignConfig(structures="s.xyz", finetune="full"), {}).replay is None
 
 
@@ -143,3 +150,26 @@ def test_multihead_finetuning_keeps_the_new_head_and_trains_on_the_replay(tmp_pa
     assert f"pt_train_file='{work / 'replay.extxyz'}'" in debug_log
     assert "Materials Project" not in log and "Downloading" not in log
     assert len(read(str(work / "replay.extxyz"), ":")) == 12
+
+
+@pytest.mark.slow
+def test_the_builtin_trainer_validates_on_part_of_each_batch_and_trains_on_the_newest(tmp_path):
+    """MACETrainer in multihead mode: mace trains on the fit file and stops early on the valid file it is given
+    (mace's log says train=11, valid=3); the two newest labels are all in training."""
+    from skmd.al.training import MACETrainer
+    old = _copper(3.6, 12, 0)
+    write_extxyz(tmp_path / "old.extxyz", old)
+    e0s = training.isolated_atom_energies(EMT, [29])
+    base = training.train_surrogate(tmp_path / "old.extxyz", tmp_path / "base", e0s,
+                                    training.SurrogateSettings(epochs=2, channels=8, max_L=0, num_interactions=1,
+                                                               batch_size=4, valid_fraction=0.25), seed=0)
+    frames = old + _copper(3.6 * 1.04, 2, 100)
+    for k, atoms in enumerate(frames):
+        atoms.info["skmd_source"] = "start/train" if k < 12 else "md/iter01"
+    write_extxyz(tmp_path / "train.extxyz", frames)
+    trainer = MACETrainer(mode="multihead", e0s=e0s, epochs=2, valid_fraction=0.25, replay=str(tmp_path / "old.extxyz"))
+    tuned = trainer(base, tmp_path / "train.extxyz", tmp_path / "mh", seed=0)
+    assert tuned.is_file()
+    text = "".join(path.read_text() for path in (tmp_path / "mh").rglob("*.stdout"))
+    assert "train=11, valid=3," in text
+    assert [a.info["skmd_source"] for a in read(str(tmp_path / "mh" / "fit.extxyz"), ":")][-2:] == ["md/iter01"] * 2

@@ -202,3 +202,24 @@ def test_walker_starts_cycled_from_few_labels_are_distinct():
     assert all(not np.array_equal(positions[i], positions[j]) for i in range(5) for j in range(i))
     assert sum(any(np.array_equal(p, f.positions) for f in frames) for p in positions) == 2
     assert all(np.array_equal(a.positions, b.positions) for a, b in zip(starts, bare_copies(frames, 5, seed=3)))
+
+
+def test_the_early_stopping_split_holds_out_part_of_each_batch_and_keeps_it():
+    """From each batch (frames sharing skmd_source) floor(valid_fraction × size) validate; a label keeps its side
+    when later batches arrive, and a small batch trains whole (mace's split over all frames could hold out all of
+    the newest labels, and every sampler then trained on the same frames)."""
+    from skmd.al.splits import early_stopping_split
+    frames = []
+    for source, n in (("start/train", 20), ("md/iter01", 8), ("md/iter02", 3)):
+        for i in range(n):
+            atoms = molecule("H2O")
+            atoms.info.update(skmd_source=source, index=len(frames))
+            frames.append(atoms)
+    fit, valid = early_stopping_split(frames, 0.25, seed=4)
+    sources = [a.info["skmd_source"] for a in valid]
+    assert sources.count("start/train") == 5 and sources.count("md/iter01") == 2 and "md/iter02" not in sources
+    assert len(fit) + len(valid) == len(frames) and [a.info["index"] for a in fit] == sorted(a.info["index"] for a in fit)
+    earlier_fit, earlier_valid = early_stopping_split(frames[:28], 0.25, seed=4)     # before md/iter02 arrived
+    assert [a.info["index"] for a in earlier_valid] == [a.info["index"] for a in valid]
+    other = early_stopping_split(frames, 0.25, seed=5)[1]
+    assert [a.info["index"] for a in other] != [a.info["index"] for a in valid]     # the campaign's seed draws

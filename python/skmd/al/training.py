@@ -6,11 +6,12 @@ scratch. :class:`MACETrainer` is the built-in one: ``full`` fine-tunes every wei
 ``lora`` trains rank-4 adapters merged into it, ``multihead`` fine-tunes every weight while replaying
 ``replay`` (labelled frames of ``base``'s own data) in a second head and keeps the new head only
 (:mod:`skmd.atoms.training`), ``scratch`` ignores ``base`` and trains a new MACE.
-Fine-tuning always runs on all labels so far (the starting data included); mace_run_train holds
-out ``valid_fraction`` of them for validation and keeps the best checkpoint of that split. With
-``calibration: random`` the campaign calls ``trainer(..., valid_file=PATH)``: that iteration's held-out
-calibration labels are the validation (early-stopping) set instead, so a trainer used with it takes
-that keyword.
+Fine-tuning always runs on all labels so far (the starting data included), and mace_run_train keeps
+the best checkpoint on a validation set. :class:`MACETrainer` holds out ``valid_fraction`` of each
+batch of labels for it (:func:`skmd.al.splits.early_stopping_split`: a label keeps its side from
+iteration to iteration, and a small batch trains whole). With ``calibration: random`` the campaign
+calls ``trainer(..., valid_file=PATH)``: that iteration's held-out calibration labels are the
+validation (early-stopping) set instead, so a trainer used with it takes that keyword.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class MACETrainer:
     replay: str | None = None
     dtype: str = "float64"   # the precision mace_run_train trains in (skmd.atoms.training.TRAINING_DTYPES)
     lr: float = 0.01         # first-stage learning rate of a fine-tuning; the second stage runs at a tenth
+    split_seed: int = 0      # seeds the per-batch early-stopping split (the campaign passes its seed)
 
     def __post_init__(self):
         from ..atoms.training import check_dtype  # noqa: PLC0415
@@ -40,6 +42,8 @@ class MACETrainer:
 
     def __call__(self, base, train_file, work_dir, seed: int, valid_file=None):
         from ..atoms.training import FinetuneSettings, SurrogateSettings, finetune, train_surrogate  # noqa: PLC0415
+        if valid_file is None:
+            train_file, valid_file = self.early_stopping_files(train_file, work_dir)
         if base is None or self.mode == "scratch":
             settings = SurrogateSettings(channels=self.channels, epochs=self.scratch_epochs,
                                          valid_fraction=self.valid_fraction, stress_weight=self.stress_weight,
@@ -51,6 +55,21 @@ class MACETrainer:
                                     valid_fraction=self.valid_fraction, stress_weight=self.stress_weight,
                                     e0s=self.e0s or None, replay_file=self.replay, dtype=self.dtype)
         return finetune(base, train_file, work_dir, settings, seed=seed, name="model", valid_file=valid_file)
+
+    def early_stopping_files(self, train_file, work_dir) -> tuple:
+        """(fit file, valid file) in ``work_dir`` from :func:`~skmd.al.splits.early_stopping_split` of
+        ``train_file``; (``train_file``, None), mace's own split, where no batch is large enough to give one."""
+        from pathlib import Path  # noqa: PLC0415
+        from ..atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
+        from .splits import early_stopping_split  # noqa: PLC0415
+        fit, valid = early_stopping_split(read_frames(train_file), self.valid_fraction, self.split_seed)
+        if not valid or len(fit) < 2:
+            return train_file, None
+        work_dir = Path(work_dir)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_frames(work_dir / "fit.extxyz", fit)
+        atomic_write_frames(work_dir / "valid.extxyz", valid)
+        return work_dir / "fit.extxyz", work_dir / "valid.extxyz"
 
 
 def builtin_trainer(config, e0s: dict) -> MACETrainer:
@@ -64,7 +83,7 @@ def builtin_trainer(config, e0s: dict) -> MACETrainer:
     return MACETrainer(mode=config.finetune, e0s=dict(e0s), epochs=config.finetune_epochs,
                        scratch_epochs=config.surrogate_epochs, channels=config.model_channels,
                        valid_fraction=config.valid_fraction, stress_weight=config.stress_weight if config.npt else 0.0,
-                       replay=replay, dtype=config.training_dtype, lr=config.finetune_lr)
+                       replay=replay, dtype=config.training_dtype, lr=config.finetune_lr, split_seed=config.seed)
 
 
 def kept(trained, final):
