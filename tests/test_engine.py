@@ -112,16 +112,21 @@ def test_a_diverging_move_is_dropped_with_its_cause(model):
     assert driver.dropped[0]["move"] == 0 and "max_step" in driver.dropped[0]["cause"]
 
 
-def test_a_member_above_the_force_limit_is_left_out_of_the_others_bias(model):
-    """Its Stein term is dropped (N and the median bandwidth unchanged) until its own move is accepted."""
-    calculator = MACEDescriptorCalculator(model)
-    members = _ensemble(molecule("CH3CH2OH"), 4, scale=0.1, seed=3)
+def _by_largest_force(members, calculator) -> tuple[list, list]:
+    """The members ordered by their largest force component (eV/Å), and those components, ascending."""
     largest = []
     for frame in members:
         frame.calc = calculator
         largest.append(float(np.abs(frame.get_forces()).max()))
-    members = [members[i] for i in np.argsort(largest)]          # the strongest forces last
-    limit = 0.5 * (sorted(largest)[-1] + sorted(largest)[-2])
+    order = np.argsort(largest)
+    return [members[i] for i in order], [largest[i] for i in order]
+
+
+def test_a_member_above_the_force_limit_is_left_out_of_the_others_bias(model):
+    """Its Stein term is dropped (N and the median bandwidth unchanged) until its own move is accepted."""
+    calculator = MACEDescriptorCalculator(model)
+    members, largest = _by_largest_force(_ensemble(molecule("CH3CH2OH"), 4, scale=0.1, seed=3), calculator)
+    limit = 0.5 * (largest[-1] + largest[-2])                     # between the two strongest: member 3 is out
     bias = Stein(skmd.GaussianKernel(0.05, 0.7), 300.0)
     with pytest.warns(DivergenceWarning, match="member 3 is left out"):
         driver = RoundRobin(members, calculator, Brownian(300.0, 0.2), bias=bias, steps=3, seed=7,
@@ -147,13 +152,8 @@ def test_a_member_above_the_force_limit_is_left_out_of_the_others_bias(model):
 
 def test_with_no_admissible_other_the_stein_force_is_zero_and_a_skmd_stops(model):
     calculator = MACEDescriptorCalculator(model)
-    members = _ensemble(molecule("CH3CH2OH"), 2, scale=0.1, seed=3)
-    forces = []
-    for frame in members:
-        frame.calc = calculator
-        forces.append(float(np.abs(frame.get_forces()).max()))
-    members = [members[i] for i in np.argsort(forces)]
-    check = DivergenceCheck(force_limit=0.5 * sum(forces), max_step=5.0)
+    members, largest = _by_largest_force(_ensemble(molecule("CH3CH2OH"), 2, scale=0.1, seed=3), calculator)
+    check = DivergenceCheck(force_limit=0.5 * sum(largest), max_step=5.0)
     with pytest.warns(DivergenceWarning, match="member 1 is left out"):
         driver = RoundRobin(members, calculator, Brownian(300.0, 0.2), bias=Stein(skmd.GaussianKernel(3.0), 300.0),
                             acquisition=SteinStop(tau=1e-9, t_min=2, t_max=5), seed=0, divergence=check)
