@@ -58,10 +58,13 @@ class MACETrainer:
 
     def early_stopping_files(self, train_file, work_dir) -> tuple:
         """(fit file, valid file) in ``work_dir`` from :func:`~skmd.al.splits.early_stopping_split` of
-        ``train_file``; (``train_file``, None), mace's own split, where no batch is large enough to give one."""
+        ``train_file``; (``train_file``, None), mace's own split, where no batch is large enough to give one
+        (and where ``train_file`` is missing, so that the training reports it after checking the base model)."""
         from pathlib import Path  # noqa: PLC0415
         from ..atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
         from .splits import early_stopping_split  # noqa: PLC0415
+        if not Path(train_file).is_file():
+            return train_file, None
         fit, valid = early_stopping_split(read_frames(train_file), self.valid_fraction, self.split_seed)
         if not valid or len(fit) < 2:
             return train_file, None
