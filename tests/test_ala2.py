@@ -279,6 +279,9 @@ def test_skmd_ala2_quick_end_to_end_and_resumed_without_new_oracle_calls(tmp_pat
         assert visited["trace_frames"] == [3] and len(visited["coverage"]) == 1
         assert 0 < visited["coverage"][0] == visited["coverage_cumulative"][0] < 1
         assert visited["coverage_per_walk"]["n"] == 3
+        sampling = json.loads((out / "samplers" / name / "iter01" / "sampling.json").read_text())
+        assert all(0 <= walker < 3 for walker in sampling["left_out"])   # walkers out of the Stein sum (SKMD only)
+        assert name == "skmd" or sampling["left_out"] == []
     for quantity, block in results["comparisons_final"].items():   # the starting model and 3 samplers: 6 pairs
         assert set(block["per_sampler"]) == {"start", "skmd", "md300", "md700"} and len(block["pairs"]) == 6
         for pair in block["pairs"].values():
