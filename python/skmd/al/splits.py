@@ -25,7 +25,8 @@ def split_labels(train: list, calibration: list, labelled: list, config, k: int)
 
 def validation(config, folder) -> dict:
     """The trainer's keyword for its early-stopping set: ``valid_file`` (the calibration labels) when the
-    calibration split is random, else nothing (the trainer holds out ``valid_fraction`` itself)."""
+    calibration split is random, else nothing (the trainer holds out ``valid_fraction`` itself; the built-in
+    one by :func:`early_stopping_split`)."""
     return {"valid_file": folder / "calibration.extxyz"} if config.calibration == "random" else {}
 
 

@@ -199,8 +199,9 @@ class RoundRobin(Driver):
     (``admissible=False``) until its own move is accepted: :class:`~skmd.atoms.Stein` leaves it out
     of the others' Stein sum (it still counts in N and in the median bandwidth), so a start the
     dynamics cannot move from does not push every other walker with its forces. With no admissible
-    other the Stein force is 0. ``excluded`` holds the members marked now, ``left_out`` every member
-    marked at some point of the run; each marking raises a DivergenceWarning. A bias factory of your own gets the marked members and decides for itself.
+    other the Stein force is 0. ``excluded`` is the set of members marked now, ``left_out`` every
+    member marked at some point of the run; each marking raises a DivergenceWarning. A bias factory
+    of your own gets the marked members and decides for itself.
     """
 
     minimum_members = 2
@@ -212,7 +213,7 @@ class RoundRobin(Driver):
         super().__init__(ensemble, calculator, integrator, **kwargs)
         _refuse_duplicates(self.particles)
         self.frozen = [bias.freeze(atoms, calculator) for atoms in self.particles]
-        self.excluded, self.left_out = set(), set()
+        self.left_out = set()
         for particle in range(self.n_particles):
             self._update_admissible(particle)
 
@@ -225,13 +226,16 @@ class RoundRobin(Driver):
         admissible = largest <= self.divergence.force_limit
         self.frozen[particle] = replace(member, admissible=admissible)
         if admissible:
-            self.excluded.discard(particle)
             return
-        self.excluded.add(particle)
         self.left_out.add(particle)
         warnings.warn(f"ensemble member {particle} is left out of the others' bias (a force component of "
                       f"{largest:.3g} eV/Å > force_limit {self.divergence.force_limit:g}) until its own move "
                       "is accepted", DivergenceWarning, stacklevel=3)
+
+    @property
+    def excluded(self) -> set:
+        """The members marked inadmissible now (left out of the others' Stein sum)."""
+        return {j for j, member in enumerate(self.frozen) if not getattr(member, "admissible", True)}
 
     def _calculator_for_checks(self):
         if not getattr(self.bias, "provides_stress", True):

@@ -19,8 +19,6 @@ from ..tools.checks import MAX_PRESSURE_GPA, non_negative, positive
 from .brownian import BrownianDynamics
 
 
-
-
 def _needs_momenta(atoms) -> bool:
     return not atoms.has("momenta") or not np.any(atoms.get_momenta())
 
