@@ -4,8 +4,8 @@ Runs (or resumes) the command in a subprocess with ``--workers`` processes (defa
 and writes benchmarks/results/al_ala2_medium.json:
 
 - ``wall_s``: the whole command (every invocation, resumes included); ``start_s``: starting labels,
-  surrogate and UDD committee; ``iterations``: per iteration the wall time of sampling (all samplers
-  side by side), labelling, fine-tuning and scoring, and their shares;
+  surrogate and UDD committee; ``iterations``: per iteration the seconds of sampling, labelling,
+  fine-tuning and scoring summed over the samplers' jobs (see :func:`iteration_times`), and their shares;
 - ``samplers``: per sampler, the test RMSEs per iteration (energy in meV/atom, forces in meV/Å; iteration
   0 is the surrogate), the Ramachandran coverage (per iteration, cumulative, per walk with its interval)
   and the dropped walks;
@@ -16,7 +16,7 @@ and writes benchmarks/results/al_ala2_medium.json:
   subsampling half the walks of each iteration 200 times (coverage counts distinct cells, so it is not
   bootstrapped); ``machine``: CPU model, cores, threads and load average.
 
-Run: .venv/bin/python benchmarks/al_ala2_medium.py [--workers 2] [--out runs/ala2-medium] [--table]
+Run: .venv/bin/python benchmarks/al_ala2_medium.py [--workers 2] [--out runs/ala2-medium] [--result JSON] [--table]
 """
 from __future__ import annotations
 
@@ -36,16 +36,18 @@ STAGES = ("iteration_sample_s", "label_s", "train_s", "score_s")
 
 
 def iteration_times(results: dict) -> list:
-    """Per iteration: seconds of each stage (sampling is shared by all samplers; the others summed over
-    samplers, as they ran one sampler after another or side by side on threads) and their shares."""
+    """Per iteration: seconds of each stage summed over the samplers' jobs (each sampler's walks, labels,
+    trainings and scoring), and their shares. Runs before the chains (commit 77ad2fd and earlier) also have
+    ``iteration_sample_s``, the wall time of the shared sampling stage, used for sampling there; with
+    chains the stages of different samplers overlap, so these sums exceed the wall time."""
     rows = []
     for k in range(results["config"]["iterations"]):
         metrics = [r["iterations"][k] for r in results["samplers"].values()]
-        seconds = {"sample_s": metrics[0]["iteration_sample_s"],
+        staged = "iteration_sample_s" in metrics[0]
+        seconds = {"sample_s": metrics[0]["iteration_sample_s"] if staged else sum(m["sample_s"] for m in metrics),
                    "label_s": sum(m["label_s"] for m in metrics),
-                   "train_s": max(m["train_s"] for m in metrics) if results["config"].get("workers") else
-                   sum(m["train_s"] for m in metrics),
-                   "score_s": metrics[0]["score_s"]}
+                   "train_s": sum(m["train_s"] for m in metrics),
+                   "score_s": metrics[0]["score_s"] if staged else sum(m["score_s"] for m in metrics)}
         total = sum(seconds.values())
         rows.append({**seconds, "share": {key[:-2]: round(value / total, 3) for key, value in seconds.items()}})
     return rows
@@ -83,7 +85,7 @@ def coverage_pairs(out: Path, names: list, iterations: int, seed: int = 0, draws
     return {"coverage": full, "pairs": pairs}
 
 
-def run(out: Path, workers: int, campaign: bool = True) -> dict:
+def run(out: Path, workers: int, campaign: bool = True, result: Path = RESULT) -> dict:
     """Run (or resume) the campaign unless ``campaign`` is False, then summarise ``out/results.json``."""
     from skmd.tools.machine import machine_info
     command = [sys.executable, "-m", "skmd.cli.main", "al", "--preset", "ala2-medium", "--workers", str(workers),
@@ -114,7 +116,9 @@ def run(out: Path, workers: int, campaign: bool = True) -> dict:
         "comparisons_final": results["comparisons_final"],
         "coverage_pairs": coverage_pairs(out, names, results["config"]["iterations"]),
         "config": results["config"]}
-    RESULT.write_text(json.dumps(summary, indent=2))
+    from skmd.tools.machine import source_commit
+    summary["commit"] = source_commit(HERE)
+    result.write_text(json.dumps(summary, indent=2))
     return summary
 
 
@@ -146,12 +150,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default="runs/ala2-medium")
+    parser.add_argument("--result", type=Path, default=RESULT, help="the JSON to write (default: %(default)s)")
     parser.add_argument("--table", action="store_true", help="print the tables of the saved JSON and stop")
     parser.add_argument("--summarize-only", action="store_true",
                         help="write the JSON from a finished run in --out without running the command")
     args = parser.parse_args()
-    summary = json.loads(RESULT.read_text()) if args.table else \
-        run(Path(args.out), args.workers, campaign=not args.summarize_only)
+    summary = json.loads(args.result.read_text()) if args.table else \
+        run(Path(args.out), args.workers, campaign=not args.summarize_only, result=args.result)
     print(table(summary))
 
 

@@ -45,13 +45,8 @@ def finished(out: Path) -> bool:
 
 def commit() -> str | None:
     """The git commit of this checkout (with ``-dirty`` when it has uncommitted changes), or None."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
-                               capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    from skmd.tools.machine import source_commit
+    return source_commit(HERE)
 
 
 def read_commits(commits_file: Path) -> dict:

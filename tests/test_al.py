@@ -399,15 +399,23 @@ def _cu_campaign(tmp_path, name, model, executor=None, trainer=None, **settings)
 
 @pytest.mark.slow
 def test_the_same_seed_gives_the_same_training_set_and_models(tmp_path, cu_model):
-    settings = {"samplers": "md", "pressure_GPa": 0.0, "seed": 3}
+    """Once with one job at a time in this process, once with the samplers' chains side by side on two
+    workers: the same labels and the same models, whatever order the jobs ran in."""
+    from skmd.tools.pool import process_pool
+    settings = {"samplers": "md,md900", "pressure_GPa": 0.0, "seed": 3}
     first_out, first = _cu_campaign(tmp_path, "first", cu_model, **settings)
-    second_out, second = _cu_campaign(tmp_path, "second", cu_model, **settings)
+    pool = process_pool(2)
+    try:
+        second_out, second = _cu_campaign(tmp_path, "second", cu_model, executor=pool, workers=2, **settings)
+    finally:
+        pool.shutdown()
     frames = read_training_set(first_out)
     assert [f.info["skmd_source"] for f in frames].count("md/iter01") == 2
     assert_same_frames(frames, read_training_set(second_out))
     # the fine-tuned models score the same: training is seeded too
-    for a, b in zip(first["samplers"]["md"]["iterations"], second["samplers"]["md"]["iterations"]):
-        assert {k: a[k] for k in UNITS} == {k: b[k] for k in UNITS}
+    for name in ("md", "md900"):
+        for a, b in zip(first["samplers"][name]["iterations"], second["samplers"][name]["iterations"]):
+            assert {k: a[k] for k in UNITS} == {k: b[k] for k in UNITS}
 
 
 @pytest.mark.slow

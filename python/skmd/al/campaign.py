@@ -1,6 +1,7 @@
 """An active-learning campaign on the user's own structures, model and oracle (``skmd al``).
 
-Per iteration k, every sampler (its own chain of models and labels) samples ``walkers`` walks of
+Per iteration k, every sampler (its own chain of models and labels, run beside the others' chains by
+:mod:`skmd.al.chains`) samples ``walkers`` walks of
 ``steps`` steps with its models after iteration k − 1, starting from its walkers' end points of
 iteration k − 1 (k = 1: perturbed copies of the structures); then, per sampler, ``select`` candidates
 are chosen, labelled by the oracle, split into training and calibration frames, the models are
@@ -73,7 +74,7 @@ class Campaign:
 
     def run(self) -> dict:
         """Run (or resume) the campaign; write training_set.extxyz, results.json and report.md."""
-        from .loop import run_campaign  # noqa: PLC0415
+        from .chains import run_campaign  # noqa: PLC0415
         return run_campaign(self)
 
 

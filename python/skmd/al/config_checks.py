@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 
+from ..tools.training_settings import FINETUNE_MODES as TRAINER_MODES
 from ..tools.checks import MAX_PRESSURE_GPA, float_dtype, non_negative, positive, positive_int
 from ..uncertainty.feature_layers import check_feature_layers
 from ..uncertainty.methods import METHODS
 from .sampler_names import SAMPLERS, sampler_kind
 
 SELECTIONS = ("fps", *METHODS)
-FINETUNE_MODES = ("full", "lora", "scratch", "multihead")
+#: the trainer's fine-tuning modes, and "scratch": each iteration trains a new model from scratch
+FINETUNE_MODES = (*TRAINER_MODES, "scratch")
 #: where walkers of iteration k > 1 start: their own end points of k − 1, or its labelled training frames
 STARTS = ("end", "labelled")
 #: how labels are split for calibration: fixed once per label (``fixed``), or drawn afresh at random

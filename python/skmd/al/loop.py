@@ -12,7 +12,6 @@ import json
 import time
 
 
-from ..tools.pool import thread_map
 from ..tools.rundir import write_json
 from . import learning
 from .samplers import Context
@@ -69,40 +68,37 @@ class Loop:
             return _read(self.campaign.folder(sampler.name, k - 1) / "ensemble.extxyz")
         return perturbed_copies(self.campaign.structures, c.walkers, c.perturb_A, 0.0, c.seed + 1)
 
-    def sample(self, k: int) -> None:
-        """Candidates of iteration ``k`` for every sampler without them, side by side on the executor."""
+    def sample(self, sampler, k: int) -> None:
+        """Candidates of iteration ``k`` for ``sampler`` (one task on the executor), unless already there."""
         from ..atoms.parallel import run_samplers  # noqa: PLC0415
-        c = self.config
-        pending = [s for s in self.campaign.samplers
-                   if not (self.campaign.folder(s.name, k) / "candidates.extxyz").exists()]
-        if not pending:
+        c, folder = self.config, self.campaign.folder(sampler.name, k)
+        if (folder / "candidates.extxyz").exists():
             return
-        self.campaign.log(f"iteration {k}/{c.iterations}: sampling ({', '.join(s.name for s in pending)}, "
-                          f"{c.walkers} walks of {c.steps} steps each)")
-        specs = [s.spec(c.walkers, c.steps, seed=c.seed * 1000 + k) for s in pending]
-        results = run_samplers(specs, {s.name: self.ensemble(s, k) for s in pending},
-                               {s.name: s.factory(self.context(s, k)) for s in pending},
-                               executor=self.campaign.executor)
-        for name, result in results.items():
-            folder = self.campaign.folder(name, k)
-            candidates = result["candidates"]
-            reasons = [str(f.info.get("skmd_reason", "")) for f in candidates]
-            stops = [int(f.info.get("skmd_step", -1)) for f, r in zip(candidates, reasons) if "threshold" in r]
-            write_json(folder / "sampling.json", {
-                "sample_s": result["seconds"], "n_candidates": len(candidates), "dropped": result["dropped"],
-                "threshold_stops": len(stops), "threshold_stop_steps": stops, "left_out": result.get("left_out", []),
-                "max_atomic_uncertainty": [float(f.info["max_atomic_uncertainty"]) for f in candidates
-                                           if "max_atomic_uncertainty" in f.info],
-                "trace": [row for records in result.get("records", []) for row in records]})
-            if result.get("left_out"):
-                self.campaign.log(f"iteration {k}: {name}: walkers {', '.join(map(str, result['left_out']))} were left "
-                                  "out of the others' Stein sum while their forces exceeded the force limit")
-            ensemble, replaced = replace_dropped(result["ensemble"], result["dropped"], seed=c.seed * 1000 + k)
-            if replaced:
-                self.campaign.log(f"iteration {k}: {name}: {len(replaced)} walks were dropped; their walkers go on "
-                                  f"from rattled copies of other walkers' end points (walkers {', '.join(map(str, replaced))})")
-            _write(folder / "ensemble.extxyz", ensemble)
-            _write(folder / "candidates.extxyz", candidates)
+        self.campaign.log(f"iteration {k}/{c.iterations}: {sampler.name}: sampling {c.walkers} walks of {c.steps} "
+                          "steps each")
+        spec = sampler.spec(c.walkers, c.steps, seed=c.seed * 1000 + k)
+        result = run_samplers([spec], {sampler.name: self.ensemble(sampler, k)},
+                              {sampler.name: sampler.factory(self.context(sampler, k))},
+                              executor=self.campaign.executor)[sampler.name]
+        candidates, name = result["candidates"], sampler.name
+        reasons = [str(f.info.get("skmd_reason", "")) for f in candidates]
+        stops = [int(f.info.get("skmd_step", -1)) for f, r in zip(candidates, reasons) if "threshold" in r]
+        write_json(folder / "sampling.json", {
+            "sample_s": result["seconds"], "n_candidates": len(candidates), "dropped": result["dropped"],
+            "threshold_stops": len(stops), "threshold_stop_steps": stops, "left_out": result.get("left_out", []),
+            "max_atomic_uncertainty": [float(f.info["max_atomic_uncertainty"]) for f in candidates
+                                       if "max_atomic_uncertainty" in f.info],
+            "trace": [row for records in result.get("records", []) for row in records]})
+        if result.get("left_out"):
+            self.campaign.log(f"iteration {k}: {name}: walkers {', '.join(map(str, result['left_out']))} were left "
+                              "out of the others' Stein sum while their forces exceeded the force limit")
+        ensemble, replaced = replace_dropped(result["ensemble"], result["dropped"], seed=c.seed * 1000 + k)
+        if replaced:
+            self.campaign.log(f"iteration {k}: {name}: {len(replaced)} walks were dropped; their walkers go on from "
+                              "rattled copies of other walkers' end points (walkers "
+                              f"{', '.join(map(str, replaced))})")
+        _write(folder / "ensemble.extxyz", ensemble)
+        _write(folder / "candidates.extxyz", candidates)
 
     def select_and_label(self, sampler, k: int) -> dict:
         """Select iteration ``k``'s batch, label it, and write the sampler's train/calibration files."""
@@ -145,12 +141,41 @@ class Loop:
             kept(trained, final)
         return time.perf_counter() - started
 
-    def train_all(self, samplers, k: int) -> list:
-        """Train every model of ``samplers`` (a committee's members each on its own) side by side on
-        ``workers`` threads; returns each sampler's summed training time."""
-        jobs = [(s, m) for s in samplers for m in range(sampler_models(s))]
-        seconds = thread_map(lambda job: self.train(job[0], k, job[1]), jobs, self.config.workers or 1)
-        return [sum(t for (owner, _), t in zip(jobs, seconds) if owner is s) for s in samplers]
+    def score(self, sampler, k: int, test: list, prepared: dict, train_s: float) -> dict:
+        """Score the sampler's new model on ``test`` and run the learning check (old and new model on the
+        held-out labels), on the executor; write and return iteration ``k``'s metrics. ``prepared``: what
+        :meth:`select_and_label` returned; ``train_s``: the wall time of its models' trainings, summed."""
+        from ..atoms.scoring import score_model_file  # noqa: PLC0415
+        from ..atoms.tasks import run_tasks  # noqa: PLC0415
+        c, name, started = self.config, sampler.name, time.perf_counter()
+        self.campaign.log(f"iteration {k}/{c.iterations}: {name}: scoring on {len(test)} test frames")
+        validation_frames = _read(self.data_file(sampler, k, "calibration"))
+        old, new = self.models(sampler, k - 1)[0], self.models(sampler, k)[0]
+        tasks = [(new, test, 1), (old, validation_frames, 1), (new, validation_frames, 1)]
+        errors, before, after = run_tasks(score_model_file, tasks, executor=self.campaign.executor)
+        sampling = json.loads((self.campaign.folder(name, k) / "sampling.json").read_text())
+        check = learning.compare(before, after, seed=c.seed)
+        metrics = {"iteration": k, **errors, **prepared, **sampling, "train_s": train_s,
+                   "score_s": time.perf_counter() - started, "learning_check": check}
+        self.campaign.log(learning.sentence(name, k, check))
+        if sampling["max_atomic_uncertainty"]:
+            from .report import crossing_sentence  # noqa: PLC0415
+            self.campaign.log(crossing_sentence(name, metrics, c.walkers))
+        write_json(self.campaign.folder(name, k) / "metrics.json", metrics)
+        self.campaign.log(f"iteration {k}: {name}: {prepared['n_labelled']} new labels; {_errors_line(errors)}")
+        return metrics
+
+
+def _errors_line(errors: dict) -> str:
+    """A score's test errors in words (energy, forces, stress where scored, the worst basin where there are basins)."""
+    line = (f"test RMSE energy {errors['energy_rmse_meV_atom']:.1f} meV/atom, "
+            f"forces {errors['force_rmse_meV_A']:.1f} meV/Å")
+    if "stress_rmse_meV_A3" in errors:
+        line += f", stress {errors['stress_rmse_meV_A3']:.2f} meV/Å³"
+    if "worst_basin" in errors:
+        worst = errors["worst_basin"]
+        line += f"; worst basin {worst['basin']} (forces {worst['force_rmse_meV_A']:.1f} meV/Å)"
+    return line
 
 
 def replace_dropped(ensemble: list, dropped: list, seed: int = 0) -> tuple[list, list]:
@@ -173,63 +198,3 @@ def replace_dropped(ensemble: list, dropped: list, seed: int = 0) -> tuple[list,
 def sampler_models(sampler) -> int:
     """How many models a sampler's chain trains (1 unless it says otherwise, e.g. a committee)."""
     return int(getattr(sampler, "n_models", 1))
-
-
-def run_campaign(campaign) -> dict:
-    """Run (or resume) every stage of ``campaign``; write the outputs; return the results."""
-    from ..atoms.scoring import score_model_file  # noqa: PLC0415
-    from ..atoms.tasks import run_tasks  # noqa: PLC0415
-    from .report import write_outputs  # noqa: PLC0415
-    from .stages import committee_members, starting_data, starting_model  # noqa: PLC0415
-    c, started, timing = campaign.config, time.perf_counter(), {}
-    if (campaign.out / "start" / "split.json").exists():
-        campaign.log(f"resuming the campaign in {campaign.out}: finished stages are read back, labels are not redone")
-    if campaign.skmd_regime:
-        campaign.log(campaign.skmd_regime)
-    start = starting_data(campaign)
-    test = campaign.test_frames or start["test"]
-    model0 = starting_model(campaign, start["train"])
-    members = {s.name: committee_members(campaign, model0, campaign.out / "start" / "train.extxyz", sampler_models(s))
-               for s in campaign.samplers}
-    start_timing = campaign.out / "start" / "timing.json"   # the invocation that finished the starting stage
-    if not start_timing.exists():
-        write_json(start_timing, {"start_s": time.perf_counter() - started})
-    timing["start_s"] = json.loads(start_timing.read_text())["start_s"]
-    initial_path = campaign.out / "model0" / "score.json"
-    if not initial_path.exists():
-        write_json(initial_path, run_tasks(score_model_file, [(model0, test, 1)], executor=campaign.executor)[0])
-    loop = Loop(campaign, start, members)
-    for k in range(1, c.iterations + 1):
-        todo = [s for s in campaign.samplers if not (campaign.folder(s.name, k) / "metrics.json").exists()]
-        if not todo:
-            continue
-        stage = time.perf_counter()
-        loop.sample(k)
-        sample_s = time.perf_counter() - stage
-        prepared = {s.name: loop.select_and_label(s, k) for s in todo}
-        train_s = loop.train_all(todo, k)
-        stage = time.perf_counter()
-        campaign.log(f"iteration {k}/{c.iterations}: scoring on {len(test)} test frames")
-        tasks = [(loop.models(s, k)[0], test, 1) for s in todo]
-        for s in todo:                       # the learning check: old and new model on held-out labels
-            validation = _read(loop.data_file(s, k, "calibration"))
-            tasks += [(loop.models(s, k - 1)[0], validation, 1), (loop.models(s, k)[0], validation, 1)]
-        scores = run_tasks(score_model_file, tasks, executor=campaign.executor)
-        score_s = time.perf_counter() - stage
-        for index, (s, seconds) in enumerate(zip(todo, train_s)):
-            errors, old, new = scores[index], *scores[len(todo) + 2 * index:len(todo) + 2 * index + 2]
-            sampling = json.loads((campaign.folder(s.name, k) / "sampling.json").read_text())
-            check = learning.compare(old, new, seed=c.seed)
-            metrics = {"iteration": k, **errors, **prepared[s.name], **sampling, "train_s": seconds,
-                       "score_s": score_s, "iteration_sample_s": sample_s, "learning_check": check}
-            campaign.log(learning.sentence(s.name, k, check))
-            if sampling["max_atomic_uncertainty"]:
-                from .report import crossing_sentence  # noqa: PLC0415
-                campaign.log(crossing_sentence(s.name, metrics, c.walkers))
-            write_json(campaign.folder(s.name, k) / "metrics.json", metrics)
-            campaign.log(f"iteration {k}: {s.name}: {prepared[s.name]['n_labelled']} new labels; test RMSE energy "
-                         f"{errors['energy_rmse_meV_atom']:.1f} meV/atom, forces {errors['force_rmse_meV_A']:.1f} meV/Å"
-                         + (f", stress {errors['stress_rmse_meV_A3']:.2f} meV/Å³" if "stress_rmse_meV_A3" in errors else "")
-                         + (f"; worst basin {errors['worst_basin']['basin']} (forces "
-                            f"{errors['worst_basin']['force_rmse_meV_A']:.1f} meV/Å)" if "worst_basin" in errors else ""))
-    return write_outputs(campaign, loop, test, started, timing)

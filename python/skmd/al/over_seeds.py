@@ -17,13 +17,15 @@ import json
 from pathlib import Path
 
 from .config import FREE_SETTINGS
+from .report import STAGES
 
 #: settings that may differ between the runs compared (besides where and how they ran, the seed)
 MAY_DIFFER = ("seed", *FREE_SETTINGS)
 #: the trace whose φ/ψ gives coverage and basins reached
 PHI_PSI_TRACE = "skmd.atoms.alanine:PhiPsi"
-#: seconds per stage of an iteration as metrics.json holds them (sampling is shared by the samplers)
-STAGE_KEYS = ("iteration_sample_s", "label_s", "train_s", "score_s")
+#: seconds per stage of a sampler's iteration as metrics.json holds them (its walks' task, its labels, its
+#: models' trainings summed, its scoring)
+STAGE_KEYS = STAGES
 RMSE_KEYS = ("force_rmse_meV_A", "energy_rmse_meV_atom")
 SIGNIFICANCE = 0.05
 

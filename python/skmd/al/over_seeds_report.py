@@ -1,6 +1,8 @@
 """Markdown of a comparison over seeds (:func:`skmd.al.over_seeds.compare_runs`)."""
 from __future__ import annotations
 
+from .report import STAGES as STAGE_KEYS
+
 
 def span(interval, digits: int = 1) -> str:
     """A t-interval dict as ``mean [low, high]`` (the mean alone for one seed; – for none)."""
@@ -27,8 +29,7 @@ def iteration_table(result: dict) -> list:
                  f"{span(start.get('worst_basin_force_rmse_meV_A'))} | – | – | – | – |")
     for name, sampler in result["samplers"].items():
         for m in sampler["iterations"]:
-            seconds = " / ".join(span(m["seconds"][k], 0) for k in ("iteration_sample_s", "label_s", "train_s",
-                                                                     "score_s"))
+            seconds = " / ".join(span(m["seconds"][k], 0) for k in STAGE_KEYS)
             lines.append(f"| {name} | {m['iteration']} | {span(m['force_rmse_meV_A'])} | "
                          f"{span(m['energy_rmse_meV_atom'], 2)} | {span(m.get('worst_basin_force_rmse_meV_A'))} | "
                          f"{span(m.get('coverage_cells'), 0)} | {span(m['n_labelled'], 1)} | "

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..atoms.scoring import QUANTITY, UNITS, WORST_BASIN_KEY
 from ..tools.rundir import write_json
 
+#: seconds per stage of a sampler's iteration in metrics.json: its walks, its labels, its trainings summed, its scoring
 STAGES = ("sample_s", "label_s", "train_s", "score_s")
 
 
@@ -101,10 +102,10 @@ def _without_per_frame(metrics: dict) -> dict:
 
 
 def _stage_share(iterations) -> list:
-    """Per iteration, the share of its wall time spent sampling, labelling, training and scoring."""
+    """Per iteration, the share of the sampler's time spent sampling, labelling, training and scoring."""
     shares = []
     for m in iterations:
-        seconds = {stage: float(m.get("iteration_sample_s" if stage == "sample_s" else stage, 0.0)) for stage in STAGES}
+        seconds = {stage: float(m.get(stage, 0.0)) for stage in STAGES}
         total = sum(seconds.values()) or 1.0
         shares.append({stage.removesuffix("_s"): round(value / total, 3) for stage, value in seconds.items()})
     return shares

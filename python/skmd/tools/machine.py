@@ -55,3 +55,16 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def source_commit(folder) -> str | None:
+    """The git commit of the checkout holding ``folder`` (``-dirty`` added when tracked files have uncommitted
+    changes), or None outside a git checkout: what a benchmark JSON records as the code it ran."""
+    import subprocess  # noqa: PLC0415
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")

@@ -1,0 +1,128 @@
+"""How a campaign runs: the starting stage, then every sampler's chain of iterations side by side.
+
+A sampler's iteration k needs only its own models and labels of iteration k − 1, so each sampler runs
+its iterations as a chain of its own (sample → select and label → train → score), and the chains do not
+wait for each other at the end of an iteration: a sampler whose walks finish early trains while a slower
+one still samples. At most ``workers`` jobs run at once (a sampler's walks, a selection with its labels,
+one model's training, a scoring; :class:`Slots`), so the CPUs are shared as with a staged loop and stay
+busy. Every random stream is a function of the seed, the sampler and the iteration, never of the order
+in which jobs ran, so the results are those of running the samplers one after another.
+
+A failure in one chain (or Ctrl-C) lets no new job start in any chain; the jobs under way finish, and
+a rerun resumes from what each chain wrote.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+
+from ..tools.rundir import write_json
+from .loop import Loop, sampler_models
+
+
+class Stopped(Exception):
+    """Raised in a chain when the campaign stops (another chain failed, or Ctrl-C)."""
+
+
+class Slots:
+    """At most ``n`` jobs at once across the chains; once :meth:`stop` is called no job starts."""
+
+    def __init__(self, n: int):
+        self._free = threading.BoundedSemaphore(max(1, int(n)))
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    @contextmanager
+    def job(self):
+        with self._free:
+            if self._stopped.is_set():
+                raise Stopped
+            yield
+
+
+def run_chain(loop: Loop, sampler, test: list, slots: Slots, label_lock) -> None:
+    """Every iteration of ``sampler`` that has no ``metrics.json`` yet, in order; a failure stops ``slots``."""
+    try:
+        _iterations(loop, sampler, test, slots, label_lock)
+    except Stopped:
+        raise
+    except BaseException:
+        slots.stop()
+        raise
+
+
+def _iterations(loop: Loop, sampler, test: list, slots: Slots, label_lock) -> None:
+    c, campaign = loop.config, loop.campaign
+    for k in range(1, c.iterations + 1):
+        if (campaign.folder(sampler.name, k) / "metrics.json").exists():
+            continue
+        with slots.job():
+            loop.sample(sampler, k)
+        with slots.job(), label_lock:          # the label store is written by one chain at a time
+            prepared = loop.select_and_label(sampler, k)
+
+        def train(m: int) -> float:
+            with slots.job():
+                return loop.train(sampler, k, m)
+
+        n_models = sampler_models(sampler)
+        with ThreadPoolExecutor(n_models) as members:      # a committee's members train side by side
+            train_s = sum(members.map(train, range(n_models)))
+        with slots.job():
+            loop.score(sampler, k, test, prepared, train_s)
+
+
+def run_chains(loop: Loop, samplers: list, test: list, workers: int) -> None:
+    """Run the chains of ``samplers`` side by side with at most ``workers`` jobs at once; the first
+    failure (or Ctrl-C) stops every chain at its next job and is raised."""
+    slots, label_lock = Slots(workers), threading.Lock()
+    order = sorted(samplers, key=sampler_models, reverse=True)   # committees (more trainings) queue first
+    pool = ThreadPoolExecutor(max(1, len(order)))
+    futures = [pool.submit(run_chain, loop, s, test, slots, label_lock) for s in order]
+    try:
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            if future.exception() is not None and not isinstance(future.exception(), Stopped):
+                raise future.exception()
+    except BaseException:
+        slots.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    for future in futures:          # a chain that stopped because another failed has been raised above
+        future.result()
+
+
+def run_campaign(campaign) -> dict:
+    """Run (or resume) every stage of ``campaign``; write the outputs; return the results."""
+    from ..atoms.scoring import score_model_file  # noqa: PLC0415
+    from ..atoms.tasks import run_tasks  # noqa: PLC0415
+    from .report import write_outputs  # noqa: PLC0415
+    from .stages import committee_members, starting_data, starting_model  # noqa: PLC0415
+    c, started, timing = campaign.config, time.perf_counter(), {}
+    if (campaign.out / "start" / "split.json").exists():
+        campaign.log(f"resuming the campaign in {campaign.out}: finished stages are read back, labels are not redone")
+    if campaign.skmd_regime:
+        campaign.log(campaign.skmd_regime)
+    start = starting_data(campaign)
+    test = campaign.test_frames or start["test"]
+    model0 = starting_model(campaign, start["train"])
+    members = {s.name: committee_members(campaign, model0, campaign.out / "start" / "train.extxyz", sampler_models(s))
+               for s in campaign.samplers}
+    start_timing = campaign.out / "start" / "timing.json"   # the invocation that finished the starting stage
+    if not start_timing.exists():
+        write_json(start_timing, {"start_s": time.perf_counter() - started})
+    timing["start_s"] = json.loads(start_timing.read_text())["start_s"]
+    initial_path = campaign.out / "model0" / "score.json"
+    if not initial_path.exists():
+        write_json(initial_path, run_tasks(score_model_file, [(model0, test, 1)], executor=campaign.executor)[0])
+    loop = Loop(campaign, start, members)
+    iterations_started = time.perf_counter()
+    run_chains(loop, campaign.samplers, test, c.workers or 1)
+    timing["iterations_s_this_run"] = time.perf_counter() - iterations_started
+    return write_outputs(campaign, loop, test, started, timing)
