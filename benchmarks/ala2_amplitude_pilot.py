@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +46,7 @@ def main() -> None:
     from skmd.atoms.alanine import PhiPsi, alanine_dipeptide, visited_cells
     from skmd.atoms.observers import per_walk
     from skmd.atoms.parallel import run_samplers
-    from skmd.tools.machine import machine_info
+    from skmd.tools.machine import machine_info, source_commit
     from skmd.tools.pool import process_pool
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
@@ -82,7 +81,7 @@ def main() -> None:
         print(f"{r['sampler']} h = {r['amplitude']:g}: {r['dropped']}/{walkers} dropped, {r['cells_visited']} cells, "
               f"{r['task_s']:.0f} s", flush=True)
     chosen = choose(rows)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+    commit = source_commit(HERE)
     RESULT.write_text(json.dumps({"rule": __doc__.split("The rule, fixed before it ran")[1].split("Run:")[0].strip(),
                                   "model": str(args.model), "rows": rows, "chosen": chosen,
                                   "machine": machine_info(), "commit": commit}, indent=1))

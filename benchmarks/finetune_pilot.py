@@ -45,7 +45,6 @@ import dataclasses  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -234,7 +233,7 @@ def main(argv=None):
                + [args.run / "samplers" / s / ITERATION / "calibration.extxyz" for s in SAMPLERS] if not p.is_file()]
     if missing:
         parser.error(f"{args.run} is not a finished ala2-medium run: missing {missing[0]}")
-    from skmd.tools.machine import machine_info  # noqa: PLC0415
+    from skmd.tools.machine import machine_info, source_commit  # noqa: PLC0415
     paths = prepare_inputs(args.run, args.work)
     frames, modes = read_frames(paths["valid"]), trainers(paths)
     (args.work / "model0").mkdir(exist_ok=True)
@@ -247,8 +246,7 @@ def main(argv=None):
     choice = choose(scores, np.tile(np.asarray(model0["per_frame"]["forces"], float), len(DATASETS)))
     dtype = dtype_step(choice["chosen"], modes[choice["chosen"]], paths, args.work, frames, scores) \
         if choice["chosen"] else {"skipped": "no protocol chosen"}
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
+    commit = source_commit(Path(__file__).parent)
     result = {"rule": __doc__, "run": str(args.run), "validation_frames": paths["validation_counts"],
               "model0": model0, "candidates": scores, "choice": choice, "dtype": dtype,
               "machine": machine_info(), "commit": commit}

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from skmd.studies import mueller_brown as mbs
-from skmd.tools.machine import machine_info
+from skmd.tools.machine import machine_info, source_commit
 from skmd.tools.stats import bootstrap_interval
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
         print(tables(al))
         print(w2_tables(json.loads(w2_json.read_text())))
         return 0
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = source_commit(ROOT)
     al, per_seed = al_section(runs, args.rerun, args.seeds, args.aggregate_only, extra_al)
     al.update(machine=machine_info(), commit_at_aggregation=commit)
     al_json.write_text(json.dumps(al, indent=1))

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ import numpy as np
 import skmd
 from skmd.studies import mb_al
 from skmd.studies import mueller_brown as mbs
-from skmd.tools.machine import machine_info
+from skmd.tools.machine import machine_info, source_commit
 
 GRID = (3.2, 10.0, 30.0, 100.0, 300.0, 1000.0)
 MIN_COVERAGE, MAX_DIVERGENCE = 0.75, 0.05
@@ -98,8 +97,7 @@ def main() -> int:
             print(f"h = {h:g}: coverage {r['coverage']:.2f}, divergence rate {r['divergence_rate']:.3f}, "
                   f"{r['wall_s']:.0f} s", flush=True)
     chosen, reason = choose(rows)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
+    commit = source_commit(Path(__file__).parent)
     result = {"rule": RULE, "trials": args.trials, "rows": rows, "chosen_amplitude": chosen, "reason": reason,
               "wall_s": time.perf_counter() - started, "machine": machine_info(), "commit": commit}
     Path(args.out).write_text(json.dumps(result, indent=1))

@@ -294,7 +294,7 @@ def main(argv=None) -> int:
     import subprocess
     import time
 
-    from skmd.tools.machine import machine_info
+    from skmd.tools.machine import machine_info, source_commit
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "co2_transform")
@@ -326,7 +326,7 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         runs[seed] = args.out / f"seed{seed}"
         wall[str(seed)] = run_campaign(runs[seed], seed, flags)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    commit = source_commit(ROOT)
     result.update({"commit": commit, "machine": machine_info(), "flags": flags, "seeds": args.seeds,
                    "definition": {"volume_ratio": VOLUME_RATIO_TRANSFORMED, "bond_cutoff_A": BOND_CUTOFF_A,
                                   "bond_range_A": list(BOND_RANGE_A), "V0_A3": reference_volume()},
