@@ -32,12 +32,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RESULT = HERE / "results" / "al_ala2_medium.json"
-STAGES = ("iteration_sample_s", "label_s", "train_s", "score_s")
 
 
 def iteration_times(results: dict) -> list:
     """Per iteration: seconds of each stage summed over the samplers' jobs (each sampler's walks, labels,
-    trainings and scoring), and their shares. Runs before the chains (commit 77ad2fd and earlier) also have
+    trainings and scoring), and their shares. Runs before the chains (commits before 9129762) also have
     ``iteration_sample_s``, the wall time of the shared sampling stage, used for sampling there; with
     chains the stages of different samplers overlap, so these sums exceed the wall time."""
     rows = []

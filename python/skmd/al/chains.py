@@ -3,9 +3,10 @@
 A sampler's iteration k needs only its own models and labels of iteration k − 1, so each sampler runs
 its iterations as a chain of its own (sample → select and label → train → score), and the chains do not
 wait for each other at the end of an iteration: a sampler whose walks finish early trains while a slower
-one still samples. At most ``workers`` jobs run at once (a sampler's walks, a selection with its labels,
-one model's training, a scoring; :class:`Slots`), so the CPUs are shared as with a staged loop and stay
-busy. Every random stream is a function of the seed, the sampler and the iteration, never of the order
+one still samples. With ``workers`` set, at most that many jobs run at once (a sampler's walks, a
+selection with its labels, one model's training, a scoring; :class:`Slots`), so the CPUs are shared as
+with a staged loop and stay busy; with a Dask executor and no ``workers``, the executor's jobs are not
+limited here (the cluster queues them) and trainings run one at a time on this machine. Every random stream is a function of the seed, the sampler and the iteration, never of the order
 in which jobs ran, so the results are those of running the samplers one after another.
 
 A failure in one chain (or Ctrl-C) lets no new job start in any chain; the jobs under way finish, and
@@ -17,7 +18,7 @@ import json
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from ..tools.rundir import write_json
 from .loop import Loop, sampler_models
@@ -28,46 +29,62 @@ class Stopped(Exception):
 
 
 class Slots:
-    """At most ``n`` jobs at once across the chains; once :meth:`stop` is called no job starts."""
+    """Limits on the jobs the chains run at once: ``jobs`` for executor jobs (a sampler's walks, a
+    selection with its labels, a scoring; None: no limit, the executor queues them) and ``trainings`` for
+    ``mace_run_train`` processes, which run on this machine. ``shared``: one limit of ``trainings`` for
+    both, when the executor's processes share this machine's cores (``--workers``). Once :meth:`stop` is
+    called, or a job fails, no job starts."""
 
-    def __init__(self, n: int):
-        self._free = threading.BoundedSemaphore(max(1, int(n)))
+    def __init__(self, jobs: int | None, trainings: int, shared: bool = False):
+        self._trainings = threading.BoundedSemaphore(max(1, int(trainings)))
+        self._jobs = self._trainings if shared else (
+            None if jobs is None else threading.BoundedSemaphore(max(1, int(jobs))))
         self._stopped = threading.Event()
+
+    @classmethod
+    def for_campaign(cls, workers: int | None, executor) -> "Slots":
+        """``--workers N``: N jobs of any kind at once. A given executor without ``workers`` (a Dask
+        cluster): its jobs unlimited, one training at a time. Neither: one job at a time."""
+        if workers:
+            return cls(workers, workers, shared=True)
+        return cls(None if executor is not None else 1, 1, shared=executor is None)
 
     def stop(self) -> None:
         self._stopped.set()
 
     @contextmanager
-    def job(self):
-        with self._free:
+    def _held(self, semaphore):
+        with semaphore if semaphore is not None else nullcontext():
             if self._stopped.is_set():
                 raise Stopped
-            yield
+            try:
+                yield
+            except Stopped:
+                raise
+            except BaseException:
+                self.stop()          # before the slot is released, so no waiting job starts
+                raise
+
+    def job(self):
+        return self._held(self._jobs)
+
+    def training(self):
+        return self._held(self._trainings)
 
 
 def run_chain(loop: Loop, sampler, test: list, slots: Slots, label_lock) -> None:
-    """Every iteration of ``sampler`` that has no ``metrics.json`` yet, in order; a failure stops ``slots``."""
-    try:
-        _iterations(loop, sampler, test, slots, label_lock)
-    except Stopped:
-        raise
-    except BaseException:
-        slots.stop()
-        raise
-
-
-def _iterations(loop: Loop, sampler, test: list, slots: Slots, label_lock) -> None:
+    """Every iteration of ``sampler`` that has no ``metrics.json`` yet, in order."""
     c, campaign = loop.config, loop.campaign
     for k in range(1, c.iterations + 1):
         if (campaign.folder(sampler.name, k) / "metrics.json").exists():
             continue
         with slots.job():
             loop.sample(sampler, k)
-        with slots.job(), label_lock:          # the label store is written by one chain at a time
+        with label_lock, slots.job():     # the label store is written by one chain at a time
             prepared = loop.select_and_label(sampler, k)
 
         def train(m: int) -> float:
-            with slots.job():
+            with slots.training():
                 return loop.train(sampler, k, m)
 
         n_models = sampler_models(sampler)
@@ -77,25 +94,24 @@ def _iterations(loop: Loop, sampler, test: list, slots: Slots, label_lock) -> No
             loop.score(sampler, k, test, prepared, train_s)
 
 
-def run_chains(loop: Loop, samplers: list, test: list, workers: int) -> None:
-    """Run the chains of ``samplers`` side by side with at most ``workers`` jobs at once; the first
-    failure (or Ctrl-C) stops every chain at its next job and is raised."""
-    slots, label_lock = Slots(workers), threading.Lock()
-    order = sorted(samplers, key=sampler_models, reverse=True)   # committees (more trainings) queue first
+def run_chains(loop: Loop, samplers: list, test: list, slots: Slots) -> None:
+    """Run the chains of ``samplers`` side by side within ``slots``; the first failure (or Ctrl-C) stops
+    every chain before its next job, and is raised once the jobs under way have finished."""
+    label_lock = threading.Lock()
+    order = sorted(samplers, key=sampler_models, reverse=True)   # committees (more trainings) start first
     pool = ThreadPoolExecutor(max(1, len(order)))
     futures = [pool.submit(run_chain, loop, s, test, slots, label_lock) for s in order]
     try:
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            if future.exception() is not None and not isinstance(future.exception(), Stopped):
-                raise future.exception()
+        wait(futures, return_when=FIRST_EXCEPTION)
     except BaseException:
         slots.stop()
         raise
     finally:
         pool.shutdown(wait=True)
-    for future in futures:          # a chain that stopped because another failed has been raised above
-        future.result()
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    causes = [e for e in errors if not isinstance(e, Stopped)]
+    if causes or errors:
+        raise (causes or errors)[0]
 
 
 def run_campaign(campaign) -> dict:
@@ -122,7 +138,8 @@ def run_campaign(campaign) -> dict:
     if not initial_path.exists():
         write_json(initial_path, run_tasks(score_model_file, [(model0, test, 1)], executor=campaign.executor)[0])
     loop = Loop(campaign, start, members)
+    _ = campaign.trainer                 # built here, once, before the chains share it
     iterations_started = time.perf_counter()
-    run_chains(loop, campaign.samplers, test, c.workers or 1)
+    run_chains(loop, campaign.samplers, test, Slots.for_campaign(c.workers, campaign.executor))
     timing["iterations_s_this_run"] = time.perf_counter() - iterations_started
     return write_outputs(campaign, loop, test, started, timing)
