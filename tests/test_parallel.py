@@ -68,6 +68,22 @@ def test_worker_death_is_told_apart_from_errors_of_the_task():
 
 
 @pytest.mark.slow
+def test_a_pool_shared_by_threads_is_replaced_once_when_a_worker_dies(tmp_path):
+    """The campaign's chains share one pool: a dead worker gives one replacement, used by every later job
+    (the oracle's direct submits included), not one fresh pool per call."""
+    from skmd.tools.pool import SelfHealingPool, process_pool, thread_map
+    pool = SelfHealingPool(process_pool(2))
+    try:
+        marker = tmp_path / "marker"
+        results = thread_map(lambda values: run_tasks(_die_once, [(marker, v) for v in values], executor=pool),
+                             [range(3), range(3, 6)], 2)
+        assert results == [[0, 2, 4], [6, 8, 10]]
+        assert len(pool.retired) == 1 and not pool.pool._broken
+        assert pool.submit(_die_once, marker, 7).result() == 14
+    finally:
+        pool.shutdown()
+
+@pytest.mark.slow
 def test_a_task_that_kills_its_process_is_rerun_on_a_fresh_pool(tmp_path):
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=context) as pool:

@@ -32,7 +32,7 @@ class Campaign:
         from .samplers import builtin_samplers  # noqa: PLC0415
         from .selection import builtin_selector  # noqa: PLC0415
         self.config = config.validate()
-        self.log, self.executor = log, executor
+        self.log, self.executor = log, _shared(executor)
         self.oracle_factory, self.structures, self.test_frames = check_inputs(self.config, oracle)
         from dataclasses import replace  # noqa: PLC0415
         from ..atoms.oracle import oracle_name  # noqa: PLC0415
@@ -50,7 +50,7 @@ class Campaign:
                      free=FREE_SETTINGS, growable=GROWABLE_SETTINGS)
         from ..atoms.oracle import Oracle  # noqa: PLC0415
         from ..atoms.store import LabelStore  # noqa: PLC0415
-        self.store = LabelStore(self.out / "labels", Oracle(self.oracle_factory, executor),
+        self.store = LabelStore(self.out / "labels", Oracle(self.oracle_factory, self.executor),
                                 batch_size=config.label_batch, retry_failed=retry_failed)
 
     @property
@@ -76,6 +76,14 @@ class Campaign:
         """Run (or resume) the campaign; write training_set.extxyz, results.json and report.md."""
         from .chains import run_campaign  # noqa: PLC0415
         return run_campaign(self)
+
+
+def _shared(executor):
+    """A process pool wrapped so that the chains and the oracle share one replacement when a worker dies
+    (:class:`~skmd.tools.pool.SelfHealingPool`); any other executor (Dask, None) as it is."""
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    from ..tools.pool import SelfHealingPool  # noqa: PLC0415
+    return SelfHealingPool(executor) if isinstance(executor, ProcessPoolExecutor) else executor
 
 
 def _describe(part):

@@ -117,12 +117,15 @@ def run(args) -> int:
     """Run the campaign the parsed ``args`` describe; print where the results are."""
     from ..al.campaign import Campaign  # noqa: PLC0415
     config = config_from_args(args)
-    executor = _executor(config)
+    campaign, executor = None, _executor(config)
     try:
-        results = Campaign(config, executor=executor, retry_failed=args.retry_failed).run()
+        campaign = Campaign(config, executor=executor, retry_failed=args.retry_failed)
+        results = campaign.run()
     finally:
-        if executor is not None and hasattr(executor, "shutdown"):
-            executor.shutdown()
+        used = getattr(campaign, "executor", None)            # the pool, or what replaced it when a worker died
+        for pool in {id(p): p for p in (used, executor) if p is not None}.values():
+            if hasattr(pool, "shutdown"):
+                pool.shutdown()
         client = getattr(executor, "_client", None)          # a Dask client's executor: close the client too
         if client is not None:
             client.close()

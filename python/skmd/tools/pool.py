@@ -49,3 +49,36 @@ def thread_map(function, items, jobs: int) -> list:
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         return list(pool.map(function, items))
+
+
+class SelfHealingPool:
+    """A ``ProcessPoolExecutor`` shared by several threads that replaces itself once when a worker dies.
+
+    A dead worker breaks a process pool for good. A campaign's chains submit to one pool from several
+    threads, so the first ``submit`` that finds the pool broken swaps in a fresh pool of the same size
+    (under a lock, so there is one replacement however many threads notice), and every later job, the
+    oracle's included, goes to it. The futures that were in flight on the broken pool fail with
+    ``BrokenProcessPool`` as before (:func:`~skmd.atoms.tasks.run_tasks` resubmits them). Replaced pools
+    are shut down by :meth:`shutdown`, with the current one.
+    """
+
+    def __init__(self, pool):
+        import threading  # noqa: PLC0415
+        self.pool, self.retired, self._lock = pool, [], threading.Lock()
+        self._max_workers = getattr(pool, "_max_workers", None)
+
+    def submit(self, function, *args, **kwargs):
+        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+        pool = self.pool
+        try:
+            return pool.submit(function, *args, **kwargs)
+        except BrokenProcessPool:
+            with self._lock:
+                if self.pool is pool:               # no other thread has replaced it yet
+                    self.retired.append(pool)
+                    self.pool = replacement_pool(pool)
+            return self.pool.submit(function, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, **kwargs) -> None:
+        for pool in (*self.retired, self.pool):
+            pool.shutdown(wait=wait, **kwargs)
