@@ -6,8 +6,9 @@ wait for each other at the end of an iteration: a sampler whose walks finish ear
 one still samples. With ``workers`` set, at most that many jobs run at once (a sampler's walks, a
 selection with its labels, one model's training, a scoring; :class:`Slots`), so the CPUs are shared as
 with a staged loop and stay busy; with a Dask executor and no ``workers``, the executor's jobs are not
-limited here (the cluster queues them) and trainings run one at a time on this machine. Every random stream is a function of the seed, the sampler and the iteration, never of the order
-in which jobs ran, so the results are those of running the samplers one after another.
+limited here (the cluster queues them) and trainings run one at a time on this machine. Every random
+stream is a function of the seed, the sampler and the iteration, never of the order in which jobs ran,
+so the results are those of running the samplers one after another.
 
 A failure in one chain (or Ctrl-C) lets no new job start in any chain; the jobs under way finish, and
 a rerun resumes from what each chain wrote.

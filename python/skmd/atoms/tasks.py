@@ -5,7 +5,8 @@ task itself raised (that is a bug or bad input, and running it again would hide 
 
 * ``concurrent.futures.process.BrokenProcessPool`` — a process of a ``ProcessPoolExecutor`` died.
   The pool is then unusable, so the remaining tasks go to a fresh pool with the same number of
-  workers (shut down at the end; the caller's pool is left as it is);
+  workers (:class:`~skmd.tools.pool.SelfHealingPool`; shut down at the end, the caller's pool left as
+  it is; a ``SelfHealingPool`` passed in replaces itself for all its users instead);
 * ``concurrent.futures.CancelledError`` — the executor cancelled the task (e.g. while shutting down);
 * ``distributed.KilledWorker`` — Dask gave up on a task whose workers kept dying (Dask itself
   reschedules a task a few times first, see its ``distributed.scheduler.allowed-failures``).
@@ -19,7 +20,7 @@ from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ..tools.checks import positive_int
-from ..tools.pool import replacement_pool
+from ..tools.pool import SelfHealingPool
 
 
 def worker_died(error: BaseException) -> bool:
@@ -41,35 +42,6 @@ def _is_dask(executor) -> bool:
     return isinstance(executor, ClientExecutor)
 
 
-class _Executors:
-    """The caller's executor, replaced by a fresh process pool once a process pool is broken."""
-
-    def __init__(self, executor):
-        self.current = executor
-        self.replacements = []
-
-    def submit(self, function, arguments):
-        # Dask keys a "pure" task by its arguments, so a resubmission would find the failed task again
-        options = {"pure": False} if _is_dask(self.current) else {}
-        try:
-            return self.current.submit(function, *arguments, **options)
-        except BrokenProcessPool:
-            self._replace()
-            return self.current.submit(function, *arguments)
-
-    def after_death(self) -> None:
-        if isinstance(self.current, ProcessPoolExecutor) and getattr(self.current, "_broken", False):
-            self._replace()
-
-    def _replace(self) -> None:
-        self.current = replacement_pool(self.current)
-        self.replacements.append(self.current)
-
-    def close(self) -> None:
-        for pool in self.replacements:
-            pool.shutdown(wait=True)
-
-
 def run_tasks(function, arguments, executor=None, retries: int = 2) -> list:
     """``[function(*args) for args in arguments]``, on ``executor`` if given, in order.
 
@@ -80,9 +52,11 @@ def run_tasks(function, arguments, executor=None, retries: int = 2) -> list:
     positive_int("retries", retries, minimum=0)
     if executor is None:
         return [function(*args) for args in arguments]
-    executors = _Executors(executor)
+    pool = SelfHealingPool(executor) if isinstance(executor, ProcessPoolExecutor) else executor
+    # Dask keys a "pure" task by its arguments, so a resubmission would find the failed task again
+    options = {"pure": False} if _is_dask(executor) else {}
     try:
-        futures = [executors.submit(function, args) for args in arguments]
+        futures = [pool.submit(function, *args, **options) for args in arguments]
         results = []
         for index, args in enumerate(arguments):
             attempt = 0
@@ -94,8 +68,8 @@ def run_tasks(function, arguments, executor=None, retries: int = 2) -> list:
                     if not worker_died(error) or attempt >= retries:
                         raise
                     attempt += 1
-                    executors.after_death()
-                    futures[index] = executors.submit(function, args)
+                    futures[index] = pool.submit(function, *args, **options)
         return results
     finally:
-        executors.close()
+        if pool is not executor:        # the caller's own pool is left as it is
+            pool.shutdown_replacements()

@@ -122,10 +122,9 @@ def run(args) -> int:
         campaign = Campaign(config, executor=executor, retry_failed=args.retry_failed)
         results = campaign.run()
     finally:
-        used = getattr(campaign, "executor", None)            # the pool, or what replaced it when a worker died
-        for pool in {id(p): p for p in (used, executor) if p is not None}.values():
-            if hasattr(pool, "shutdown"):
-                pool.shutdown()
+        used = getattr(campaign, "executor", executor)        # the campaign's wrapper shuts down every pool it used
+        if used is not None and hasattr(used, "shutdown"):
+            used.shutdown()
         client = getattr(executor, "_client", None)          # a Dask client's executor: close the client too
         if client is not None:
             client.close()

@@ -65,7 +65,6 @@ class SelfHealingPool:
     def __init__(self, pool):
         import threading  # noqa: PLC0415
         self.pool, self.retired, self._lock = pool, [], threading.Lock()
-        self._max_workers = getattr(pool, "_max_workers", None)
 
     def submit(self, function, *args, **kwargs):
         from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
@@ -82,3 +81,10 @@ class SelfHealingPool:
     def shutdown(self, wait: bool = True, **kwargs) -> None:
         for pool in (*self.retired, self.pool):
             pool.shutdown(wait=wait, **kwargs)
+
+    def shutdown_replacements(self) -> None:
+        """Shut down the pools this made, leaving the one it was given to its owner."""
+        original = (self.retired or [self.pool])[0]
+        for pool in (*self.retired, self.pool):
+            if pool is not original:
+                pool.shutdown(wait=True)
