@@ -205,7 +205,7 @@ def test_single_element_finetuning_gets_the_foundation_e0s(tmp_path, monkeypatch
         frames.append(atoms)
     write_extxyz(tmp_path / "train.extxyz", frames)
     seen = {}
-    monkeypatch.setattr(training, "run_mace_train", lambda args, work_dir, name: seen.setdefault("args", args))
+    monkeypatch.setattr(training, "run_mace_train", lambda args, work_dir, name, **_: seen.setdefault("args", args))
     monkeypatch.setattr(training, "adopt_trained", lambda trained, target: target)
     training.finetune(path, tmp_path / "train.extxyz", tmp_path / "work",
                       training.FinetuneSettings(epochs=2, switch_epoch=1, valid_fraction=0.25))

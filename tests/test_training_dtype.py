@@ -35,7 +35,7 @@ def _captured_args(monkeypatch, trainer, base, train_file, work):
     """The mace_run_train arguments ``trainer`` builds (the training itself is not run)."""
     seen = {}
 
-    def capture(args, work_dir, name):
+    def capture(args, work_dir, name, **_):
         seen["args"] = list(args)
         raise _Stop
 

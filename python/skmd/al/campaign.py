@@ -37,6 +37,10 @@ class Campaign:
         from dataclasses import replace  # noqa: PLC0415
         from ..atoms.oracle import oracle_name  # noqa: PLC0415
         self.config = replace(self.config, oracle=oracle_name(self.oracle_factory))   # the oracle that labels
+        from ..tools.device import resolve_device  # noqa: PLC0415
+        from ..tools.threads import resolve_threads  # noqa: PLC0415
+        self.config = replace(self.config, device=resolve_device(self.config.device),   # recorded as they ran
+                              threads=resolve_threads(self.config.threads))
         self.samplers = list(samplers) if samplers is not None else builtin_samplers(self.config)
         names = [s.name for s in self.samplers]
         if len(set(names)) != len(names) or not names:

@@ -22,6 +22,8 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 
 from ..tools.rundir import write_json
+from ..tools.device import resolve_device
+from ..tools.threads import resolve_threads
 from .loop import Loop, sampler_models
 
 
@@ -137,7 +139,8 @@ def run_campaign(campaign) -> dict:
     timing["start_s"] = json.loads(start_timing.read_text())["start_s"]
     initial_path = campaign.out / "model0" / "score.json"
     if not initial_path.exists():
-        write_json(initial_path, run_tasks(score_model_file, [(model0, test, 1)], executor=campaign.executor)[0])
+        task = (model0, test, resolve_threads(c.threads), resolve_device(c.device))
+        write_json(initial_path, run_tasks(score_model_file, [task], executor=campaign.executor)[0])
     loop = Loop(campaign, start, members)
     _ = campaign.trainer                 # built here, once, before the chains share it
     iterations_started = time.perf_counter()

@@ -28,6 +28,9 @@ class CampaignConfig:
     by which a walk's cell volume may grow or shrink within one walk before every sampler's divergence
     check drops the walk (:class:`~skmd.atoms.divergence.DivergenceCheck`); raise it to let a cell expand.
     ``finetune_lr``: the learning rate of a fine-tuning's first stage (its second stage runs at a tenth of it).
+    ``threads``: torch threads of every task (sampling, scoring) and OMP/BLAS and torch threads of every training
+    (None: $SKMD_THREADS, else 1). ``device``: where sampling, scoring and training run, "auto" (cuda where torch sees one), "cpu"
+    or "cuda" (:mod:`skmd.tools.device`; UB-MD samples on the CPU whatever it says).
     """
 
     structures: str = ""
@@ -87,6 +90,8 @@ class CampaignConfig:
     label_batch: int = 1
     workers: int | None = None
     dask_scheduler: str | None = None
+    threads: int | None = None                    # None: $SKMD_THREADS, else 1 (skmd.tools.threads)
+    device: str = "auto"                          # auto, cpu or cuda (skmd.tools.device)
     preset: str | None = None                     # the preset these settings started from (recorded)
     extra: dict = field(default_factory=dict)     # a user's own settings, recorded with the run
 
@@ -159,4 +164,4 @@ def make_config(*layers: dict) -> CampaignConfig:
     return replace(CampaignConfig(), **merged).validate()
 
 #: settings that may change when a campaign resumes (where it runs, not what it computes), and that may grow
-FREE_SETTINGS, GROWABLE_SETTINGS = ("out", "workers", "dask_scheduler", "extra"), ("iterations",)
+FREE_SETTINGS, GROWABLE_SETTINGS = ("out", "workers", "dask_scheduler", "threads", "device", "extra"), ("iterations",)

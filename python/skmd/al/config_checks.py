@@ -6,6 +6,7 @@ import math
 
 from ..tools.training_settings import FINETUNE_MODES as TRAINER_MODES
 from ..tools.checks import MAX_PRESSURE_GPA, float_dtype, non_negative, positive, positive_int
+from ..tools.device import check_device
 from ..uncertainty.feature_layers import check_feature_layers
 from ..uncertainty.methods import METHODS
 from .sampler_names import SAMPLERS, sampler_kind
@@ -35,7 +36,7 @@ def check_config(config) -> None:
 
 
 def _check_choices(config) -> None:
-    """Names: structures given, samplers, selection, fine-tuning mode, dtypes, starts, calibration, trace."""
+    """Names: structures given, samplers, selection, fine-tuning mode, dtypes, starts, calibration, trace, device."""
     positive_int("seed", config.seed, minimum=0)
     if not config.structures:
         raise ValueError("no starting structures: give --structures FILE (any format ASE reads), "
@@ -63,6 +64,7 @@ def _check_choices(config) -> None:
         raise ValueError(f"calibration must be one of {', '.join(CALIBRATION_SPLITS)}, got {config.calibration!r}")
     if config.trace is not None and ":" not in str(config.trace):
         raise ValueError(f"trace must name 'module:name' of a collective variable, got {config.trace!r}")
+    check_device(config.device)          # cuda where torch sees none: one line, before any work
 
 
 def _check_numbers(config) -> None:
@@ -92,6 +94,8 @@ def _check_numbers(config) -> None:
         positive_int(name, getattr(config, name))
     if config.workers is not None:
         positive_int("workers", config.workers)
+    if config.threads is not None:
+        positive_int("threads", config.threads)
     for name in ("timestep_fs", "damping_fs", "skmd_timestep_fs", "skmd_friction", "ubmd_tau", "ubmd_threshold",
                  "finetune_lr"):
         positive(name, getattr(config, name))

@@ -13,6 +13,8 @@ import time
 
 
 from ..tools.rundir import write_json
+from ..tools.device import resolve_device
+from ..tools.threads import resolve_threads
 from . import learning
 from .samplers import Context
 from .splits import split_labels, validation
@@ -47,7 +49,7 @@ class Loop:
     def context(self, sampler, k: int) -> Context:
         return Context(tuple(str(p) for p in self.models(sampler, k - 1)), str(self.data_file(sampler, k - 1, "train")),
                        str(self.data_file(sampler, k - 1, "calibration")), self.config.pressure_GPa,
-                       self.config.seed * 1000 + k)
+                       self.config.seed * 1000 + k, resolve_device(self.config.device))
 
     def ensemble(self, sampler, k: int) -> list:
         """Where iteration ``k``'s walkers start. ``starts: end``: perturbed copies of the structures (k = 1),
@@ -79,7 +81,7 @@ class Loop:
         spec = sampler.spec(c.walkers, c.steps, seed=c.seed * 1000 + k)
         result = run_samplers([spec], {sampler.name: self.ensemble(sampler, k)},
                               {sampler.name: sampler.factory(self.context(sampler, k))},
-                              executor=self.campaign.executor)[sampler.name]
+                              executor=self.campaign.executor, threads=resolve_threads(c.threads))[sampler.name]
         candidates, name = result["candidates"], sampler.name
         reasons = [str(f.info.get("skmd_reason", "")) for f in candidates]
         stops = [int(f.info.get("skmd_step", -1)) for f, r in zip(candidates, reasons) if "threshold" in r]
@@ -151,7 +153,8 @@ class Loop:
         self.campaign.log(f"iteration {k}/{c.iterations}: {name}: scoring on {len(test)} test frames")
         validation_frames = _read(self.data_file(sampler, k, "calibration"))
         old, new = self.models(sampler, k - 1)[0], self.models(sampler, k)[0]
-        tasks = [(new, test, 1), (old, validation_frames, 1), (new, validation_frames, 1)]
+        runs_on = (resolve_threads(c.threads), resolve_device(c.device))
+        tasks = [(new, test, *runs_on), (old, validation_frames, *runs_on), (new, validation_frames, *runs_on)]
         errors, before, after = run_tasks(score_model_file, tasks, executor=self.campaign.executor)
         sampling = json.loads((self.campaign.folder(name, k) / "sampling.json").read_text())
         check = learning.compare(before, after, seed=c.seed)

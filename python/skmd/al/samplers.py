@@ -26,7 +26,8 @@ class Context:
 
     ``models``: the sampler's current model(s), first the one it samples with. ``train_file`` and
     ``calibration_file``: extxyz files with REF_ labels that the models were trained on and that were
-    held out of training for calibration. ``pressure_GPa``: None for NVT.
+    held out of training for calibration. ``pressure_GPa``: None for NVT. ``device``: where the calculator
+    runs, "cpu" or "cuda" (the campaign's ``device``, resolved; UB-MD stays on the CPU).
     """
 
     models: tuple
@@ -34,6 +35,7 @@ class Context:
     calibration_file: str
     pressure_GPa: float | None
     seed: int
+    device: str = "cpu"
 
 
 def dynamics(temperature_K: float, timestep_fs: float, damping_fs: float, pressure_GPa: float | None):
@@ -87,7 +89,7 @@ class MD:
 
     def factory(self, context: Context):
         from ..atoms.parallel import MACEFactory  # noqa: PLC0415
-        return MACEFactory(str(context.models[0]), self.dtype)
+        return MACEFactory(str(context.models[0]), self.dtype, context.device)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,8 @@ class UBMD(MD):
     ``interval``, every ``interval``-th frame is a candidate too, crossing or not (the authors' protocol);
     ``element_weights`` ((symbol, weight), ...) scale the bias forces per element (0 on H: heavy atoms only);
     ``feature_layers`` says which weights u's gradient features cover (:mod:`skmd.uncertainty.features`).
-    It samples in float64 whatever ``dtype`` says: u needs the model's parameter gradients."""
+    It samples in float64 whatever ``dtype`` says, and on the CPU whatever ``context.device`` says: u needs the
+    model's parameter gradients, read as numpy arrays (:class:`~skmd.atoms.parallel.UBMDFactory`)."""
 
     tau: float = 0.2
     threshold: float = 1.5
@@ -141,7 +144,8 @@ class UDD(MD):
 
     def factory(self, context: Context):
         from ..atoms.parallel import CommitteeFactory  # noqa: PLC0415
-        return CommitteeFactory(tuple(str(path) for path in context.models), self.A, self.B, self.dtype)
+        return CommitteeFactory(tuple(str(path) for path in context.models), self.A, self.B, self.dtype,
+                                context.device)
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,7 @@ class SKMD:
 
     def factory(self, context: Context):
         from ..atoms.parallel import MACEFactory  # noqa: PLC0415
-        return MACEFactory(str(context.models[0]), self.dtype)
+        return MACEFactory(str(context.models[0]), self.dtype, context.device)
 
 
 def builtin_samplers(config) -> list:

@@ -16,18 +16,24 @@ from ..tools.checks import positive_int
 
 
 class Trace:
-    """Observer: ``[walk.move, *cv(walk.atoms)]`` every ``interval`` steps of every walk, in ``records``."""
+    """Observer: ``[walk.move, *cv(walk.atoms)]`` every ``interval`` steps of every walk, in ``records``
+    (ordered by move, each walk's rows in step order, however the walks' steps interleaved)."""
 
     def __init__(self, cv, interval: int = 10):
         if not callable(cv):
             raise ValueError(f"a trace needs a callable collective variable, got {cv!r}")
         self.cv, self.interval = cv, positive_int("trace_interval", interval)
-        self.records = []
+        self._rows = []
+
+    @property
+    def records(self) -> list:
+        """The rows, stably sorted by move."""
+        return sorted(self._rows, key=lambda row: row[0])
 
     def __call__(self, walk):
         if walk.step % self.interval == 0:
             values = np.atleast_1d(np.asarray(self.cv(walk.atoms), float)).ravel()
-            self.records.append([float(walk.move), *values.tolist()])
+            self._rows.append([float(walk.move), *values.tolist()])
 
 
 def summarize(cv, traces: list, seed: int = 0) -> dict:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 class MACETrainer:
     """mace_run_train with the campaign's settings; ``e0s``: {Z: isolated-atom energy in eV} from the oracle;
     ``replay``: the extxyz file mode ``multihead`` replays (None for the other modes); ``lr``: a fine-tuning's
-    first-stage learning rate, its second stage at a tenth of it."""
+    first-stage learning rate, its second stage at a tenth of it; ``device``: "cpu" or "cuda", where mace
+    trains; ``threads``: the threads of each mace_run_train process (its own environment)."""
 
     mode: str = "full"
     e0s: dict = field(default_factory=dict)
@@ -35,6 +36,8 @@ class MACETrainer:
     dtype: str = "float64"   # the precision mace_run_train trains in (skmd.atoms.training.TRAINING_DTYPES)
     lr: float = 0.01         # first-stage learning rate of a fine-tuning; the second stage runs at a tenth
     split_seed: int = 0      # seeds the per-batch early-stopping split (the campaign passes its seed)
+    device: str = "cpu"      # mace_run_train's --device
+    threads: int = 1         # OMP/MKL/OpenBLAS and torch threads of each mace_run_train process
 
     def __post_init__(self):
         from ..atoms.training import check_dtype  # noqa: PLC0415
@@ -49,12 +52,13 @@ class MACETrainer:
                                          valid_fraction=self.valid_fraction, stress_weight=self.stress_weight,
                                          dtype=self.dtype)
             return train_surrogate(train_file, work_dir, self.e0s, settings, seed=seed, name="model",
-                                   valid_file=valid_file)
+                                   valid_file=valid_file, device=self.device, threads=self.threads)
         settings = FinetuneSettings(mode=self.mode, epochs=self.epochs, switch_epoch=max(1, self.epochs // 2),
                                     lr=self.lr, stage_two_lr=self.lr / 10,
                                     valid_fraction=self.valid_fraction, stress_weight=self.stress_weight,
                                     e0s=self.e0s or None, replay_file=self.replay, dtype=self.dtype)
-        return finetune(base, train_file, work_dir, settings, seed=seed, name="model", valid_file=valid_file)
+        return finetune(base, train_file, work_dir, settings, seed=seed, name="model", valid_file=valid_file,
+                        device=self.device, threads=self.threads)
 
     def early_stopping_files(self, train_file, work_dir) -> tuple:
         """(fit file, valid file) in ``work_dir`` from :func:`~skmd.al.splits.early_stopping_split` of
@@ -80,13 +84,16 @@ def builtin_trainer(config, e0s: dict) -> MACETrainer:
     replays ``config.replay``, or, for a surrogate the campaign trained itself, its own training labels
     (``<out>/start/train.extxyz``)."""
     from pathlib import Path  # noqa: PLC0415
+    from ..tools.device import resolve_device  # noqa: PLC0415
+    from ..tools.threads import resolve_threads  # noqa: PLC0415
     replay = None
     if config.finetune == "multihead":
         replay = config.replay or str(Path(config.out) / "start" / "train.extxyz")
     return MACETrainer(mode=config.finetune, e0s=dict(e0s), epochs=config.finetune_epochs,
                        scratch_epochs=config.surrogate_epochs, channels=config.model_channels,
                        valid_fraction=config.valid_fraction, stress_weight=config.stress_weight if config.npt else 0.0,
-                       replay=replay, dtype=config.training_dtype, lr=config.finetune_lr, split_seed=config.seed)
+                       replay=replay, dtype=config.training_dtype, lr=config.finetune_lr, split_seed=config.seed,
+                       device=resolve_device(config.device), threads=resolve_threads(config.threads))
 
 
 def kept(trained, final):

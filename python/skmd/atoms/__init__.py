@@ -15,7 +15,8 @@ from .calculator import MACEDescriptorCalculator
 from .committee_bias import CommitteeBias, CommitteeMean
 from .descriptors import MACEDescriptor
 from .divergence import DivergenceCheck
-from .drivers import IndependentWalkers, RoundRobin
+from .drivers import IndependentWalkers
+from .round_robin import RoundRobin
 from .integrators import NPT, Brownian, Langevin
 from .mace_models import build_mace, load_mace, save_mace
 from .observers import EndPoint, Every, EveryK, SteinStop, UncertaintyCross, UncertaintyStop, Walk, as_observer

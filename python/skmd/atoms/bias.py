@@ -20,6 +20,7 @@ import numpy as np
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
 from ..tools.checks import finite_structure
+from .batching import is_batchable
 
 BASE_PROPERTIES = ("energy", "forces")
 
@@ -75,17 +76,43 @@ class BiasCalculator(Calculator):
             base.setdefault(key, value)
         return base
 
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        super().calculate(atoms, properties, system_changes)
-        finite_structure(self.atoms)
+    @property
+    def batchable(self) -> bool:
+        """True when the base is batchable and this bias reads it the standard way (:mod:`.batching`)."""
+        return is_batchable(self.base) and type(self)._base_results is BiasCalculator._base_results
+
+    def _wants_stress(self, atoms, properties) -> bool:
+        finite_structure(atoms)
         want_stress = "stress" in properties
         if want_stress:
             try:
-                self.check_stress(self.atoms)
+                self.check_stress(atoms)
             except ValueError as error:
                 raise PropertyNotImplementedError(str(error)) from error
-        base = self._base_results(self.atoms, want_stress)
-        term = self.bias(self.atoms, base)
+        return want_stress
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        want_stress = self._wants_stress(self.atoms, properties)
+        self.results = self._combine(self.atoms, self._base_results(self.atoms, want_stress), want_stress)
+
+    def calculate_batch(self, frames, properties) -> list:
+        """Results of ``frames`` (one dict each, as :meth:`calculate` sets them): the base's from its own
+        ``calculate_batch``, then the bias term frame by frame, in frame order."""
+        wants = [self._wants_stress(atoms, names) for atoms, names in zip(frames, properties)]
+        bases = self.base.calculate_batch(frames, [[*BASE_PROPERTIES, *(["stress"] if want else [])]
+                                                   for want in wants])
+        results = []
+        for atoms, base, want in zip(frames, bases, wants):
+            base = dict(base, energy=float(base["energy"]), forces=np.array(base["forces"], dtype=float))
+            if want:
+                base["stress"] = np.array(base["stress"], dtype=float)
+            results.append(self._combine(atoms, base, want))
+        return results
+
+    def _combine(self, atoms, base: dict, want_stress: bool) -> dict:
+        """The results at ``atoms``: the base's results plus the bias term (see the class docstring)."""
+        term = self.bias(atoms, base)
         results = {key: value for key, value in term.items() if key not in ("energy", "forces", "stress")}
         energy = base["energy"] + (float(term.get("energy", 0.0)) if self.conservative else 0.0)
         forces = base["forces"] + np.asarray(term.get("forces", 0.0), float).reshape(base["forces"].shape)
@@ -97,4 +124,4 @@ class BiasCalculator(Calculator):
         for key, value in base.items():     # the base's extra results (descriptor, uncertainty, ...) pass through
             if key not in results and key not in ("energy", "free_energy", "forces", "stress"):
                 results[key] = value
-        self.results = results
+        return results

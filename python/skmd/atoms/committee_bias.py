@@ -17,6 +17,7 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from ..backends.numpy_backend import committee_forces
 from ..tools.checks import finite_structure, non_negative, positive
+from .batching import is_batchable
 from .bias import BiasCalculator
 
 
@@ -40,18 +41,42 @@ class CommitteeMean(Calculator):
             elif "stress" not in getattr(member, "implemented_properties", ()):
                 raise ValueError(f"committee member {type(member).__name__} gives no stress")
 
+    @property
+    def batchable(self) -> bool:
+        """True when every member is batchable (:mod:`.batching`): one collated call per member."""
+        return all(is_batchable(member) for member in self.members)
+
+    def _wants_stress(self, atoms, properties) -> bool:
+        finite_structure(atoms)
+        periodic = atoms.pbc.all() and atoms.cell.rank == 3
+        return "stress" in properties or bool(periodic and all(
+            "stress" in getattr(member, "implemented_properties", ()) for member in self.members))
+
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        finite_structure(self.atoms)
-        energies = np.array([member.get_potential_energy(self.atoms) for member in self.members])
-        forces = np.stack([member.get_forces(self.atoms) for member in self.members])
-        self.results = {"energy": float(energies.mean()), "free_energy": float(energies.mean()),
-                        "forces": forces.mean(axis=0), "committee_energies": energies, "committee_forces": forces}
-        periodic = self.atoms.pbc.all() and self.atoms.cell.rank == 3
-        if "stress" in properties or (periodic and all(
-                "stress" in getattr(member, "implemented_properties", ()) for member in self.members)):
-            stresses = np.stack([member.get_stress(self.atoms) for member in self.members])
-            self.results.update(stress=stresses.mean(axis=0), committee_stresses=stresses)
+        want_stress = self._wants_stress(self.atoms, properties)
+        names = ["energy", "forces", *(["stress"] if want_stress else [])]
+        per_member = [{name: member.get_property(name, self.atoms) for name in names} for member in self.members]
+        self.results = self._mean(per_member, want_stress)
+
+    def calculate_batch(self, frames, properties) -> list:
+        """Results of ``frames`` (one dict each, as :meth:`calculate` sets them), one batched call per member."""
+        wants = [self._wants_stress(atoms, names) for atoms, names in zip(frames, properties)]
+        names = [["energy", "forces", *(["stress"] if want else [])] for want in wants]
+        by_member = [member.calculate_batch(frames, names) for member in self.members]
+        return [self._mean([results[f] for results in by_member], want) for f, want in enumerate(wants)]
+
+    @staticmethod
+    def _mean(per_member: list, want_stress: bool) -> dict:
+        """The committee's results from each member's energy, forces (and stress) at one structure."""
+        energies = np.array([float(results["energy"]) for results in per_member])
+        forces = np.stack([np.asarray(results["forces"], float) for results in per_member])
+        results = {"energy": float(energies.mean()), "free_energy": float(energies.mean()),
+                   "forces": forces.mean(axis=0), "committee_energies": energies, "committee_forces": forces}
+        if want_stress:
+            stresses = np.stack([np.asarray(results["stress"], float) for results in per_member])
+            results.update(stress=stresses.mean(axis=0), committee_stresses=stresses)
+        return results
 
 
 class CommitteeBias(BiasCalculator):

@@ -1,10 +1,12 @@
 """Ensemble drivers: move an ensemble of ASE Atoms one walk at a time (docs/method.md §2–3).
 
-* :class:`RoundRobin` — asynchronous SKMD: move m moves particle ``m mod N`` under the bias the
+* :class:`~skmd.atoms.round_robin.RoundRobin` — asynchronous SKMD: move m moves particle ``m mod N`` under the bias the
   bias factory builds from the others, frozen (e.g. :class:`~skmd.atoms.Stein`); its accepted end
   state is frozen in turn.
 * :class:`IndependentWalkers` — MD baselines: the same order of moves, no coupling; the
-  calculator may itself be a bias (e.g. :class:`~skmd.atoms.CommitteeBias` for UDD).
+  calculator may itself be a bias (e.g. :class:`~skmd.atoms.CommitteeBias` for UDD). With a
+  batchable calculator the walks of one round (one move per walker) run in lockstep, one batched
+  model call per step for all walkers (:mod:`skmd.atoms.lockstep`).
 
 Each walk is built by the integrator factory (``factory(atoms, rng)``, e.g. :class:`Brownian`,
 :class:`Langevin`, :class:`NPT` or any ASE dynamics), checked every step by a
@@ -14,20 +16,21 @@ seed gives the same candidates, whatever executor the drivers run on.
 """
 from __future__ import annotations
 
-import warnings
-from dataclasses import replace
+from functools import partial
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import CalculationFailed
 
 from ..tools.checks import positive_int
-from ..tools.divergence import Diverged, DivergenceWarning, RestartPolicy
+from ..tools.divergence import Diverged, RestartPolicy
 from ..tools.noise import substream
+from .batching import is_batchable
 from .divergence import DivergenceCheck
 from .integrators import check_integrator
+from .lockstep import Lockstep
 from .observers import EndPoint, SteinStop, Walk, as_observer
-from .stein_bias import FrozenMember, Stein
+from .stein_bias import Stein
 
 
 def check_ensemble(ensemble, minimum: int = 1) -> list:
@@ -163,17 +166,20 @@ class Driver:
         for _ in range(n_moves):
             move = self.moves_done
             particle = move % self.n_particles
-            walk = self.walk(particle, move, self._calculator_for(particle, move))
-            new = []
-            if walk is not None:
-                self._accept(particle, walk)
-                new = walk.candidates
-                self.candidates.extend(new)
-            self.moves_done += 1
-            for function, interval, args, kwargs in self._move_observers:
-                if self.moves_done % interval == 0:
-                    function(*args, **kwargs)
-            yield new
+            yield self._finish_move(particle, self.walk(particle, move, self._calculator_for(particle, move)))
+
+    def _finish_move(self, particle: int, walk: Walk | None) -> list:
+        """Accept a finished walk (None: dropped), count the move, call the move observers; its candidates."""
+        new = []
+        if walk is not None:
+            self._accept(particle, walk)
+            new = walk.candidates
+            self.candidates.extend(new)
+        self.moves_done += 1
+        for function, interval, args, kwargs in self._move_observers:
+            if self.moves_done % interval == 0:
+                function(*args, **kwargs)
+        return new
 
     def run(self, n_moves: int) -> list:
         """Run ``n_moves`` moves; return the candidates they acquired (also in ``self.candidates``)."""
@@ -181,80 +187,38 @@ class Driver:
 
 
 class IndependentWalkers(Driver):
-    """MD baselines: every walker moves under the same calculator, one walk per move, no coupling."""
-
-
-class RoundRobin(Driver):
-    """Asynchronous SKMD: particle ``m mod N`` moves under ``bias.build(calculator, frozen, i, m)``.
+    """MD baselines: every walker moves under the same calculator, one walk per move, no coupling.
 
     Args:
-        bias: a bias factory with ``freeze(atoms, calculator)`` and ``build(calculator, frozen,
-            particle, move)``, e.g. :class:`~skmd.atoms.Stein`. The frozen state of every member is
-            computed once at the start (after checking no two members coincide) and again only when
-            its move is accepted.
+        lockstep: step the walks of up to N consecutive moves (one per walker) side by side, with one
+            batched calculator call per step for all of them (:mod:`skmd.atoms.lockstep`). Default
+            (None): when the calculator is batchable (:func:`~skmd.atoms.batching.is_batchable`, e.g.
+            :class:`~skmd.atoms.MACEDescriptorCalculator`). The walks, candidates and dropped moves are
+            those of one-by-one walks with the same seed (to the rounding of the batched call); move
+            observers (:meth:`attach`) run after each round, in move order.
         Other arguments: see :class:`Driver`.
-
-    A frozen :class:`~skmd.atoms.FrozenMember` (what :class:`~skmd.atoms.Stein` freezes) whose
-    forces have a component above the divergence check's ``force_limit`` is marked inadmissible
-    (``admissible=False``) until its own move is accepted: :class:`~skmd.atoms.Stein` leaves it out
-    of the others' Stein sum (it still counts in N and in the median bandwidth), so a start the
-    dynamics cannot move from does not push every other walker with its forces. With no admissible
-    other the Stein force is 0. ``excluded`` is the set of members marked now, ``left_out`` every
-    member marked at some point of the run; each marking raises a DivergenceWarning. A bias factory
-    of your own gets the marked members and decides for itself.
     """
 
-    minimum_members = 2
-
-    def __init__(self, ensemble, calculator, integrator, *, bias, **kwargs):
-        if not (hasattr(bias, "freeze") and hasattr(bias, "build")):
-            raise ValueError("bias must be a bias factory with freeze() and build(), e.g. skmd.atoms.Stein")
-        self.bias = bias
+    def __init__(self, ensemble, calculator, integrator, *, lockstep: bool | None = None, **kwargs):
         super().__init__(ensemble, calculator, integrator, **kwargs)
-        _refuse_duplicates(self.particles)
-        self.frozen = [bias.freeze(atoms, calculator) for atoms in self.particles]
-        self.left_out = set()
-        for particle in range(self.n_particles):
-            self._update_admissible(particle)
+        self.lockstep = is_batchable(calculator) if lockstep is None else bool(lockstep)
 
-    def _update_admissible(self, particle: int) -> None:
-        """Mark member ``particle`` inadmissible while its frozen forces exceed force_limit (FrozenMember only)."""
-        member = self.frozen[particle]
-        if not isinstance(member, FrozenMember):
+    def irun(self, n_moves: int):
+        if not self.lockstep:
+            yield from super().irun(n_moves)
             return
-        largest = float(np.max(np.abs(member.forces))) if np.size(member.forces) else 0.0
-        admissible = largest <= self.divergence.force_limit
-        self.frozen[particle] = replace(member, admissible=admissible)
-        if admissible:
-            return
-        self.left_out.add(particle)
-        warnings.warn(f"ensemble member {particle} is left out of the others' bias (a force component of "
-                      f"{largest:.3g} eV/Å > force_limit {self.divergence.force_limit:g}) until its own move "
-                      "is accepted", DivergenceWarning, stacklevel=3)
-
-    @property
-    def excluded(self) -> set:
-        """The members marked inadmissible now (left out of the others' Stein sum)."""
-        return {j for j, member in enumerate(self.frozen) if not getattr(member, "admissible", True)}
-
-    def _calculator_for_checks(self):
-        if not getattr(self.bias, "provides_stress", True):
-            raise ValueError(f"{type(self.bias).__name__} cannot give stress")
-        return self.calculator
-
-    def _calculator_for(self, particle, move):
-        return self.bias.build(self.calculator, self.frozen, particle, move)
-
-    def _accept(self, particle, walk):
-        super()._accept(particle, walk)
-        self.frozen[particle] = self.bias.freeze(self.particles[particle], self.calculator)
-        self._update_admissible(particle)
+        remaining = positive_int("n_moves", n_moves)
+        while remaining:
+            moves = list(range(self.moves_done, self.moves_done + min(self.n_particles, remaining)))
+            remaining -= len(moves)
+            dropped = len(self.dropped)
+            walks = Lockstep(self.calculator).run(
+                [partial(_walk_job, self, move % self.n_particles, move) for move in moves])
+            self.dropped[dropped:] = sorted(self.dropped[dropped:], key=lambda entry: entry["move"])
+            for move, walk in zip(moves, walks):
+                yield self._finish_move(move % self.n_particles, walk)
 
 
-def _refuse_duplicates(particles) -> None:
-    for i, first in enumerate(particles):
-        for j in range(i + 1, len(particles)):
-            second = particles[j]
-            if np.array_equal(first.positions, second.positions) and np.array_equal(first.cell, second.cell):
-                raise ValueError(f"ensemble members {i} and {j} are identical; the Stein kernel needs "
-                                 "distinct configurations (perturb them or burn them in first)")
+def _walk_job(driver: Driver, particle: int, move: int, slot):
+    """One walk of a lockstep round, under the walker's :class:`~skmd.atoms.lockstep.Slot`."""
+    return driver.walk(particle, move, slot)

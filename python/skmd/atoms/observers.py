@@ -21,7 +21,8 @@ class Walk:
     """One trajectory of one particle: what observers see and act on.
 
     Attributes: atoms (live ASE Atoms), dynamics (the ASE dynamics), particle, move, step (steps
-    done), candidates (Atoms acquired so far), stopped.
+    done), candidates (Atoms acquired so far), stopped, memory (a dict where observers keep their
+    per-walk state, keyed by the observer: walks stepped in lockstep interleave their steps).
     """
 
     def __init__(self, atoms, dynamics, particle: int, move: int):
@@ -30,6 +31,7 @@ class Walk:
         self.step = 0
         self.candidates = []
         self.stopped = False
+        self.memory = {}
 
     @property
     def results(self) -> dict:
@@ -116,17 +118,18 @@ class UncertaintyCross:
         self.key = key
 
     def start(self, walk):
-        self._count, self._last = 0, 0
+        walk.memory[id(self)] = {"count": 0, "last": 0}
 
     def __call__(self, walk):
         if self.key not in walk.results:
             raise ValueError(f"UncertaintyCross needs a calculator that gives results[{self.key!r}]")
         value = float(max(walk.results[self.key])) if hasattr(walk.results[self.key], "__len__") \
             else float(walk.results[self.key])
-        if value > self.threshold and walk.step - self._last >= self.min_gap:
+        state = walk.memory[id(self)]
+        if value > self.threshold and walk.step - state["last"] >= self.min_gap:
             walk.acquire(f"{self.key} {value:.3g} > {self.threshold:g}")
-            self._count, self._last = self._count + 1, walk.step
-            if self._count >= self.n_points:
+            state["count"], state["last"] = state["count"] + 1, walk.step
+            if state["count"] >= self.n_points:
                 walk.stop()
 
 

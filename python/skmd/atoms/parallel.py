@@ -3,7 +3,9 @@
 A :class:`SamplerSpec` is a picklable recipe (driver kind, integrator factory, bias factory,
 acquisition, steps, moves, seed); :func:`run_samplers` runs several of them on an executor (a
 process pool, or a Dask ``Client.get_executor()``) or in this process. Every task builds its own
-calculator from a picklable factory (e.g. :class:`MACEFactory`) and sets its own thread count, and
+calculator from a picklable factory (e.g. :class:`MACEFactory`, on its ``device``) and sets torch's
+thread count for its own duration (:func:`~skmd.tools.threads.task_threads`; ``os.environ`` is left
+alone, so a serial run does not change the threads of later trainings), and
 every random stream is a function of the spec's seed, so the candidates do not depend on the
 executor (the serial path runs a copy of each spec, as a worker would). A task whose worker dies
 is submitted again (:func:`~skmd.atoms.tasks.run_tasks`; sampling has no side effects), and an
@@ -17,10 +19,12 @@ import time
 from dataclasses import dataclass, field
 
 from ..tools.checks import positive_int
-from ..tools.threads import set_threads
+from ..tools.device import check_device, resolve_device
+from ..tools.threads import task_threads
 from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS, check_feature_layers
 from .divergence import DivergenceCheck
-from .drivers import IndependentWalkers, RoundRobin
+from .drivers import IndependentWalkers
+from .round_robin import RoundRobin
 from .tasks import run_tasks
 
 DRIVERS = {"round_robin": RoundRobin, "independent": IndependentWalkers}
@@ -28,15 +32,21 @@ DRIVERS = {"round_robin": RoundRobin, "independent": IndependentWalkers}
 
 @dataclass(frozen=True)
 class MACEFactory:
-    """Builds a :class:`~skmd.atoms.MACEDescriptorCalculator` from a model file (picklable)."""
+    """Builds a :class:`~skmd.atoms.MACEDescriptorCalculator` from a model file (picklable), on ``device``
+    ("cpu", "cuda", or "auto", resolved where the calculator is built: :mod:`skmd.tools.device`)."""
 
     model_path: str
     dtype: str = "float64"
+    device: str = "cpu"
+
+    def __post_init__(self):
+        check_device(self.device)
 
     def __call__(self):
         from .calculator import MACEDescriptorCalculator  # noqa: PLC0415  (torch-heavy, in the worker)
         from .mace_models import load_mace  # noqa: PLC0415
-        return MACEDescriptorCalculator(load_mace(self.model_path), dtype=self.dtype)
+        device = resolve_device(self.device)
+        return MACEDescriptorCalculator(load_mace(self.model_path, device=device), dtype=self.dtype, device=device)
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,8 @@ class UBMDFactory:
     gradient features fitted on ``train_path`` and conformally calibrated on ``calibration_path``
     (extxyz files with REF_ labels). ``element_weights``: ((symbol, weight), ...) on the bias forces.
     ``feature_layers``: the weights the features cover, ``"readout"`` or ``"readout+interactions"``
-    (:mod:`skmd.uncertainty.features`)."""
+    (:mod:`skmd.uncertainty.features`). ``device``: "cpu" only; the gradient features are computed on
+    the CPU (:mod:`skmd.uncertainty` reads them as numpy arrays): a campaign on cuda samples UB-MD on the CPU."""
 
     model_path: str
     train_path: str
@@ -59,9 +70,13 @@ class UBMDFactory:
     tau_stress: float | None = None
     element_weights: tuple = ()
     feature_layers: str = DEFAULT_FEATURE_LAYERS
+    device: str = "cpu"
 
     def __post_init__(self):
         check_feature_layers(self.feature_layers, "feature_layers")
+        if self.device != "cpu":
+            raise ValueError(f"UB-MD runs on the CPU only (its gradient features are numpy arrays), "
+                             f"got device {self.device!r}")
 
     def __call__(self):
         from .mace_models import load_mace  # noqa: PLC0415
@@ -78,16 +93,21 @@ class UBMDFactory:
 @dataclass(frozen=True)
 class CommitteeFactory:
     """Builds the UDD calculator in the worker: :class:`~skmd.atoms.CommitteeBias` (height ``A``,
-    width ``B``, both eV) on the MACE models at ``model_paths``."""
+    width ``B``, both eV) on the MACE models at ``model_paths``, each on ``device``."""
 
     model_paths: tuple
     A: float
     B: float
     dtype: str = "float64"
+    device: str = "cpu"
+
+    def __post_init__(self):
+        check_device(self.device)
 
     def __call__(self):
         from .committee_bias import CommitteeBias  # noqa: PLC0415
-        return CommitteeBias([MACEFactory(str(path), self.dtype)() for path in self.model_paths], A=self.A, B=self.B)
+        return CommitteeBias([MACEFactory(str(path), self.dtype, self.device)() for path in self.model_paths],
+                             A=self.A, B=self.B)
 
 
 @dataclass(frozen=True)
@@ -133,12 +153,12 @@ def run_sampler(spec: SamplerSpec, ensemble, calculator_factory, threads: int = 
     Also returns ``records`` (the ``records`` of every observer that keeps some, e.g. a trace),
     ``left_out`` (the members a round robin left out of the others' Stein sum at some move, sorted),
     ``seconds`` (wall time of the task, calculator built) and ``freeze_s`` (of it, the time the
-    bias factory spent freezing members).
+    bias factory spent freezing members). ``threads``: torch threads for the task (restored after it).
     """
-    set_threads(threads)
-    started = time.perf_counter()
-    driver = spec.build(ensemble, calculator_factory())
-    candidates = driver.run(spec.n_moves)
+    with task_threads(threads):
+        started = time.perf_counter()
+        driver = spec.build(ensemble, calculator_factory())
+        candidates = driver.run(spec.n_moves)
     return {"name": spec.name, "candidates": candidates, "dropped": driver.dropped, "ensemble": driver.particles,
             "kernel_history": list(getattr(spec.bias, "history", [])), "left_out": sorted(getattr(driver, "left_out", ())),
             "records": [observer.records for observer in driver.observers if hasattr(observer, "records")],
@@ -160,7 +180,7 @@ def run_samplers(specs, ensembles, calculator_factory, executor=None, threads: i
             {name: factory} when the samplers sample different models (e.g. each its fine-tuned one).
         executor: a ``concurrent.futures.Executor`` (process pool, Dask ``Client.get_executor()``);
             None runs the samplers one after another in this process.
-        threads: torch/BLAS threads of each task (1 per worker when samplers run side by side).
+        threads: torch threads of each task, for its duration (1 per worker when samplers run side by side).
         retries: resubmissions of a task whose worker died (see :func:`~skmd.atoms.tasks.run_tasks`).
     """
     specs = list(specs)

@@ -26,22 +26,25 @@ BASIN_INFO = "basin"
 
 
 def frame_errors(calculator, frames) -> dict:
-    """{"energy": (n,), "forces": (n,), "stress": (n,) if labelled} per-frame errors (see the module)."""
+    """{"energy": (n,), "forces": (n,), "stress": (n,) if labelled} per-frame errors (see the module).
+    The frames go through the calculator in collated batches where it allows (:mod:`.batching`)."""
     from ..tools.labels import reference_labels  # noqa: PLC0415
+    from .batching import evaluate_many  # noqa: PLC0415
     per_frame = {"energy": [], "forces": [], "stress": []}
     squares = {"forces": [0.0, 0], "stress": [0.0, 0]}
-    for frame in frames:
-        label = reference_labels(frame)
-        atoms = frame.copy()
-        atoms.calc = calculator
-        energy_error = float(atoms.get_potential_energy()) - label.energy
-        force_error = np.asarray(atoms.get_forces(), float) - label.forces
+    labels = [reference_labels(frame) for frame in frames]
+    stressed = [label.stress is not None and bool(frame.pbc.all()) for frame, label in zip(frames, labels)]
+    predictions = evaluate_many(calculator, frames, [["energy", "forces", *(["stress"] if want else [])]
+                                                     for want in stressed])
+    for frame, label, predicted, want_stress in zip(frames, labels, predictions, stressed):
+        energy_error = float(predicted["energy"]) - label.energy
+        force_error = np.asarray(predicted["forces"], float) - label.forces
         per_frame["energy"].append(1e3 * abs(energy_error) / len(frame))
         per_frame["forces"].append(1e3 * float(np.sqrt(np.mean(force_error ** 2))))
         squares["forces"][0] += float(np.sum(force_error ** 2)) * 1e6
         squares["forces"][1] += force_error.size
-        if label.stress is not None and atoms.pbc.all():
-            stress_error = np.asarray(atoms.get_stress(voigt=True), float) - np.asarray(label.stress, float).ravel()[:6]
+        if want_stress:
+            stress_error = np.asarray(predicted["stress"], float) - np.asarray(label.stress, float).ravel()[:6]
             per_frame["stress"].append(1e3 * float(np.sqrt(np.mean(stress_error ** 2))))
             squares["stress"][0] += float(np.sum(stress_error ** 2)) * 1e6
             squares["stress"][1] += 6
@@ -91,9 +94,10 @@ def by_basin(per_frame: dict, basins: list, n_atoms: list) -> dict:
     return {"per_basin": table, "worst_basin": {"basin": worst, WORST_BASIN_KEY: table[worst][WORST_BASIN_KEY]}}
 
 
-def score_model_file(model_path, frames, threads: int = 1) -> dict:
-    """:func:`score` of the model stored at ``model_path`` (skmd's safe format); a task for any executor."""
-    from ..tools.threads import set_threads  # noqa: PLC0415
+def score_model_file(model_path, frames, threads: int = 1, device: str = "cpu") -> dict:
+    """:func:`score` of the model stored at ``model_path`` (skmd's safe format) on ``device`` ("cpu" or
+    "cuda"), with ``threads`` torch threads for its duration (``os.environ`` untouched); a task for any executor."""
+    from ..tools.threads import task_threads  # noqa: PLC0415
     from .parallel import MACEFactory  # noqa: PLC0415
-    set_threads(threads)
-    return score(MACEFactory(str(model_path))(), frames)
+    with task_threads(threads):
+        return score(MACEFactory(str(model_path), device=device)(), frames)

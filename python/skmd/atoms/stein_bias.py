@@ -21,6 +21,7 @@ from ..backends import get_backend
 from ..modules.kernels import GaussianKernel
 from ..modules.schedules import KernelSchedule
 from ..tools.checks import non_negative, positive
+from .batching import evaluate_many
 from .bias import BiasCalculator
 
 
@@ -49,16 +50,30 @@ def descriptor_of(calculator, descriptor=None):
 
 def freeze(atoms, calculator, descriptor=None) -> FrozenMember:
     """Forces, descriptor and Jacobian of ``atoms`` under ``calculator`` (its own cell and pbc)."""
-    frame = atoms.copy()
-    frame.calc = calculator
+    return freeze_many([atoms], calculator, descriptor)[0]
+
+
+def freeze_many(frames, calculator, descriptor=None) -> list:
+    """:func:`freeze` of every frame: their forces from one batched call where the calculator allows it
+    (:func:`~skmd.atoms.batching.evaluate_many`), their Jacobians collated where the descriptor has
+    ``jacobian_many``."""
+    frames = list(frames)
     try:
-        forces = np.array(frame.get_forces(), float).ravel()
+        forces = [np.array(result["forces"], float).ravel()
+                  for result in evaluate_many(calculator, frames, ["energy", "forces"])]
     except CalculationFailed as error:
         raise ValueError(f"the calculator failed on an ensemble member: {error}") from error
-    values, jacobian = descriptor_of(calculator, descriptor).jacobian(frame)
-    if not (np.all(np.isfinite(forces)) and np.all(np.isfinite(jacobian)) and np.all(np.isfinite(values))):
-        raise ValueError("the forces, descriptor or descriptor Jacobian of an ensemble member are not finite")
-    return FrozenMember(forces, np.asarray(values, float), np.asarray(jacobian, float))
+    description = descriptor_of(calculator, descriptor)
+    if hasattr(description, "jacobian_many"):
+        jacobians = description.jacobian_many(frames)
+    else:
+        jacobians = [description.jacobian(atoms) for atoms in frames]
+    members = []
+    for force, (values, jacobian) in zip(forces, jacobians):
+        if not (np.all(np.isfinite(force)) and np.all(np.isfinite(jacobian)) and np.all(np.isfinite(values))):
+            raise ValueError("the forces, descriptor or descriptor Jacobian of an ensemble member are not finite")
+        members.append(FrozenMember(force, np.asarray(values, float), np.asarray(jacobian, float)))
+    return members
 
 
 class SteinBias(BiasCalculator):
@@ -147,10 +162,14 @@ class Stein:
         self.freeze_seconds = 0.0   # wall time spent freezing members (forces + descriptor Jacobians)
 
     def freeze(self, atoms, calculator) -> FrozenMember:
+        return self.freeze_many([atoms], calculator)[0]
+
+    def freeze_many(self, frames, calculator) -> list:
+        """The :class:`FrozenMember` of each frame (see :func:`freeze_many`); the time goes into ``freeze_seconds``."""
         started = time.perf_counter()
-        member = freeze(atoms, calculator, self.descriptor)
+        members = freeze_many(frames, calculator, self.descriptor)
         self.freeze_seconds += time.perf_counter() - started
-        return member
+        return members
 
     def build(self, calculator, frozen: list, particle: int, move: int) -> SteinBias:
         """The bias on ``particle`` at move ``move`` from every other admissible frozen member (normalised

@@ -39,6 +39,7 @@ from ase import Atoms
 from ase.io import iread
 
 from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY, reference_labels
+from ..tools.threads import thread_environment
 from .model_files import adopt_trained, check_readable, convert_model, is_safe_model, write_training_pickle
 from .training_data import replay_copy, replay_frames, training_size  # noqa: F401  (re-exported)
 from ..tools.training_settings import (FINETUNE_MODES, TRAINING_DTYPES,  # noqa: F401  (re-exported)
@@ -59,11 +60,19 @@ def isolated_atom_energies(calculator_factory, atomic_numbers) -> dict:
     return energies
 
 
+#: mace_run_train's end phase, trimmed to what skmd reads (the ``.model`` it converts): no plots and no error
+#: tables of the training and validation sets (every ``train_*``/``valid_*`` loader is skipped; the per-epoch
+#: validation log stays). mace 0.3.16 has no flag for its two JIT-compiled copies (``*_compiled.model``).
+END_PHASE_ARGS = ("--plot=False", "--skip_evaluate_heads=train_,valid_")
+
+
 def _common_args(name: str, train_file: Path, work_dir: Path, seed: int, batch_size: int,
-                 valid_fraction: float, epochs: int, valid_file=None, dtype: str = "float64") -> list:
+                 valid_fraction: float, epochs: int, valid_file=None, dtype: str = "float64",
+                 device: str = "cpu") -> list:
     """mace_run_train's data, batch and run flags. With ``valid_file`` those frames are the validation
     (early-stopping) set and every frame of ``train_file`` trains; else mace holds out ``valid_fraction``.
-    ``dtype``: the precision mace trains in (one of :data:`TRAINING_DTYPES`)."""
+    ``dtype``: the precision mace trains in (one of :data:`TRAINING_DTYPES`); ``device``: "cpu" or "cuda"
+    (the saved model is a CPU model either way, ``--save_cpu``)."""
     check_dtype(dtype)
     n_frames = sum(1 for _ in iread(str(train_file), index=":", format="extxyz"))
     if valid_file is None:
@@ -79,8 +88,8 @@ def _common_args(name: str, train_file: Path, work_dir: Path, seed: int, batch_s
     return [f"--name={name}", f"--train_file={train_file}", *validation,
             f"--energy_key={ENERGY_KEY}", f"--forces_key={FORCES_KEY}", f"--work_dir={work_dir}",
             f"--batch_size={batch_size}", f"--valid_batch_size={batch_size}", f"--max_num_epochs={epochs}",
-            f"--seed={seed}", "--device=cpu", f"--default_dtype={dtype}", "--save_cpu", "--eval_interval=1",
-            "--num_workers=0", "--pin_memory=False"]
+            f"--seed={seed}", f"--device={device}", f"--default_dtype={dtype}", "--save_cpu", "--eval_interval=1",
+            "--num_workers=0", "--pin_memory=False", *END_PHASE_ARGS]
 
 
 def stress_args(weight: float, stage_two: bool = False) -> list:
@@ -98,7 +107,8 @@ def _e0s_text(e0s: dict) -> str:
 
 
 #: runs mace_run_train in a child that dies with this process (Linux: PR_SET_PDEATHSIG), so that a killed
-#: campaign leaves no training behind to write into the work directory its rerun trains in again
+#: campaign leaves no training behind to write into the work directory its rerun trains in again; it sets
+#: torch's threads from OMP_NUM_THREADS (mace sets none) and says in the log how many it trains on
 _DIES_WITH_PARENT = (
     "import os, runpy, sys\n"
     "if sys.platform.startswith('linux'):\n"
@@ -106,13 +116,18 @@ _DIES_WITH_PARENT = (
     "    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))\n"       # 1: PR_SET_PDEATHSIG
     "    if os.getppid() != int(sys.argv[1]):\n"                  # the parent died before the line above
     "        sys.exit('skmd: the process that started this training is gone')\n"
+    "import torch\n"
+    "torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))\n"
+    "print(f'skmd: mace_run_train on {torch.get_num_threads()} torch threads '\n"
+    "      f'(OMP_NUM_THREADS={os.environ[\"OMP_NUM_THREADS\"]})', flush=True)\n"
     "sys.argv = ['mace_run_train', *sys.argv[2:]]\n"
     "runpy.run_module('mace.cli.run_train', run_name='__main__', alter_sys=True)\n")
 
 
-def run_mace_train(args: list, work_dir: Path, name: str) -> Path:
-    """Run ``mace_run_train`` with ``args``; return the ``.model`` pickle it saved (stage two when
-    present). Callers convert it at once with :func:`~skmd.atoms.model_files.adopt_trained`.
+def run_mace_train(args: list, work_dir: Path, name: str, threads: int = 1) -> Path:
+    """Run ``mace_run_train`` with ``args`` on ``threads`` threads (its own environment's OMP/MKL/OpenBLAS
+    counts and torch's, whatever this process's are); return the ``.model`` pickle it saved (stage two
+    when present). Callers convert it at once with :func:`~skmd.atoms.model_files.adopt_trained`.
 
     Raises RuntimeError with the tail of mace's log when training fails.
     """
@@ -121,7 +136,8 @@ def run_mace_train(args: list, work_dir: Path, name: str) -> Path:
     log_path = work_dir / f"{name}.stdout"
     with open(log_path, "w") as log:
         completed = subprocess.run([sys.executable, "-c", _DIES_WITH_PARENT, str(os.getpid()), *map(str, args)],
-                                   stdout=log, stderr=subprocess.STDOUT, cwd=work_dir, check=False)
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=work_dir, check=False,
+                                   env=thread_environment(threads))
     if completed.returncode != 0:
         tail = log_path.read_text()[-3000:]
         raise RuntimeError(f"mace_run_train failed (exit {completed.returncode}); log {log_path}:\n{tail}")
@@ -137,19 +153,21 @@ def _clean(work_dir: Path):
 
 
 def train_surrogate(train_file, work_dir, e0s: dict, settings: SurrogateSettings = SurrogateSettings(),
-                    seed: int = 0, name: str = "surrogate", valid_file=None) -> Path:
+                    seed: int = 0, name: str = "surrogate", valid_file=None, device: str = "cpu",
+                    threads: int = 1) -> Path:
     """Train a MACE from scratch on ``train_file``; returns ``work_dir/<name>.safetensors``. ``valid_file``:
-    labelled frames to validate (and keep the best checkpoint) on instead of a ``valid_fraction`` split."""
+    labelled frames to validate (and keep the best checkpoint) on instead of a ``valid_fraction`` split.
+    ``device``: "cpu" or "cuda"; ``threads``: the training process's threads."""
     work_dir = Path(work_dir)
     _clean(work_dir)
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
-                        settings.valid_fraction, settings.epochs, valid_file, settings.dtype)
+                        settings.valid_fraction, settings.epochs, valid_file, settings.dtype, device)
     args += ["--model=ScaleShiftMACE", f"--num_channels={settings.channels}", f"--max_L={settings.max_L}",
              f"--num_interactions={settings.num_interactions}", f"--r_max={settings.r_max}", "--correlation=3",
              f"--E0s={_e0s_text(e0s)}", f"--lr={settings.lr}",
              f"--forces_weight={settings.forces_weight}", f"--energy_weight={settings.energy_weight}",
              "--scaling=rms_forces_scaling", *stress_args(settings.stress_weight)]
-    return adopt_trained(run_mace_train(args, work_dir, name), work_dir / f"{name}.safetensors")
+    return adopt_trained(run_mace_train(args, work_dir, name, threads=threads), work_dir / f"{name}.safetensors")
 
 
 def foundation_e0s(foundation_model) -> dict:
@@ -169,18 +187,20 @@ def foundation_e0s(foundation_model) -> dict:
 
 
 def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings = FinetuneSettings(),
-             seed: int = 0, name: str = "finetuned", trusted: bool = False, valid_file=None) -> Path:
+             seed: int = 0, name: str = "finetuned", trusted: bool = False, valid_file=None,
+             device: str = "cpu", threads: int = 1) -> Path:
     """Fine-tune a MACE model on ``train_file`` (E.2 schedule); returns ``work_dir/<name>.safetensors``.
 
     ``foundation_model`` is a file in skmd's safe format, or, with ``trusted=True`` only, a pickled
     ``.model`` (e.g. a foundation model), first converted to ``work_dir/foundation.safetensors``.
-    ``valid_file``: labelled frames to validate on instead of a ``valid_fraction`` split.
+    ``valid_file``: labelled frames to validate on instead of a ``valid_fraction`` split. ``device``: "cpu"
+    or "cuda"; ``threads``: the training process's threads.
     """
     work_dir = Path(work_dir)
     foundation = foundation_pickle(foundation_model, work_dir, trusted)
     _clean(work_dir)
     args = _common_args(name, Path(train_file).resolve(), work_dir.resolve(), seed, settings.batch_size,
-                        settings.valid_fraction, settings.epochs, valid_file, settings.dtype)
+                        settings.valid_fraction, settings.epochs, valid_file, settings.dtype, device)
     known = foundation_e0s(foundation) if settings.e0s is None or settings.mode == "multihead" else {}
     e0s = known if settings.e0s is None else settings.e0s
     args += [f"--foundation_model={foundation.resolve()}", *_mode_args(settings, work_dir, known),
@@ -190,7 +210,7 @@ def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings 
              f"--swa_lr={settings.stage_two_lr}", f"--swa_forces_weight={settings.stage_two_forces_weight}",
              f"--swa_energy_weight={settings.stage_two_energy_weight}",
              *stress_args(settings.stress_weight, stage_two=True)]
-    trained, target = run_mace_train(args, work_dir, name), work_dir / f"{name}.safetensors"
+    trained, target = run_mace_train(args, work_dir, name, threads=threads), work_dir / f"{name}.safetensors"
     if settings.mode == "multihead":
         return adopt_trained(trained, target, head=NEW_HEAD)   # the new head alone; pt_head is dropped
     return adopt_trained(trained, target)

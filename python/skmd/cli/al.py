@@ -27,6 +27,8 @@ FLAGS = {
     "--test": ("test", str, "labelled extxyz file to score on (default: a held-out part of the starting labels)"),
     "--workers": ("workers", int, "process pool for sampling, labelling and scoring, and parallel trainings"),
     "--dask-scheduler": ("dask_scheduler", str, "address of a Dask scheduler to run the tasks on instead"),
+    "--device": ("device", str, "auto, cpu or cuda: where sampling, scoring and training run (auto: cuda where "
+                                "torch sees one; UB-MD samples on the CPU)"),
     "--seed": ("seed", int, "seed of every random stream"),
 }
 
@@ -35,7 +37,8 @@ def remaining_flags() -> dict:
     """flag → (field, type, help) of every other setting of :class:`~skmd.al.config.CampaignConfig`
     (``start_frames`` as ``--start-frames``), so that each setting is a flag, as the module says."""
     from ..al.config import FIELDS, CampaignConfig  # noqa: PLC0415  (no numpy: stays fast)
-    given = {field for field, _, _ in FLAGS.values()} | {"trust_model", "extra", "preset"}
+    # --threads is every command's own flag (skmd.cli.main); config_from_args reads it into the config
+    given = {field for field, _, _ in FLAGS.values()} | {"trust_model", "extra", "preset", "threads"}
     defaults, kinds = CampaignConfig(), {"int": int, "float": float, "str": str}
     flags = {}
     for name, spec in FIELDS.items():
@@ -98,6 +101,7 @@ def config_from_args(args):
     from_flags = {field: getattr(args, flag.lstrip("-").replace("-", "_"))
                   for flag, (field, _, _) in every_flag.items()}
     from_flags["trust_model"] = args.trust_model
+    from_flags["threads"] = getattr(args, "threads_flag", getattr(args, "threads", None))   # as given, else None
     config = make_config(from_preset, from_file, from_flags)
     args.out = config.out
     return config

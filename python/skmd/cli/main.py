@@ -85,7 +85,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         from skmd.tools.threads import set_threads  # noqa: PLC0415
-        args.threads = set_threads(getattr(args, "threads", None))
+        args.threads_flag = getattr(args, "threads", None)      # as given (None: not), for a config file to set
+        args.threads = set_threads(args.threads_flag)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("\n" + interrupted_line(args), file=sys.stderr)

@@ -5,10 +5,16 @@ samplers running side by side, that oversubscribes the cores: a MACE step was me
 with the default than with 1 thread on a loaded machine. Every skmd command therefore sets the
 threads of its process (and of each worker it starts) explicitly; ``--threads`` or
 ``SKMD_THREADS`` overrides the default of 1.
+
+A task (a sampler's walks, a scoring) may run in a worker or, with no executor, in the calling process:
+it sets torch's threads for its own duration only (:func:`task_threads`) and never writes ``os.environ``,
+which every later subprocess (a ``mace_run_train``) would inherit. A training subprocess gets its thread
+count in its own environment (:func:`thread_environment`).
 """
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 from .checks import positive_int
 
@@ -18,6 +24,11 @@ ENV_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 def default_threads() -> int:
     """$SKMD_THREADS if set, else 1."""
     return positive_int("SKMD_THREADS", int(os.environ.get("SKMD_THREADS", "1")))
+
+
+def resolve_threads(n: int | None) -> int:
+    """``n`` (checked), else :func:`default_threads`: the thread count a setting of None means."""
+    return default_threads() if n is None else positive_int("threads", n)
 
 
 def set_threads(n: int | None = None) -> int:
@@ -31,3 +42,31 @@ def set_threads(n: int | None = None) -> int:
         return n
     torch.set_num_threads(n)
     return n
+
+
+@contextmanager
+def task_threads(n: int):
+    """torch's intra-op threads set to ``n`` for the block, restored after; ``os.environ`` is left alone.
+
+    Not for two blocks at once in threads of one process: torch's thread count is process-wide."""
+    n = positive_int("threads", n)
+    try:
+        import torch  # noqa: PLC0415
+    except ImportError:
+        yield n
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
+
+
+def thread_environment(n: int, base=None) -> dict:
+    """A copy of ``base`` (default ``os.environ``) with :data:`ENV_VARIABLES` set to ``n``: the
+    environment of a subprocess that should run on ``n`` threads."""
+    n = positive_int("threads", n)
+    environment = dict(os.environ if base is None else base)
+    environment.update({name: str(n) for name in ENV_VARIABLES})
+    return environment
