@@ -6,7 +6,9 @@ System: 30 alanine-dipeptide walkers (22 atoms, C7eq rattled by 0.03 Å), Langev
 random weights: the cost of a call does not depend on them). For each dtype and thread count, the
 two drivers run the same round (one walk of ``--steps`` steps per walker) in alternating order,
 ``--repeats`` times; the median steps/s of each and their ratio are reported, with the model calls
-made. The trajectories of the two drivers agree (tests/test_lockstep.py).
+made. The trajectories of the two drivers agree (tests/test_lockstep.py). Also the cost of freezing
+SKMD members (their descriptor Jacobians) one by one against collated, and of the Jacobian's rows by
+``is_grads_batched`` against one backward pass each.
 
 Writes benchmarks/results/batched_walkers.json (the machine, its CPU model and thread counts with
 it). Run: .venv/bin/python benchmarks/batched_walkers.py [--device cuda] [--out PATH]
@@ -57,6 +59,40 @@ def measure(model, frames, dtype: str, device: str, steps: int, repeats: int) ->
             "model_calls_per_round": calls, "ratio": median["lockstep"] / median["one_by_one"]}
 
 
+def freeze_cost(model, frames, dtype: str, device: str) -> dict:
+    """Seconds per member to freeze SKMD members (forces, descriptor, Jacobian): one by one against
+    collated (:func:`~skmd.atoms.stein_bias.freeze_many`), and the Jacobian's M rows by
+    ``is_grads_batched`` (vmap) against one backward pass per row, on the same collated graph."""
+    import torch  # noqa: PLC0415
+
+    from skmd.atoms.stein_bias import freeze, freeze_many  # noqa: PLC0415
+    calculator = MACEDescriptorCalculator(model, dtype=dtype, device=device)
+    freeze(frames[0], calculator)                                        # warm-up
+    started = time.perf_counter()
+    for atoms in frames:
+        freeze(atoms, calculator)
+    one_by_one = (time.perf_counter() - started) / len(frames)
+    started = time.perf_counter()
+    freeze_many(frames, calculator)
+    collated = (time.perf_counter() - started) / len(frames)
+    descriptor = calculator.descriptor
+    batch = descriptor._collate(frames)
+    batch["positions"].requires_grad_(True)
+    summed = descriptor._pool(descriptor.model(batch, compute_force=False, training=False)["node_feats"],
+                              batch).sum(dim=0)
+    basis = torch.eye(summed.shape[0], dtype=summed.dtype, device=summed.device)
+    started = time.perf_counter()
+    torch.autograd.grad(summed, batch["positions"], grad_outputs=basis, retain_graph=True, is_grads_batched=True)
+    vmapped = (time.perf_counter() - started) / len(frames)
+    started = time.perf_counter()
+    for row in basis:
+        torch.autograd.grad(summed, batch["positions"], grad_outputs=row, retain_graph=True)
+    rows = (time.perf_counter() - started) / len(frames)
+    return {"dtype": dtype, "members": len(frames), "seconds_per_member": {
+        "freeze_one_by_one": one_by_one, "freeze_collated": collated,
+        "jacobian_rows_is_grads_batched": vmapped, "jacobian_rows_one_backward_each": rows}}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -64,6 +100,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--freeze-members", type=int, default=8)
     parser.add_argument("--out", default="benchmarks/results/batched_walkers.json")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
@@ -78,9 +115,13 @@ def main(argv=None):
             runs.append(run)
             print(f"{device} {dtype} {threads} thread(s): lockstep {run['walker_steps_per_s']['lockstep']:.1f}, "
                   f"one by one {run['walker_steps_per_s']['one_by_one']:.1f} walker-steps/s: {run['ratio']:.2f}x")
+    freezing = [freeze_cost(model, frames[:args.freeze_members], dtype, device) for dtype in ("float32", "float64")]
+    for run in freezing:
+        print(f"freeze {run['dtype']}: " + ", ".join(f"{k} {v:.3f} s" for k, v in run["seconds_per_member"].items()))
     result = {"system": f"{args.walkers} alanine-dipeptide walkers (22 atoms), Langevin 300 K, 0.5 fs",
               "model": "MACE 32x0e, 2 interactions (the campaign surrogate's size)", "device": device,
               "steps_per_walk": args.steps, "repeats": args.repeats, "runs": runs,
+              "freeze": freezing, "freeze_threads": args.threads[-1],
               "target_ratio": TARGET_RATIO, "commit": source_commit(Path(__file__).parent),
               "machine": machine_info()}
     if device == "cuda":

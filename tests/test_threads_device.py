@@ -182,3 +182,21 @@ def test_threads_and_device_from_yaml_and_flags(tmp_path, monkeypatch):
     assert _config(tmp_path).threads is None and _config(tmp_path).device == "auto"
     with pytest.raises(ValueError, match="threads must be"):
         _config(tmp_path, threads=0)
+
+
+def test_a_campaigns_default_threads_share_the_cores_among_its_jobs(monkeypatch):
+    """No --threads and no $SKMD_THREADS: a serial campaign uses every core, --workers W shares them."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from skmd.al.campaign import jobs_at_once
+    from skmd.tools import threads
+    from skmd.tools.pool import SelfHealingPool
+    monkeypatch.delenv("SKMD_THREADS", raising=False)
+    monkeypatch.setattr(threads, "available_cores", lambda: 8)
+    assert threads.threads_per_job(None, jobs_at_once(None)) == 8
+    with ProcessPoolExecutor(2) as pool:
+        assert threads.threads_per_job(None, jobs_at_once(SelfHealingPool(pool))) == 4
+    assert threads.threads_per_job(None, 16) == 1
+    assert threads.threads_per_job(3, 4) == 3                    # given: as given
+    monkeypatch.setenv("SKMD_THREADS", "2")
+    assert threads.threads_per_job(None, 1) == 2                 # the environment's setting

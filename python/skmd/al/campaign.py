@@ -38,9 +38,10 @@ class Campaign:
         from ..atoms.oracle import oracle_name  # noqa: PLC0415
         self.config = replace(self.config, oracle=oracle_name(self.oracle_factory))   # the oracle that labels
         from ..tools.device import resolve_device  # noqa: PLC0415
-        from ..tools.threads import resolve_threads  # noqa: PLC0415
+        from ..tools.threads import threads_per_job  # noqa: PLC0415
+        jobs = self.config.workers or jobs_at_once(executor)
         self.config = replace(self.config, device=resolve_device(self.config.device),   # recorded as they ran
-                              threads=resolve_threads(self.config.threads))
+                              threads=threads_per_job(self.config.threads, jobs))
         self.samplers = list(samplers) if samplers is not None else builtin_samplers(self.config)
         names = [s.name for s in self.samplers]
         if len(set(names)) != len(names) or not names:
@@ -77,9 +78,26 @@ class Campaign:
         return self.out / "samplers" / name / f"iter{k:02d}"
 
     def run(self) -> dict:
-        """Run (or resume) the campaign; write training_set.extxyz, results.json and report.md."""
+        """Run (or resume) the campaign; write training_set.extxyz, results.json and report.md. Without an
+        executor, this process works on the campaign's threads while it runs (then its own again)."""
+        from ..tools.threads import task_threads  # noqa: PLC0415
         from .chains import run_campaign  # noqa: PLC0415
-        return run_campaign(self)
+        with task_threads(self.config.threads if self.executor is None else None):
+            return run_campaign(self)
+
+
+def jobs_at_once(executor) -> int:
+    """How many jobs share this machine's cores: 1 without an executor, a process pool's workers, and for
+    any other executor (Dask, whose workers may be other machines) every core, so that each job gets one
+    thread unless ``threads`` says otherwise."""
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    from ..tools.threads import available_cores  # noqa: PLC0415
+    if executor is None:
+        return 1
+    pool = getattr(executor, "pool", executor)          # a SelfHealingPool's current pool
+    if isinstance(pool, ProcessPoolExecutor):
+        return max(1, int(pool._max_workers))
+    return available_cores()
 
 
 def _shared(executor):

@@ -7,9 +7,11 @@ A calculator is *batchable* when it has ``batchable = True`` and a method
 (``properties``: one list of names per frame) that gives each frame the results its ``calculate``
 would set, from collated model calls, without touching the calculator's own cache. Built in:
 :class:`~skmd.atoms.MACEDescriptorCalculator` (one collated MACE graph), :class:`~skmd.atoms.CommitteeMean`
-and :class:`~skmd.atoms.CommitteeBias` over batchable members (one call per member), and every
-:class:`~skmd.atoms.BiasCalculator` on a batchable base that reads its base the standard way (the bias
-term itself is then computed frame by frame, in frame order). Any other ASE calculator goes frame by
+and :class:`~skmd.atoms.CommitteeBias` over batchable members (one call per member),
+:class:`~skmd.uncertainty.GradientUncertainty` and an :class:`~skmd.uncertainty.UncertaintyBias` on it
+(one pass for energies, forces, stress and uncertainties), and every :class:`~skmd.atoms.BiasCalculator`
+on a batchable base that reads its base the standard way (the bias term itself is then computed frame by
+frame, in frame order). Any other ASE calculator goes frame by
 frame through its own ``calculate``: :func:`evaluate_many` works with every calculator.
 """
 from __future__ import annotations

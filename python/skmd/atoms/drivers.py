@@ -195,7 +195,8 @@ class IndependentWalkers(Driver):
             (None): when the calculator is batchable (:func:`~skmd.atoms.batching.is_batchable`, e.g.
             :class:`~skmd.atoms.MACEDescriptorCalculator`). The walks, candidates and dropped moves are
             those of one-by-one walks with the same seed (to the rounding of the batched call); move
-            observers (:meth:`attach`) run after each round, in move order.
+            observers (:meth:`attach`) run after each round, in move order. The shared calculator's own
+            ``results`` are not updated by lockstep walks: read them from each walk (``walk.results``).
         Other arguments: see :class:`Driver`.
     """
 
@@ -204,7 +205,7 @@ class IndependentWalkers(Driver):
         self.lockstep = is_batchable(calculator) if lockstep is None else bool(lockstep)
 
     def irun(self, n_moves: int):
-        if not self.lockstep:
+        if not self.lockstep or self.n_particles == 1:        # one walker: nothing to batch
             yield from super().irun(n_moves)
             return
         remaining = positive_int("n_moves", n_moves)

@@ -31,6 +31,23 @@ def resolve_threads(n: int | None) -> int:
     return default_threads() if n is None else positive_int("threads", n)
 
 
+def available_cores() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_job(n: int | None, jobs: int) -> int:
+    """A campaign's thread count: ``n`` if given, else $SKMD_THREADS if set, else this machine's cores
+    shared among the ``jobs`` that run at once (every core for a serial campaign, one each for
+    ``--workers`` equal to the cores)."""
+    if n is not None or "SKMD_THREADS" in os.environ:
+        return resolve_threads(n)
+    return max(1, available_cores() // positive_int("jobs", jobs))
+
+
 def set_threads(n: int | None = None) -> int:
     """Use ``n`` threads (default :func:`default_threads`) in torch and the BLAS libraries of this process."""
     n = default_threads() if n is None else positive_int("threads", n)
@@ -45,10 +62,14 @@ def set_threads(n: int | None = None) -> int:
 
 
 @contextmanager
-def task_threads(n: int):
+def task_threads(n: int | None):
     """torch's intra-op threads set to ``n`` for the block, restored after; ``os.environ`` is left alone.
+    ``n`` None leaves them as they are.
 
     Not for two blocks at once in threads of one process: torch's thread count is process-wide."""
+    if n is None:
+        yield None
+        return
     n = positive_int("threads", n)
     try:
         import torch  # noqa: PLC0415

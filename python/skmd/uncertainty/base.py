@@ -10,8 +10,10 @@ Every :class:`UncertaintyCalculator` fills, from one evaluation:
   ``uncertainty_stress`` (6,) = (1/V) ∂u/∂ε (Voigt), which :class:`~skmd.uncertainty.bias.UncertaintyBias`
   turns into bias forces and stress.
 
-Subclasses implement :meth:`UncertaintyCalculator.raw` (uncalibrated values). Calibration
-(:meth:`calibrate`) sets the conformal scales of both kinds from labelled validation frames.
+Subclasses implement :meth:`UncertaintyCalculator.raw` (uncalibrated values of one frame); one that also
+implements :meth:`~UncertaintyCalculator.raw_many` (many frames from collated model passes) is *batchable*
+(:mod:`skmd.atoms.batching`): :meth:`~UncertaintyCalculator.calculate_batch` then serves many walkers in one
+pass. Calibration (:meth:`calibrate`) sets the conformal scales of both kinds from labelled validation frames.
 """
 from __future__ import annotations
 
@@ -47,6 +49,16 @@ class UncertaintyCalculator(Calculator):
         ``derivatives``, grad_u (n, 3) and stress_u (6,) (periodic only)."""
         raise NotImplementedError
 
+    def raw_many(self, frames, derivatives: bool) -> list:
+        """:meth:`raw` of every frame of ``frames``, in order; here one by one. A subclass that overrides it with
+        collated model passes is batchable."""
+        return [self.raw(atoms, derivatives) for atoms in frames]
+
+    @property
+    def batchable(self) -> bool:
+        """True when this class evaluates many frames in one pass (it overrides :meth:`raw_many`)."""
+        return type(self).raw_many is not UncertaintyCalculator.raw_many
+
     def check_ready(self) -> None:
         """Raise ``ValueError`` if the calculator cannot yet give uncertainties."""
 
@@ -57,9 +69,20 @@ class UncertaintyCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        finite_structure(self.atoms)
+        self.results = self.calculate_batch([self.atoms], [list(properties)])[0]
+
+    def calculate_batch(self, frames, properties) -> list:
+        """Results of ``frames`` (one dict each, as :meth:`calculate` sets them: every key of the module docstring
+        whatever ``properties``, one list of names per frame, asks) from :meth:`raw_many`; leaves this
+        calculator's own cache alone."""
+        frames = list(frames)
+        for atoms in frames:
+            finite_structure(atoms)
         self.check_ready()
-        values = self.raw(self.atoms, derivatives=True)
+        return [self._calibrated(values) for values in self.raw_many(frames, derivatives=True)]
+
+    def _calibrated(self, values: dict) -> dict:
+        """The results of one frame from its raw values (with derivatives), the conformal scales applied."""
         results = {"energy": values["energy"], "free_energy": values["energy"], "forces": values["forces"],
                    "uncertainty": self.structure_scale * values["u"],
                    "atomic_uncertainties": self.atomic_scale * values["atomic_u"],
@@ -67,12 +90,12 @@ class UncertaintyCalculator(Calculator):
         if "stress" in values:
             results["stress"] = values["stress"]
             results["uncertainty_stress"] = self.structure_scale * values["stress_u"]
-        self.results = results
+        return results
 
     def predict(self, frames) -> dict:
         """Energies (S,), forces [(n_s, 3)], calibrated u (S,) and atomic u [(n_s,)] of ``frames``."""
         self.check_ready()
-        values = [self.raw(atoms, derivatives=False) for atoms in frames]
+        values = self.raw_many(frames, derivatives=False)
         return {"energies": np.array([v["energy"] for v in values]),
                 "forces": [v["forces"] for v in values],
                 "uncertainties": self.structure_scale * np.array([v["u"] for v in values]),
@@ -80,7 +103,7 @@ class UncertaintyCalculator(Calculator):
 
     def _scores_inputs(self, frames) -> tuple:
         energies, forces = reference_labels(frames)
-        raw = [self.raw(atoms, derivatives=False) for atoms in frames]
+        raw = self.raw_many(frames, derivatives=False)
         e_res = energy_residuals(np.array([v["energy"] for v in raw]), energies, [len(a) for a in frames])
         f_res = np.concatenate([force_residuals(v["forces"], f) for v, f in zip(raw, forces)])
         return e_res, np.array([v["u"] for v in raw]), f_res, np.concatenate([v["atomic_u"] for v in raw])

@@ -10,7 +10,9 @@ and w optional per-element weights on the bias forces (e.g. 0 on hydrogen). With
 
 and both are 0 until the window is full; with ``adaptive=False`` they are τ and τ_stress as given
 (then τ has units of atoms: τ·u is in eV). When the base calculator is the uncertainty calculator
-itself, energy, forces, stress and u come from one model pass.
+itself, energy, forces, stress and u come from one model pass, and the bias is batchable
+(:mod:`skmd.atoms.batching`) when that calculator is: many walkers then share one collated pass per
+step, and the bias terms (and the adaptive window) follow frame by frame, in frame order.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import numpy as np
 from ase.calculators.calculator import all_changes
 from ase.data import atomic_numbers as symbol_numbers
 
+from ..atoms.batching import is_batchable
 from ..atoms.bias import BiasCalculator
 from ..tools.checks import non_negative, positive, positive_int
 from .base import UNCERTAINTY_KEYS, UncertaintyCalculator
@@ -99,15 +102,29 @@ class UncertaintyBias(BiasCalculator):
             base.update({key: self.source.results[key] for key in UNCERTAINTY_KEYS if key in self.source.results})
         return base
 
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+    @property
+    def batchable(self) -> bool:
+        """True when the base is the uncertainty calculator and is batchable (the two-pass case is not)."""
+        return self.source is self.base and is_batchable(self.base)
+
+    def _with_stress(self, atoms, properties) -> list:
+        """``properties`` plus "stress" on a periodic cell that can give it: one evaluation per step, also under NPT."""
         properties = list(properties)
         if "stress" not in properties and atoms is not None and is_periodic(atoms):
             try:
                 self.check_stress(atoms)
-                properties.append("stress")  # one evaluation per step, also under NPT
+                properties.append("stress")
             except ValueError:
                 pass
-        super().calculate(atoms, properties, system_changes)
+        return properties
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, self._with_stress(atoms, properties), system_changes)
+
+    def calculate_batch(self, frames, properties) -> list:
+        frames = list(frames)
+        return super().calculate_batch(frames, [self._with_stress(atoms, names)
+                                                for atoms, names in zip(frames, properties)])
 
     def _weighted(self, atoms, grad_u: np.ndarray) -> np.ndarray:
         if not self.weights:

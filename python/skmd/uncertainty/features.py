@@ -33,9 +33,10 @@ import torch
 from e3nn import o3
 from mace.modules.blocks import LinearReadoutBlock, NonLinearReadoutBlock
 
+from ..atoms.descriptors import MAX_BATCH_ATOMS
 from ..tools.checks import positive_int
 from .feature_layers import DEFAULT_FEATURE_LAYERS, check_feature_layers
-from .graph import check_elements, forward
+from .graph import batch_groups, check_elements, forward_many
 from .linear_layers import scalar_linear, tapped
 
 # interaction blocks whose ``linear`` acts on the summed message of each atom, followed by per-atom maps only
@@ -76,10 +77,13 @@ class GradientFeatures:
         n_features: K, the sketch size (default 512).
         seed: seed of the Gaussian sketch matrices (same seed ⇒ same features).
         layers: ``"readout"`` or ``"readout+interactions"`` (module docstring).
+        max_atoms: the most atoms :meth:`compute` collates into one model pass (a larger frame goes alone).
     """
 
-    def __init__(self, model, n_features: int = 512, seed: int = 0, layers: str = DEFAULT_FEATURE_LAYERS):
+    def __init__(self, model, n_features: int = 512, seed: int = 0, layers: str = DEFAULT_FEATURE_LAYERS,
+                 max_atoms: int = MAX_BATCH_ATOMS):
         self.n_features = positive_int("n_features", n_features)
+        self.max_atoms = positive_int("max_atoms", max_atoms)
         self.layers = check_feature_layers(layers)
         self.model = model
         self.parts = _readout_parts(model)
@@ -95,13 +99,20 @@ class GradientFeatures:
             v = torch.randn(lin.d_out, self.n_features, generator=generator, dtype=torch.float64)
             self.sketches.append((u, v))
 
-    def evaluate(self, atoms, with_strain: bool | None = None):
-        """One model pass with the graph kept: (:class:`~.graph.Pass`, taps), taps[k] the (input, output)
-        of the k-th interaction layer covered (empty for ``"readout"``)."""
-        check_elements(self.model, atoms)
+    def evaluate_many(self, frames, with_strain: bool | None = None):
+        """One model pass over ``frames`` collated, graph kept (:func:`~.graph.forward_many`):
+        (:class:`~.graph.Pass`, taps), taps[k] the (input (N, ·), output (N, ·)) of the k-th interaction layer
+        covered, all atoms of the batch (empty for ``"readout"``)."""
+        frames = list(frames)
+        for atoms in frames:
+            check_elements(self.model, atoms)
         with tapped([lin.module for lin in self.inner]) if self.inner else nullcontext({}) as taps:
-            run = forward(self.model, atoms, with_strain=with_strain)
+            run = forward_many(self.model, frames, with_strain=with_strain)
         return run, dict(taps)
+
+    def evaluate(self, atoms, with_strain: bool | None = None):
+        """:meth:`evaluate_many` of one structure."""
+        return self.evaluate_many([atoms], with_strain=with_strain)
 
     def readout_factors(self, node_feats: torch.Tensor) -> list:
         """[(x̃ (n, d_in), g (n, d_out)), ...] per readout linear layer, differentiable in ``node_feats``."""
@@ -123,8 +134,9 @@ class GradientFeatures:
         return factors
 
     def layer_factors(self, run, taps: dict, create_graph: bool = True) -> list:
-        """[(x̃, g), ...] of every layer covered: the readouts', then the interaction layers' (g = ∂E/∂y, exact
-        per atom because y_i reaches E_i alone); differentiable in positions and strain with ``create_graph``."""
+        """[(x̃, g), ...] of every layer covered: the readouts', then the interaction layers' (g = ∂E/∂y from the
+        batch's total energy, exact per atom because y_i reaches E_i alone and graphs share no atoms);
+        differentiable in positions and strain with ``create_graph``."""
         factors = self.readout_factors(run.node_feats)
         if self.inner:
             outputs = [taps[k][1] for k in range(len(self.inner))]
@@ -148,13 +160,15 @@ class GradientFeatures:
         return torch.cat(blocks, dim=1)
 
     def compute(self, frames) -> tuple[np.ndarray, list]:
-        """Structure features (S, K) and per-atom features [(n_s, K), ...] of a list of ``Atoms``."""
-        structures, atomic = [], []
-        for atoms in frames:
-            run, taps = self.evaluate(atoms, with_strain=False)
+        """Structure features (S, K) and per-atom features [(n_s, K), ...] of a list of ``Atoms`` (collated
+        into passes of at most ``max_atoms`` atoms)."""
+        frames = list(frames)
+        atomic = [None] * len(frames)
+        for group in batch_groups(frames, self.max_atoms):
+            run, taps = self.evaluate_many([frames[i] for i in group], with_strain=False)
             if not self.inner:  # closed form in the node features: no need to keep the model's graph
                 run.node_feats = run.node_feats.detach().requires_grad_(True)
-            phi = self.atomic(run, taps, create_graph=False).detach().numpy().copy()
-            atomic.append(phi)
-            structures.append(phi.mean(axis=0))
-        return np.array(structures), atomic
+            phi = self.atomic(run, taps, create_graph=False).detach().numpy()
+            for g, index in enumerate(group):
+                atomic[index] = phi[run.atoms_of(g)].copy()
+        return np.array([phi.mean(axis=0) for phi in atomic]), atomic

@@ -3,16 +3,19 @@
 One forward pass gives the energy, the node features, the structure and atomic features and the
 posterior uncertainty u; two backward passes through the same graph give forces and stress (from
 E) and ∂u/∂x, ∂u/∂ε (from u), so the uncertainty and its derivatives cost well under a second model call.
+Many frames go through one collated pass (:meth:`GradientUncertainty.raw_many`): the backward passes of
+Σ_g E_g and Σ_g u_g give each frame its own derivatives, since frames share no atoms.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from ..atoms.descriptors import MAX_BATCH_ATOMS
 from .base import UncertaintyCalculator
 from .feature_layers import DEFAULT_FEATURE_LAYERS
 from .features import GradientFeatures
-from .graph import gradients, is_periodic
+from .graph import batch_gradients, batch_groups
 from .posterior import FeaturePosterior
 
 
@@ -26,14 +29,16 @@ class GradientUncertainty(UncertaintyCalculator):
         seed: seed of the sketch.
         layers: which weights the features cover, ``"readout"`` or ``"readout+interactions"``
             (:mod:`skmd.uncertainty.features`; default :data:`~.feature_layers.DEFAULT_FEATURE_LAYERS`).
+        max_atoms: the most atoms collated into one model pass (default
+            :data:`~skmd.atoms.descriptors.MAX_BATCH_ATOMS`; a larger frame goes alone).
 
     Call :meth:`add_training` with the training frames (and again when the set grows), then
     optionally :meth:`calibrate` with labelled validation frames.
     """
 
     def __init__(self, model, n_features: int = 512, sigma: float = 0.01, seed: int = 0,
-                 layers: str = DEFAULT_FEATURE_LAYERS, **kwargs):
-        self.features = GradientFeatures(model, n_features=n_features, seed=seed, layers=layers)
+                 layers: str = DEFAULT_FEATURE_LAYERS, max_atoms: int = MAX_BATCH_ATOMS, **kwargs):
+        self.features = GradientFeatures(model, n_features=n_features, seed=seed, layers=layers, max_atoms=max_atoms)
         self.structure_posterior = FeaturePosterior(sigma)
         self.atomic_posterior = FeaturePosterior(sigma)
         super().__init__(**kwargs)
@@ -56,18 +61,40 @@ class GradientUncertainty(UncertaintyCalculator):
             raise ValueError("GradientUncertainty has no training features; call add_training(frames) first")
 
     def raw(self, atoms, derivatives: bool) -> dict:
-        periodic = is_periodic(atoms)
-        run, taps = self.features.evaluate(atoms, with_strain=periodic)
+        return self.raw_many([atoms], derivatives)[0]
+
+    def raw_many(self, frames, derivatives: bool) -> list:
+        """:meth:`raw` of every frame, from collated passes (:func:`~.graph.batch_groups`: one per periodicity
+        and ``max_atoms`` atoms), in frame order."""
+        frames = list(frames)
+        values = [None] * len(frames)
+        for group in batch_groups(frames, self.features.max_atoms):
+            for index, value in zip(group, self._raw_pass([frames[i] for i in group], derivatives)):
+                values[index] = value
+        return values
+
+    def _raw_pass(self, frames, derivatives: bool) -> list:
+        """Raw values of ``frames`` (all periodic or all not) from one model pass over G graphs: structure
+        features (G, K) are the means of each graph's per-atom features (N, K); forces, ∂u/∂x and the strain
+        derivatives come from the gradients of Σ_g E_g and Σ_g u_g."""
+        run, taps = self.features.evaluate_many(frames)
         phi_atoms = self.features.atomic(run, taps, create_graph=derivatives)
-        u = torch.sqrt(self.structure_posterior.variance_torch(phi_atoms.mean(dim=0))[0])
-        atomic_u = np.sqrt(self.atomic_posterior.variance(phi_atoms.detach().numpy()))
-        d_pos, stress = gradients(run.energy, run, retain=derivatives)
-        values = {"energy": float(run.energy.detach()), "forces": -d_pos, "u": float(u.detach()),
-                  "atomic_u": atomic_u}
-        if periodic:
-            values["stress"] = stress
+        u = torch.sqrt(self.structure_posterior.variance_torch(run.graph_means(phi_atoms)))       # (G,)
+        atomic_u = np.sqrt(self.atomic_posterior.variance(phi_atoms.detach().numpy()))            # (N,)
+        d_pos, stress = batch_gradients(run.energy, run, retain=derivatives)
         if derivatives:
-            values["grad_u"], stress_u = gradients(u, run, retain=False)
-            if periodic:
-                values["stress_u"] = stress_u
+            grad_u, stress_u = batch_gradients(u.sum(), run, retain=False)
+        energies, u = run.energies.detach().numpy(), u.detach().numpy()
+        values = []
+        for g in range(run.n_graphs):
+            rows = run.atoms_of(g)
+            value = {"energy": float(energies[g]), "forces": -d_pos[rows], "u": float(u[g]),
+                     "atomic_u": atomic_u[rows].copy()}
+            if stress is not None:
+                value["stress"] = stress[g].copy()
+            if derivatives:
+                value["grad_u"] = grad_u[rows].copy()
+                if stress_u is not None:
+                    value["stress_u"] = stress_u[g].copy()
+            values.append(value)
         return values
