@@ -93,7 +93,7 @@ def test_builtin_trainer_passes_the_replay_file_to_multihead(tmp_path, monkeypat
     from skmd.al.config import CampaignConfig
     from skmd.al.training import builtin_trainer
     seen = {}
-    monkeypatch.setattr(training, "finetune", lambda base, train, work, settings, seed, name, valid_file=None:
+    monkeypatch.setattr(training, "finetune", lambda base, train, work, settings, seed, name, valid_file=None, **_:
                         seen.update(s=settings, valid=valid_file))
     config = CampaignConfig(structures="s.xyz", model="base.safetensors", finetune="multihead", replay="old.extxyz")
     frames = _copper(3.6, 12, 0)

@@ -59,8 +59,13 @@ def freeze_many(frames, calculator, descriptor=None) -> list:
     ``jacobian_many``."""
     frames = list(frames)
     try:
-        forces = [np.array(result["forces"], float).ravel()
-                  for result in evaluate_many(calculator, frames, ["energy", "forces"])]
+        if len(frames) == 1:        # through the calculator's cache: a walk's end state was just evaluated
+            single = frames[0].copy()
+            single.calc = calculator
+            forces = [np.array(single.get_forces(), float).ravel()]
+        else:
+            forces = [np.array(result["forces"], float).ravel()
+                      for result in evaluate_many(calculator, frames, ["energy", "forces"])]
     except CalculationFailed as error:
         raise ValueError(f"the calculator failed on an ensemble member: {error}") from error
     description = descriptor_of(calculator, descriptor)
