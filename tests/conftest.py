@@ -28,3 +28,14 @@ def finite_difference(fn, x, eps=1e-6):
         step[d] = eps
         grad[d] = (fn(x + step) - fn(x - step)) / (2 * eps)
     return grad
+
+
+def rattled_copies(atoms, n, scale=0.05, seed=0):
+    """``n`` copies of ``atoms`` with Gaussian displacements of ``scale`` Å per coordinate (seeded)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        frame = atoms.copy()
+        frame.positions += scale * rng.standard_normal(frame.positions.shape)
+        frames.append(frame)
+    return frames

@@ -237,8 +237,11 @@ def test_every_command_takes_threads_and_documents_the_default():
     from skmd.cli.main import build_parser
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    for name in ("al", "ala2", "ubmd", "mb-al", "mb-w2"):
+    for name in ("mb-al", "mb-w2"):
         assert "default: $SKMD_THREADS, else 1" in commands[name].format_help().replace("\n", " ").replace("  ", " ")
+    for name in ("al", "ala2", "ubmd"):               # a campaign shares the cores among its jobs
+        assert "default: $SKMD_THREADS, else the machine's cores shared among the jobs that run at once: all of " \
+               "them without --workers" in " ".join(commands[name].format_help().split())
     for argv in (["al"], ["ala2", "--quick"], ["ubmd"], ["mb-al"], ["mb-w2"]):
         assert parser.parse_args([*argv, "--threads", "3"]).threads == 3
 

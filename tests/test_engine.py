@@ -1,11 +1,12 @@
 """The atomistic engine on ASE's calculator seam: biases, Brownian dynamics, drivers, periodic cells."""
-import warnings
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 pytest.importorskip("mace")
+
+from conftest import rattled_copies  # noqa: E402
 
 from ase import Atoms  # noqa: E402
 from ase.build import bulk, molecule  # noqa: E402
@@ -27,19 +28,9 @@ def silicon_models():
     return [build_mace(channels=8, atomic_numbers=[14], r_max=4.0, seed=s) for s in (1, 2, 3)]
 
 
-def _ensemble(atoms, n, scale=0.05, seed=0):
-    rng = np.random.default_rng(seed)
-    frames = []
-    for _ in range(n):
-        frame = atoms.copy()
-        frame.positions += scale * rng.standard_normal(frame.positions.shape)
-        frames.append(frame)
-    return frames
-
-
 def test_stein_bias_reports_base_energy_and_adds_stein_force(model):
     calculator = MACEDescriptorCalculator(model)
-    members = _ensemble(molecule("CH3CH2OH"), 4)
+    members = rattled_copies(molecule("CH3CH2OH"), 4)
     frozen = [freeze(frame, calculator) for frame in members[1:]]
     bias = SteinBias(calculator, frozen, amplitude=3.0, bandwidth=0.7, temperature_K=300.0, n_particles=4)
     atoms = members[0].copy()
@@ -58,7 +49,7 @@ def test_stein_bias_reports_base_energy_and_adds_stein_force(model):
 
 
 def test_zero_amplitude_skmd_is_exactly_brownian_dynamics_with_the_same_noise(model):
-    members = _ensemble(molecule("CH3CH2OH"), 3)
+    members = rattled_copies(molecule("CH3CH2OH"), 3)
     integrator = Brownian(temperature_K=300.0, timestep_fs=0.2, friction=75.0)
     calculator = MACEDescriptorCalculator(model)
     skmd_run = RoundRobin(members, calculator, integrator, bias=Stein(skmd.GaussianKernel(0.0), 300.0),
@@ -71,7 +62,7 @@ def test_zero_amplitude_skmd_is_exactly_brownian_dynamics_with_the_same_noise(mo
 
 
 def test_same_seed_same_candidates_and_schedule_persists_across_runs(model):
-    members = _ensemble(molecule("CH3CH2OH"), 3)
+    members = rattled_copies(molecule("CH3CH2OH"), 3)
     kernel = skmd.GaussianKernel(2.0, "median")
 
     def driver():
@@ -104,7 +95,7 @@ def test_divergence_names_its_cause_and_uses_the_minimum_image():
 
 
 def test_a_diverging_move_is_dropped_with_its_cause(model):
-    members = _ensemble(molecule("CH3CH2OH"), 2)
+    members = rattled_copies(molecule("CH3CH2OH"), 2)
     driver = IndependentWalkers(members, MACEDescriptorCalculator(model), Brownian(300.0, 0.2, friction=0.05),
                                 steps=3, seed=0, restarts=1)
     with pytest.warns(DivergenceWarning, match="max_step"):
@@ -125,7 +116,7 @@ def _by_largest_force(members, calculator) -> tuple[list, list]:
 def test_a_member_above_the_force_limit_is_left_out_of_the_others_bias(model):
     """Its Stein term is dropped (N and the median bandwidth unchanged) until its own move is accepted."""
     calculator = MACEDescriptorCalculator(model)
-    members, largest = _by_largest_force(_ensemble(molecule("CH3CH2OH"), 4, scale=0.1, seed=3), calculator)
+    members, largest = _by_largest_force(rattled_copies(molecule("CH3CH2OH"), 4, scale=0.1, seed=3), calculator)
     limit = 0.5 * (largest[-1] + largest[-2])                     # between the two strongest: member 3 is out
     bias = Stein(skmd.GaussianKernel(0.05, 0.7), 300.0)
     with pytest.warns(DivergenceWarning, match="member 3 is left out"):
@@ -152,7 +143,7 @@ def test_a_member_above_the_force_limit_is_left_out_of_the_others_bias(model):
 
 def test_with_no_admissible_other_the_stein_force_is_zero_and_a_skmd_stops(model):
     calculator = MACEDescriptorCalculator(model)
-    members, largest = _by_largest_force(_ensemble(molecule("CH3CH2OH"), 2, scale=0.1, seed=3), calculator)
+    members, largest = _by_largest_force(rattled_copies(molecule("CH3CH2OH"), 2, scale=0.1, seed=3), calculator)
     check = DivergenceCheck(force_limit=0.5 * sum(largest), max_step=5.0)
     with pytest.warns(DivergenceWarning, match="member 1 is left out"):
         driver = RoundRobin(members, calculator, Brownian(300.0, 0.2), bias=Stein(skmd.GaussianKernel(3.0), 300.0),
@@ -204,7 +195,7 @@ def test_committee_bias_is_conservative_with_strain_derivative_stress(silicon_mo
 
 def test_round_robin_skmd_and_npt_on_a_periodic_mace_system(silicon_models):
     calculator = MACEDescriptorCalculator(silicon_models[0])
-    members = _ensemble(bulk("Si", "diamond", a=5.43, cubic=True), 3, scale=0.03, seed=4)
+    members = rattled_copies(bulk("Si", "diamond", a=5.43, cubic=True), 3, scale=0.03, seed=4)
     skmd_driver = RoundRobin(members, calculator, Brownian(300.0, 0.5, friction=10.0),
                              bias=Stein(skmd.GaussianKernel(1.0), 300.0), steps=4, seed=0)
     assert len(skmd_driver.run(3)) == 3
@@ -218,7 +209,7 @@ def test_round_robin_skmd_and_npt_on_a_periodic_mace_system(silicon_models):
 
 
 def test_bad_input_is_refused_before_any_work(model):
-    members = _ensemble(molecule("CH3CH2OH"), 2)
+    members = rattled_copies(molecule("CH3CH2OH"), 2)
     calculator = MACEDescriptorCalculator(model)
     with pytest.raises(ValueError, match="periodic"):
         IndependentWalkers(members, calculator, NPT(), steps=2)

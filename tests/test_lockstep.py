@@ -10,6 +10,8 @@ import pytest
 
 pytest.importorskip("mace")
 
+from conftest import rattled_copies  # noqa: E402
+
 from ase.build import bulk, molecule  # noqa: E402
 from ase.calculators.calculator import CalculationFailed  # noqa: E402
 from ase.calculators.emt import EMT  # noqa: E402
@@ -31,16 +33,6 @@ def model():
 @pytest.fixture(scope="module")
 def silicon_model():
     return build_mace(channels=8, atomic_numbers=[14], r_max=4.0, seed=1)
-
-
-def _ensemble(atoms, n, scale=0.05, seed=0):
-    rng = np.random.default_rng(seed)
-    frames = []
-    for _ in range(n):
-        frame = atoms.copy()
-        frame.positions += scale * rng.standard_normal(frame.positions.shape)
-        frames.append(frame)
-    return frames
 
 
 def _run(calculator, members, integrator, lockstep, moves, steps=8, trace=True):
@@ -66,7 +58,7 @@ def _same_walks(first, second, atol=1e-9):
 
 
 def test_collated_evaluation_equals_one_structure_at_a_time(model, silicon_model):
-    frames = _ensemble(molecule("CH3CH2OH"), 3) + [molecule("H2O")]
+    frames = rattled_copies(molecule("CH3CH2OH"), 3) + [molecule("H2O")]
     for pooling, subset in (("sum", None), ("mean", [0, 1, 2])):
         descriptor = MACEDescriptor(model, pooling=pooling, subset=subset, max_atoms=12)  # several chunks
         together = descriptor.evaluate_many(frames)
@@ -76,7 +68,7 @@ def test_collated_evaluation_equals_one_structure_at_a_time(model, silicon_model
             for key in ("forces", "descriptor"):
                 np.testing.assert_allclose(result[key], alone[key], atol=1e-12, rtol=0)
             assert result["energy"] == pytest.approx(alone["energy"], abs=1e-10)
-    cells = _ensemble(bulk("Si", "diamond", a=5.43, cubic=True), 2, scale=0.03)
+    cells = rattled_copies(bulk("Si", "diamond", a=5.43, cubic=True), 2, scale=0.03)
     cells[1].set_cell(cells[1].cell * 1.02, scale_atoms=True)
     descriptor = MACEDescriptor(silicon_model)
     for atoms, result in zip(cells, descriptor.evaluate_many(cells, stress=True)):
@@ -84,7 +76,7 @@ def test_collated_evaluation_equals_one_structure_at_a_time(model, silicon_model
 
 
 def test_collated_jacobians_and_frozen_members_equal_one_by_one(model):
-    frames = _ensemble(molecule("CH3CH2OH"), 3)
+    frames = rattled_copies(molecule("CH3CH2OH"), 3)
     calculator = MACEDescriptorCalculator(model)
     for member, atoms in zip(freeze_many(frames, calculator), frames):
         alone = freeze(atoms, calculator)
@@ -101,7 +93,7 @@ def test_collated_jacobians_and_frozen_members_equal_one_by_one(model):
 
 
 def test_lockstep_md_gives_the_one_by_one_walks_with_one_call_per_step(model):
-    members = _ensemble(molecule("CH3CH2OH"), 4)
+    members = rattled_copies(molecule("CH3CH2OH"), 4)
     calculator = MACEDescriptorCalculator(model)
     assert is_batchable(calculator)
     one_by_one = _run(calculator, members, Langevin(300.0, 1.0, 50.0), lockstep=False, moves=6)
@@ -117,10 +109,10 @@ def test_lockstep_udd_and_npt_give_the_one_by_one_walks(model, silicon_model):
     committee = CommitteeBias([MACEDescriptorCalculator(build_mace(channels=8, seed=s)) for s in (1, 2)],
                               A=0.5, B=0.01)
     assert is_batchable(committee)
-    members = _ensemble(molecule("CH3CH2OH"), 3)
+    members = rattled_copies(molecule("CH3CH2OH"), 3)
     _same_walks(_run(committee, members, Langevin(300.0, 1.0, 50.0), False, 3),
                 _run(committee, members, Langevin(300.0, 1.0, 50.0), True, 3))
-    cells = _ensemble(bulk("Si", "diamond", a=5.43, cubic=True), 3, scale=0.03, seed=2)
+    cells = rattled_copies(bulk("Si", "diamond", a=5.43, cubic=True), 3, scale=0.03, seed=2)
     npt = NPT(temperature_K=300.0, pressure_GPa=1.0, timestep_fs=1.0)
     calculator = MACEDescriptorCalculator(silicon_model)
     _same_walks(_run(calculator, cells, npt, False, 3), _run(calculator, cells, npt, True, 3))
@@ -142,7 +134,7 @@ class _FailsOnce(EMT):
 
 
 def test_a_failure_reaches_only_its_own_walker_and_it_restarts():
-    members = _ensemble(bulk("Cu", "fcc", a=3.6, cubic=True), 3, scale=0.02, seed=1)
+    members = rattled_copies(bulk("Cu", "fcc", a=3.6, cubic=True), 3, scale=0.02, seed=1)
     for index, atoms in enumerate(members):
         atoms.info["walker"] = index
     results = []
@@ -158,7 +150,7 @@ def test_a_failure_reaches_only_its_own_walker_and_it_restarts():
 
 
 def test_an_error_in_one_walk_stops_the_round_and_leaves_no_thread(model):
-    members = _ensemble(molecule("CH3CH2OH"), 3)
+    members = rattled_copies(molecule("CH3CH2OH"), 3)
     driver = IndependentWalkers(members, MACEDescriptorCalculator(model), Langevin(300.0, 1.0, 50.0), steps=6)
 
     def broken(walk):
@@ -172,7 +164,7 @@ def test_an_error_in_one_walk_stops_the_round_and_leaves_no_thread(model):
 
 
 def test_evaluate_many_works_with_any_calculator():
-    frames = _ensemble(bulk("Cu", "fcc", a=3.6, cubic=True), 2, scale=0.02)
+    frames = rattled_copies(bulk("Cu", "fcc", a=3.6, cubic=True), 2, scale=0.02)
     results = evaluate_many(EMT(), frames, ["energy", "forces"])
     for atoms, result in zip(frames, results):
         atoms.calc = EMT()

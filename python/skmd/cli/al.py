@@ -70,6 +70,12 @@ def optional(kind):
     return convert
 
 
+#: a campaign's --threads (every other command's is skmd.cli.main.THREADS_HELP)
+CAMPAIGN_THREADS_HELP = ("torch/BLAS threads of every sampling, scoring and training job (default: $SKMD_THREADS, "
+                         "else the machine's cores shared among the jobs that run at once: all of them without "
+                         "--workers)")
+
+
 def add_campaign_flags(p) -> None:
     """Every setting of a campaign as a flag, ``--config``, ``--trust-model`` and ``--retry-failed``."""
     from ..al.config import CampaignConfig  # noqa: PLC0415  (no numpy: stays fast)
@@ -89,6 +95,7 @@ def add_campaign_flags(p) -> None:
     p.add_argument("--trust-model", action="store_true", default=None,
                    help="allow --model to be a .model pickle, which runs code when read")
     p.add_argument("--retry-failed", action="store_true", help="send frames the oracle failed on once more")
+    p.add_argument("--threads", type=int, default=None, help=CAMPAIGN_THREADS_HELP)
 
 
 def config_from_args(args):
