@@ -171,3 +171,48 @@ def test_evaluate_many_works_with_any_calculator():
         assert result["energy"] == pytest.approx(atoms.get_potential_energy())
     with pytest.raises(ValueError, match="one list of properties"):
         evaluate_many(EMT(), frames, [["energy"]])
+
+
+class _FirstMove:
+    """A user's observer that keeps per-walk state on itself (set in start): stop once atom 0 moved 0.02 Å."""
+
+    max_steps = 12
+
+    def __init__(self):
+        self.stopped_walks = 0
+
+    def start(self, walk):
+        self.origin = walk.atoms.positions[0].copy()
+
+    def __call__(self, walk):
+        if np.linalg.norm(walk.atoms.positions[0] - self.origin) > 0.02:
+            walk.acquire("moved")
+            walk.stop()
+            self.stopped_walks += 1
+
+
+class _FirstMoveOnTheWalk(_FirstMove):
+    """The same, lockstep-safe: the per-walk state on ``walk.memory``."""
+
+    lockstep_safe = True
+
+    def start(self, walk):
+        walk.memory[id(self)] = walk.atoms.positions[0].copy()
+
+    def __call__(self, walk):
+        self.origin = walk.memory[id(self)]
+        super().__call__(walk)
+
+
+def test_observers_that_keep_state_on_themselves_get_one_walk_at_a_time(model):
+    members = rattled_copies(molecule("CH3CH2OH"), 4)
+    calculator = MACEDescriptorCalculator(model)
+    runs = []
+    for observer, expected in ((_FirstMove(), False), (_FirstMoveOnTheWalk(), True)):
+        driver = IndependentWalkers(members, calculator, Langevin(300.0, 1.0, 50.0), acquisition=observer, seed=2)
+        assert driver.lockstep is expected
+        runs.append((driver.run(4), observer.stopped_walks))
+    assert runs[0][1] == runs[1][1] == 4
+    for a, b in zip(runs[0][0], runs[1][0]):
+        assert a.info["skmd_step"] == b.info["skmd_step"]
+        np.testing.assert_allclose(a.positions, b.positions, atol=1e-9)

@@ -19,6 +19,8 @@ class Trace:
     """Observer: ``[walk.move, *cv(walk.atoms)]`` every ``interval`` steps of every walk, in ``records``
     (ordered by move, each walk's rows in step order, however the walks' steps interleaved)."""
 
+    lockstep_safe = True
+
     def __init__(self, cv, interval: int = 10):
         if not callable(cv):
             raise ValueError(f"a trace needs a callable collective variable, got {cv!r}")

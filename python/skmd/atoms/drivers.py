@@ -111,11 +111,11 @@ class Driver:
         self._move_observers.append((function, positive_int("interval", interval), args, kwargs))
 
     # ------------------------------------------------------------------ one walk
-    def _walk_once(self, start, calculator, particle, move, rng) -> Walk:
+    def _walk_once(self, start, calculator, particle, move, rng, observers) -> Walk:
         atoms = start.copy()
         atoms.calc = calculator
         walk = Walk(atoms, self.integrator(atoms, rng), particle, move)
-        for observer in self.observers:
+        for observer in observers:
             getattr(observer, "start", lambda w: None)(walk)
         previous, start_cell = atoms.get_positions(), atoms.cell.array.copy()
         for _ in walk.dynamics.irun(self.steps):
@@ -126,22 +126,24 @@ class Driver:
             self.divergence.check_step(previous, atoms.positions)
             previous = atoms.get_positions()
             walk.step = walk.dynamics.nsteps
-            for observer in self.observers:
+            for observer in observers:
                 observer(walk)
             if walk.stopped:
                 break
         if not walk.stopped:
-            for observer in self.observers:
+            for observer in observers:
                 getattr(observer, "finish", lambda w: None)(walk)
         return walk
 
-    def walk(self, particle: int, move: int, calculator) -> Walk | None:
-        """Move ``particle`` from its current state; restart on divergence; None if dropped."""
+    def walk(self, particle: int, move: int, calculator, observers=None) -> Walk | None:
+        """Move ``particle`` from its current state; restart on divergence; None if dropped. ``observers``:
+        the observers of this walk (default ``self.observers``)."""
+        observers = self.observers if observers is None else observers
         failures, cause, kind = 0, "", ""
         for attempt in self.restarts.attempts:
             try:
                 return self._walk_once(self.particles[particle], calculator, particle, move,
-                                       substream(self.seed, move, attempt))
+                                       substream(self.seed, move, attempt), observers)
             except Diverged as error:
                 cause, kind = str(error), error.cause
             except CalculationFailed as error:
@@ -195,14 +197,19 @@ class IndependentWalkers(Driver):
             (None): when the calculator is batchable (:func:`~skmd.atoms.batching.is_batchable`, e.g.
             :class:`~skmd.atoms.MACEDescriptorCalculator`). The walks, candidates and dropped moves are
             those of one-by-one walks with the same seed (to the rounding of the batched call); move
-            observers (:meth:`attach`) run after each round, in move order. The shared calculator's own
+            observers (:meth:`attach`) run after each round, in move order. Steps of the round's walks
+            interleave, so the default also needs every observer to be ``lockstep_safe`` (it keeps
+            per-walk state on ``walk.memory``; every built-in observer is): with an observer of your own
+            without that flag the walks go one at a time, as before. The shared calculator's own
             ``results`` are not updated by lockstep walks: read them from each walk (``walk.results``).
         Other arguments: see :class:`Driver`.
     """
 
     def __init__(self, ensemble, calculator, integrator, *, lockstep: bool | None = None, **kwargs):
         super().__init__(ensemble, calculator, integrator, **kwargs)
-        self.lockstep = is_batchable(calculator) if lockstep is None else bool(lockstep)
+        if lockstep is None:
+            lockstep = is_batchable(calculator) and all(getattr(o, "lockstep_safe", False) for o in self.observers)
+        self.lockstep = bool(lockstep)
 
     def irun(self, n_moves: int):
         if not self.lockstep or self.n_particles == 1:        # one walker: nothing to batch

@@ -11,8 +11,9 @@ forces a one-by-one call gives (to the rounding of the collated call). A calcula
 batchable is called frame by frame, and a batch that raises is evaluated again frame by frame, so a
 failure reaches the walker whose frame caused it (a restart, as for one-by-one walks) and no other.
 
-Steps of different walks interleave in walker order: an observer keeps per-walk state on the walk
-(``walk.memory``), not on itself, and a shared list it appends to fills in that interleaved order.
+Steps of different walks interleave in walker order: an observer that watches them keeps per-walk
+state on the walk (``walk.memory``), not on itself (``lockstep_safe``, :mod:`skmd.atoms.observers`),
+and a list it appends to fills in that interleaved order.
 """
 from __future__ import annotations
 

@@ -6,6 +6,11 @@ stopped) and ``max_steps`` (the steps it needs; the walk runs the largest of its
 It reads the live state from the :class:`Walk` (``walk.atoms``, ``walk.step``, ``walk.results``)
 and calls ``walk.acquire()`` and ``walk.stop()``. A user's own observer works the same way.
 
+``lockstep_safe = True`` says an observer may watch several walks whose steps interleave (the
+lockstep driver, :class:`~skmd.atoms.drivers.IndependentWalkers`): it keeps any per-walk state on
+the walk (``walk.memory``), not on itself. Every observer here is; an observer without the flag
+makes the driver walk one walk at a time.
+
 The acquisition rules of the 2D samplers (:mod:`skmd.md.rules`) are the same vocabulary: pass a
 rule and :func:`as_observer` turns it into its observer here.
 """
@@ -54,6 +59,8 @@ class Walk:
 class EndPoint:
     """Run ``steps`` steps; the end point is the candidate (periodic SKMD, MD baselines)."""
 
+    lockstep_safe = True
+
     def __init__(self, steps: int):
         self.max_steps = positive_int("steps", steps)
 
@@ -66,6 +73,8 @@ class EndPoint:
 
 class EveryK:
     """Acquire the frame after every ``interval`` steps, ``n_points`` times."""
+
+    lockstep_safe = True
 
     def __init__(self, interval: int, n_points: int):
         self.interval = positive_int("interval", interval)
@@ -82,6 +91,8 @@ class SteinStop:
 
     The stopping frame (or the end point) is the candidate. Reads ``results["stein_norm"]``.
     """
+
+    lockstep_safe = True
 
     def __init__(self, tau: float, t_min: int, t_max: int):
         self.tau = positive("tau", tau)
@@ -108,6 +119,8 @@ class UncertaintyCross:
     counts when any entry crosses). As in the 2D rule, a record needs at least ``min_gap`` steps
     since the start of the walk or the previous record.
     """
+
+    lockstep_safe = True
 
     def __init__(self, threshold: float, n_points: int = 1, max_steps: int = 1000, min_gap: int = 0,
                  key: str = "uncertainty"):
@@ -145,6 +158,8 @@ class UncertaintyStop:
     do). Every candidate's ``info`` holds the two uncertainties at that frame (``uncertainty``,
     ``max_atomic_uncertainty``).
     """
+
+    lockstep_safe = True
 
     def __init__(self, max_steps: int, atomic_threshold: float | None = None,
                  structure_threshold: float | None = None, interval: int | None = None,
