@@ -144,6 +144,7 @@ def report_text(results) -> str:
               for name, r in results["samplers"].items() for m in r["iterations"]]
     lines += crossing_lines(results) + basin_lines(results) + comparison_lines(results) + visited_lines(results)
     lines += ["", "Final models: " + ", ".join(f"{n}: `{p}`" for n, p in results["final_model"].items()),
+              "(skmd's safe format; `skmd export MODEL OUT.model` writes one for mace's `MACECalculator` and tools)",
               f"Training set: `{results['training_set']['path']}` ({results['training_set']['frames']} frames).", ""]
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@ from .divergence import DivergenceCheck
 from .drivers import IndependentWalkers
 from .round_robin import RoundRobin
 from .integrators import NPT, Brownian, Langevin
-from .mace_models import build_mace, load_mace, save_mace
+from .mace_models import build_mace, export_mace, load_mace, save_mace
 from .observers import EndPoint, Every, EveryK, SteinStop, UncertaintyCross, UncertaintyStop, Walk, as_observer
 from .oracle import Oracle, gfn2_xtb
 from .stein_bias import FrozenMember, Stein, SteinBias, freeze
@@ -30,5 +30,5 @@ __all__ = [
     "IndependentWalkers", "KernelSchedule", "LabelStore", "Langevin", "MACEDescriptor", "MACEDescriptorCalculator",
     "NPT", "Oracle", "Periodic", "RestartPolicy", "RoundRobin", "Stein", "SteinBias", "SteinStop",
     "UncertaintyCross", "UncertaintyStop", "UncertaintyThreshold", "Walk", "as_observer", "build_mace", "freeze",
-    "gfn2_xtb", "load_mace", "save_mace",
+    "gfn2_xtb", "load_mace", "save_mace", "export_mace",
 ]

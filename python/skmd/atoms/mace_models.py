@@ -58,3 +58,12 @@ def load_mace(path, device: str = "cpu", trusted: bool = False) -> torch.nn.Modu
     """
     from .model_files import load_model  # noqa: PLC0415
     return load_model(path, device=device, trusted=trusted)
+
+
+def export_mace(path, out) -> Path:
+    """Write the model in skmd's safe file ``path`` (``*.safetensors``) as a mace ``.model`` at ``out``: the
+    pickle that mace's ``MACECalculator(model_paths=out)``, ``mace_run_train --foundation_model`` and mace's
+    tools (``mace_create_lammps_model``, ``mace_eval_configs``) read. Same energies and forces as skmd's
+    calculator; the file is a pickle, as every ``.model`` is."""
+    from .model_files import write_training_pickle  # noqa: PLC0415
+    return write_training_pickle(path, out)

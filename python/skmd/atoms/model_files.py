@@ -71,11 +71,22 @@ def check_readable(path, trusted: bool = False, role: str = "") -> Path:
     return path
 
 
-def untrusted(path, role: str = "") -> UntrustedModelError:
-    """The one-line error for a pickle that was to be read without trust."""
-    return UntrustedModelError(f"{role + ' ' if role else ''}{path} is not in skmd's safe model format ({SUFFIX}): "
-                               f"it is a pickle (e.g. a mace .model), and reading a pickle runs any code it holds; "
-                               f"{TRUST_HINT}")
+def looks_pickled(path) -> bool:
+    """True when ``path`` starts as ``torch.save`` (a zip archive) or a pickle (protocol 2 or later) does."""
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    return start.startswith(b"PK\x03\x04") or start[:1] == b"\x80"
+
+
+def untrusted(path, role: str = "") -> ValueError:
+    """The one-line error for a file that was to be read without trust: a pickle (:class:`UntrustedModelError`),
+    or a file that is no model at all (a plain ValueError: trust would not help)."""
+    where = f"{role + ' ' if role else ''}{path}"
+    if not looks_pickled(path):
+        return ValueError(f"{where} is not a model file: neither skmd's safe format ({SUFFIX} written by skmd) "
+                          "nor a pickle such as a mace .model")
+    return UntrustedModelError(f"{where} is not in skmd's safe model format ({SUFFIX}): it is a pickle (e.g. a "
+                               f"mace .model), and reading a pickle runs any code it holds; {TRUST_HINT}")
 
 
 def load_model(path, device: str = "cpu", trusted: bool = False):
@@ -90,11 +101,14 @@ def load_model(path, device: str = "cpu", trusted: bool = False):
         raise ValueError(f"no MACE model file at {path}")
     if is_safe_model(path):
         return _load_safe(path).to(device)   # safetensors and JSON only, whatever the file holds by now
-    if not trusted:                           # decided here, at the one torch.load, not by an earlier check
+    if not trusted or not looks_pickled(path):   # decided here, at the one torch.load, not by an earlier check
         raise untrusted(path)
     import torch  # noqa: PLC0415
     with _BUILD_LOCK:
-        model = torch.load(path, map_location=device, weights_only=False)
+        try:
+            model = torch.load(path, map_location=device, weights_only=False)
+        except Exception as error:  # noqa: BLE001  (a damaged or foreign pickle: one line, not a traceback)
+            raise ValueError(f"{path} could not be read as a model ({type(error).__name__}: {error})") from error
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"{path} holds a {type(model).__name__}, not a MACE model")
     return model.double().to(device)
