@@ -128,3 +128,23 @@ def test_an_atomistic_command_without_the_atoms_extra_names_it_in_one_line(tmp_p
     assert result.returncode == 2, result.stderr[-2000:]
     assert "'atoms' extra" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "a").exists()
+
+
+def test_an_oracle_module_in_the_current_directory_is_found(tmp_path, monkeypatch):
+    import sys
+
+    from skmd.tools.factories import load_factory
+    (tmp_path / "my_lab_oracle.py").write_text("from ase.calculators.emt import EMT\n\ndef make():\n    return EMT()\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    assert type(load_factory("my_lab_oracle:make", "--oracle")()).__name__ == "EMT"
+    with pytest.raises(ValueError, match="cannot import --oracle 'no_such_module:make'"):
+        load_factory("no_such_module:make", "--oracle")
+
+
+def test_a_broken_config_file_names_its_line(tmp_path):
+    from skmd.al.config import read_yaml
+    path = tmp_path / "campaign.yaml"
+    path.write_text("iterations: 3\nsamplers: [md, ubmd\nwalkers: 4\n")
+    with pytest.raises(ValueError, match=r"not valid YAML: line 3, column \d+: "):
+        read_yaml(path)

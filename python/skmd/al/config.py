@@ -126,7 +126,7 @@ def read_yaml(path) -> dict:
     except OSError as error:
         raise ValueError(f"cannot read the config file {path}: {error.strerror or error}") from None
     except yaml.YAMLError as error:
-        raise ValueError(f"the config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+        raise ValueError(f"the config file {path} is not valid YAML: {yaml_problem(error)}") from None
     if not isinstance(loaded, dict):
         raise ValueError(f"the config file {path} must hold a mapping of settings, not {type(loaded).__name__}")
     loaded = {str(key).replace("-", "_"): value for key, value in loaded.items()}
@@ -134,6 +134,15 @@ def read_yaml(path) -> dict:
     if unknown:
         raise ValueError(f"the config file {path} has unknown settings: {', '.join(unknown)}")
     return loaded
+
+
+def yaml_problem(error) -> str:
+    """What a YAML parser says is wrong, with the line and column where it found it (1-based)."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    context = getattr(error, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + (f"{problem} ({context})" if context else problem)
 
 
 #: what switches off a setting whose default is None (``--pressure none``, ``trace: none`` in YAML)

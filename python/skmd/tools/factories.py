@@ -1,8 +1,8 @@
 """Factories named on the command line or in a config file, as ``"module:function"``.
 
 The oracle of every command is such a name (``skmd.atoms.oracle:gfn2_xtb``, ``ase.calculators.emt:EMT``
-or your own module): a picklable callable that returns a fresh ASE calculator, so that workers can
-build their own.
+or your own module, found on the Python path or in the current directory): a picklable callable that
+returns a fresh ASE calculator, so that workers can build their own.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def load_factory(spec: str, what: str = "--calculator"):
     module_name, _, attribute = str(spec).partition(":")
     if not module_name or not attribute:
         raise ValueError(f"{what} must look like 'module:function', got {spec!r}")
+    _current_directory_importable()
     try:
         factory = getattr(importlib.import_module(module_name), attribute)
     except ModuleNotFoundError as error:
@@ -29,3 +30,13 @@ def load_factory(spec: str, what: str = "--calculator"):
     if not callable(factory):
         raise ValueError(f"{what} {spec!r} is not callable")
     return factory
+
+
+def _current_directory_importable() -> None:
+    """Let a module of the current directory be named (``--oracle mymodule:make``), as ``python -m`` would:
+    the user names the module, so this runs no file they did not choose. Installed modules still win."""
+    import os  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.append(here)
