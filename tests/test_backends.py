@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +44,26 @@ def test_auto_falls_back_with_one_short_warning_and_the_reason_on_request():
     assert len(lines) == 2 and "Julia is not available here" in lines[1]     # one line, once
     ok, reason = skmd.julia_available()
     assert not ok and reason       # the reason (e.g. juliacall's own error) is one call away
+
+
+@pytest.mark.skipif(JULIA_OK, reason="Julia starts on this machine, so there is no fallback to observe")
+def test_the_processes_a_command_starts_neither_probe_julia_nor_repeat_the_notice():
+    code = ("import multiprocessing, os, time, warnings, skmd.backends as b\n"
+            "def child(_):\n"
+            "    with warnings.catch_warnings(record=True) as w:\n"
+            "        warnings.simplefilter('always')\n"
+            "        t = time.time(); name = b.get_backend('auto').name\n"
+            "    return name, len([x for x in w if 'NumPy backend' in str(x.message)]), time.time() - t\n"
+            "if __name__ == '__main__':\n"
+            "    b.get_backend('auto')\n"
+            "    with multiprocessing.get_context('spawn').Pool(1) as pool:\n"
+            "        name, notices, seconds = pool.map(child, [0])[0]\n"
+            "    print(name, notices, seconds < 0.5, bool(os.environ.get(b.UNAVAILABLE_VARIABLE)))\n")
+    script = Path(tempfile.mkdtemp()) / "command.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k != "SKMD_JULIA_UNAVAILABLE"})
+    assert out.stdout.split() == ["numpy", "0", "True", "True"], out.stderr
 
 
 @pytest.mark.skipif(JULIA_OK, reason="Julia starts on this machine")

@@ -106,3 +106,18 @@ def test_too_few_start_frames_names_a_count_that_is_enough(settings):
     make_config({**base, "start_frames": enough}).validate()
     with pytest.raises(ValueError, match="raise start_frames"):
         make_config({**base, "start_frames": enough - 1}).validate()
+
+
+@pytest.mark.parametrize("settings", [{}, {"calibration": "random"}, {"ubmd_alpha": 0.02}])
+def test_too_few_calibration_frames_names_a_start_frames_that_is_enough(settings):
+    """UB-MD's calibration error gives the smallest start_frames that passes (and one fewer does not)."""
+    import re
+    from skmd.al.config import make_config
+    base = {"structures": "any.xyz", "oracle": "ase.calculators.emt:EMT", "samplers": ["ubmd"],
+            "start_frames": 20, "ubmd_alpha": 0.05, **settings}
+    with pytest.raises(ValueError, match=r"raise start_frames to at least \d+, or calibration_fraction") as error:
+        make_config(base).validate()
+    enough = int(re.search(r"start_frames to at least (\d+)", str(error.value)).group(1))
+    make_config({**base, "start_frames": enough}).validate()
+    with pytest.raises(ValueError, match="ubmd calibrates its uncertainty"):
+        make_config({**base, "start_frames": enough - 1}).validate()

@@ -132,20 +132,26 @@ def _check_starting_splits(config) -> None:
                      f"{config.valid_fraction}: raise start_frames to at least {enough}")
 
 
+def _calibration_frames(config, start_frames: int) -> int:
+    """The fewest held-out frames UB-MD calibrates on, with ``start_frames`` starting labels."""
+    n_calibration = max(1, round(config.calibration_fraction * start_frames))
+    if config.calibration == "random":    # later splits draw from every label but the test frames
+        n_test = 0 if config.test else max(1, round(config.test_fraction * start_frames))
+        n_calibration = min(n_calibration, max(1, round(config.calibration_fraction * (start_frames - n_test))))
+    return n_calibration
+
+
 def _check_ubmd(config) -> None:
     """UB-MD's confidence level, its unbiased window and enough calibration frames for that level."""
     if not 0.0 < float(config.ubmd_alpha) < 1.0:
         raise ValueError(f"ubmd_alpha must be in (0, 1), got {config.ubmd_alpha}")
-    n_calibration, needed = max(1, round(config.calibration_fraction * config.start_frames)), \
-        math.ceil(1.0 / config.ubmd_alpha) - 1
-    if config.calibration == "random":    # later splits draw from every label but the test frames
-        n_test = 0 if config.test else max(1, round(config.test_fraction * config.start_frames))
-        n_calibration = min(n_calibration, max(1, round(config.calibration_fraction *
-                                                        (config.start_frames - n_test))))
+    n_calibration, needed = _calibration_frames(config, config.start_frames), math.ceil(1.0 / config.ubmd_alpha) - 1
     if positive_int("ubmd_window", config.ubmd_window) >= config.steps:
         raise ValueError(f"ubmd_window {config.ubmd_window} must be below steps {config.steps}: UB-MD's bias "
                          "strength is set from the first ubmd_window steps, which run unbiased")
     if n_calibration < needed:
+        enough = next(n for n in range(config.start_frames + 1, 100 * config.start_frames + 100 * needed + 1000)
+                      if _calibration_frames(config, n) >= needed)
         raise ValueError(f"ubmd calibrates its uncertainty on as few as {n_calibration} held-out frames "
                          f"(calibration_fraction of the starting labels); ubmd_alpha {config.ubmd_alpha} needs at least "
-                         f"{needed}: raise start_frames or calibration_fraction, or ubmd_alpha")
+                         f"{needed}: raise start_frames to at least {enough}, or calibration_fraction, or ubmd_alpha")

@@ -4,7 +4,8 @@
 * ``"julia"``: the Julia package SKMDCore through juliacall; a clear ``RuntimeError`` if
   Julia cannot start (never a hang: the start is probed with a time limit).
 * ``"auto"`` (default): Julia when juliacall starts, otherwise NumPy with one short warning, once
-  per process (:func:`julia_available` gives the reason).
+  per command: the processes a command starts inherit :data:`UNAVAILABLE_VARIABLE` and neither probe
+  nor warn again (:func:`julia_available` gives the reason).
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from .julia_bridge import JuliaUnavailable
 from .reference import NUMPY, NumpyBackend  # noqa: F401  (re-exported)
 
 BACKENDS = ("auto", "numpy", "julia")
+#: set (to the reason) once "auto" found no Julia: the processes this one starts (a campaign's workers) inherit
+#: it and take NumPy at once, without probing Julia again or repeating the notice
+UNAVAILABLE_VARIABLE = "SKMD_JULIA_UNAVAILABLE"
 
 
 _JULIA = None
@@ -31,6 +35,8 @@ def get_backend(backend=None):
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name == "numpy":
         return NUMPY
+    if name == "auto" and os.environ.get(UNAVAILABLE_VARIABLE):
+        return NUMPY            # the process that started this one found no Julia and said so once
     try:
         if _JULIA is None:
             from .julia_bridge import JuliaBackend  # noqa: PLC0415
@@ -43,6 +49,7 @@ def get_backend(backend=None):
             warnings.warn("skmd: Julia is not available here, so the NumPy backend runs (same results; "
                           "'skmd info' or skmd.julia_available() says why)", RuntimeWarning, stacklevel=2)
             _WARNED = True
+        os.environ[UNAVAILABLE_VARIABLE] = str(error) or "unavailable"   # worker processes inherit it
         return NUMPY
 
 
