@@ -7,13 +7,12 @@ A :class:`LabelStore` owns one directory. Each configuration of a labelling job 
 kill at any moment:
 
 - every label that reached skmd is on disk (no label is lost);
-- a key in the log is not sent again (no configuration goes to the oracle twice unasked); a key
-  that was sent but has no result was in flight when the run died, and is recorded as failed with
-  the reason "interrupted", like any other oracle failure.
+- a key with a result is not sent again; a key that was sent but has no result was in flight when
+  the run died: its label never arrived, so the next run sends it again by itself (a line
+  ``<key> retry`` of the log), since the oracle did not fail on it.
 
-Failed keys (the oracle raised, returned a non-finite label, or the run died while waiting) are
-sent again only on request: ``retry_failed=True``; each retry is a new line ``<key> retry`` of the
-log. Every job reports its failures with the oracle's own message (a one-line warning), and stops
+Failed keys (the oracle raised or returned a non-finite label) are sent again only on request:
+``retry_failed=True`` (``--retry-failed``); each retry is a new line ``<key> retry`` of the log. Every job reports its failures with the oracle's own message (a one-line warning), and stops
 with :class:`LabellingError` once more than ``max_failed_fraction`` of its frames have failed.
 
 The number of oracle calls is the number of lines of ``oracle_calls.log``.
@@ -83,17 +82,16 @@ class LabelStore:
             os.fsync(handle.fileno())
 
     def _pending(self, job: str, n_frames: int, retry: bool) -> list:
-        """Indices to send: no result yet, or (``retry``) a failed one. A key sent without a result is
-        recorded as interrupted first, so it is retried only on request, like any failure."""
+        """Indices to send: no result yet, a key whose run stopped before its label arrived (sent again
+        without asking: the oracle did not fail on it), or (``retry``) a failed one."""
         sent = Counter(self.sent_keys())
         pending = []
         for index in range(n_frames):
             done, failed = self._paths(job, index)
             if done.exists():
                 continue
-            if not failed.exists() and sent[f"{job}/{index}"]:
-                atomic_write_text(failed, f"{INTERRUPTED}\n")
-            if failed.exists() and not retry:
+            interrupted = failed.exists() and failed.read_text().startswith(INTERRUPTED.split(":")[0])
+            if failed.exists() and not (retry or interrupted):
                 continue
             failed.unlink(missing_ok=True)   # a retry records a fresh outcome (or, if killed, "interrupted")
             pending.append((index, bool(sent[f"{job}/{index}"])))
@@ -127,7 +125,8 @@ class LabelStore:
         self._check_failures(job, len(frames))
         labelled, failures = self.results(job, len(frames))
         if failures:
-            warnings.warn(f"labelling {job!r}: {failure_summary(failures, len(frames))}", stacklevel=2)
+            warnings.warn(f"labelling {job!r}: {failure_summary(failures, len(frames))}; a rerun with "
+                          "--retry-failed sends them again", stacklevel=2)
         return labelled, failures
 
     def _check_failures(self, job: str, n_frames: int) -> None:
