@@ -77,3 +77,25 @@ def test_a_float64_model_finetunes_in_float32_and_scores(tmp_path):
     assert "default_dtype='float32'" in logs                      # mace itself trained in float32
     scores = score_model_file(tuned, _copper(3, 200))
     assert np.isfinite(scores["force_rmse_meV_A"]) and len(scores["per_frame"]["forces"]) == 3
+
+
+def test_a_campaigns_trainer_keeps_only_what_skmd_reads(tmp_path, monkeypatch):
+    """mace's pickles, checkpoints and tables go after a training (--keep-training-files keeps them)."""
+    from skmd.al.training import MACETrainer
+
+    def fake_training(self, base, train_file, work_dir, seed, valid_file=None):
+        for name in ("model.model", "model_compiled.model", "foundation.model", "checkpoints/run_epoch-3.pt",
+                     "results/run_train.txt", "logs/run.log", "model.stdout", "model.safetensors"):
+            (work_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (work_dir / name).write_text("x")
+        return work_dir / "model.safetensors"
+    monkeypatch.setattr(MACETrainer, "_train", fake_training)
+    for keep in (False, True):
+        work = tmp_path / f"keep{keep}"
+        work.mkdir()
+        assert MACETrainer(keep_files=keep)(None, tmp_path / "train.extxyz", work, 0) == work / "model.safetensors"
+        left = sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file())
+        if keep:
+            assert len(left) == 8
+        else:
+            assert left == ["logs/run.log", "model.safetensors", "model.stdout"]

@@ -92,6 +92,7 @@ class CampaignConfig:
     dask_scheduler: str | None = None
     threads: int | None = None                    # None: $SKMD_THREADS, else 1 (skmd.tools.threads)
     device: str = "auto"                          # auto, cpu or cuda (skmd.tools.device)
+    keep_training_files: bool = False             # keep mace_run_train's pickles and checkpoints (skmd reads none)
     preset: str | None = None                     # the preset these settings started from (recorded)
     extra: dict = field(default_factory=dict)     # a user's own settings, recorded with the run
 
@@ -173,4 +174,5 @@ def make_config(*layers: dict) -> CampaignConfig:
     return replace(CampaignConfig(), **merged).validate()
 
 #: settings that may change when a campaign resumes (where it runs, not what it computes), and that may grow
-FREE_SETTINGS, GROWABLE_SETTINGS = ("out", "workers", "dask_scheduler", "threads", "device", "extra"), ("iterations",)
+FREE_SETTINGS, GROWABLE_SETTINGS = ("out", "workers", "dask_scheduler", "threads", "device", "keep_training_files",
+                                     "extra"), ("iterations",)

@@ -38,12 +38,19 @@ class MACETrainer:
     split_seed: int = 0      # seeds the per-batch early-stopping split (the campaign passes its seed)
     device: str = "cpu"      # mace_run_train's --device
     threads: int = 1         # OMP/MKL/OpenBLAS and torch threads of each mace_run_train process
+    keep_files: bool = False  # keep mace's pickles and checkpoints in work_dir (skmd reads only the .safetensors)
 
     def __post_init__(self):
         from ..atoms.training import check_dtype  # noqa: PLC0415
         check_dtype(self.dtype)
 
     def __call__(self, base, train_file, work_dir, seed: int, valid_file=None):
+        trained = self._train(base, train_file, work_dir, seed, valid_file)
+        if not self.keep_files:
+            prune_training_files(work_dir)
+        return trained
+
+    def _train(self, base, train_file, work_dir, seed: int, valid_file=None):
         from ..atoms.training import FinetuneSettings, SurrogateSettings, finetune, train_surrogate  # noqa: PLC0415
         if valid_file is None:
             train_file, valid_file = self.early_stopping_files(train_file, work_dir)
@@ -93,7 +100,21 @@ def builtin_trainer(config, e0s: dict) -> MACETrainer:
                        scratch_epochs=config.surrogate_epochs, channels=config.model_channels,
                        valid_fraction=config.valid_fraction, stress_weight=config.stress_weight if config.npt else 0.0,
                        replay=replay, dtype=config.training_dtype, lr=config.finetune_lr, split_seed=config.seed,
-                       device=resolve_device(config.device), threads=resolve_threads(config.threads))
+                       device=resolve_device(config.device), threads=resolve_threads(config.threads),
+                       keep_files=config.keep_training_files)
+
+
+def prune_training_files(work_dir) -> None:
+    """Remove what mace_run_train leaves in ``work_dir`` and skmd never reads: its ``.model`` pickles (the
+    trained model, compiled copies, the foundation model it started from), ``checkpoints/`` and
+    ``results/``. The safe model, mace's logs and the data files stay."""
+    import shutil  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+    work_dir = Path(work_dir)
+    for pickle in work_dir.glob("*.model"):
+        pickle.unlink(missing_ok=True)
+    for folder in ("checkpoints", "results"):
+        shutil.rmtree(work_dir / folder, ignore_errors=True)
 
 
 def kept(trained, final):

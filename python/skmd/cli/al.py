@@ -38,7 +38,8 @@ def remaining_flags() -> dict:
     (``start_frames`` as ``--start-frames``), so that each setting is a flag, as the module says."""
     from ..al.config import FIELDS, CampaignConfig  # noqa: PLC0415  (no numpy: stays fast)
     # --threads is every command's own flag (skmd.cli.main); config_from_args reads it into the config
-    given = {field for field, _, _ in FLAGS.values()} | {"trust_model", "extra", "preset", "threads"}
+    given = {field for field, _, _ in FLAGS.values()} | {"trust_model", "keep_training_files", "extra", "preset",
+                                                         "threads"}
     defaults, kinds = CampaignConfig(), {"int": int, "float": float, "str": str}
     flags = {}
     for name, spec in FIELDS.items():
@@ -95,6 +96,9 @@ def add_campaign_flags(p) -> None:
     p.add_argument("--trust-model", action="store_true", default=None,
                    help="allow --model to be a .model pickle, which runs code when read")
     p.add_argument("--retry-failed", action="store_true", help="send frames the oracle failed on once more")
+    p.add_argument("--keep-training-files", action="store_true", default=None,
+                   help="keep mace_run_train's .model pickles and checkpoints (skmd keeps only the .safetensors "
+                        "models, logs and data)")
     p.add_argument("--threads", type=int, default=None, help=CAMPAIGN_THREADS_HELP)
 
 
@@ -108,6 +112,7 @@ def config_from_args(args):
     from_flags = {field: getattr(args, flag.lstrip("-").replace("-", "_"))
                   for flag, (field, _, _) in every_flag.items()}
     from_flags["trust_model"] = args.trust_model
+    from_flags["keep_training_files"] = getattr(args, "keep_training_files", None)
     from_flags["threads"] = getattr(args, "threads_flag", getattr(args, "threads", None))   # as given, else None
     config = make_config(from_preset, from_file, from_flags)
     args.out = config.out
