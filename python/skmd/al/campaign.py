@@ -80,10 +80,18 @@ class Campaign:
     def run(self) -> dict:
         """Run (or resume) the campaign; write training_set.extxyz, results.json and report.md. Without an
         executor, this process works on the campaign's threads while it runs (then its own again)."""
+        import time  # noqa: PLC0415
         from ..tools.threads import task_threads  # noqa: PLC0415
         from .chains import run_campaign  # noqa: PLC0415
-        with task_threads(self.config.threads if self.executor is None else None):
-            return run_campaign(self)
+        from .report import close_invocation, invocations, open_invocation  # noqa: PLC0415
+        open_invocation(self.out)
+        started = time.perf_counter()
+        try:
+            with task_threads(self.config.threads if self.executor is None else None):
+                return run_campaign(self)
+        finally:
+            if invocations(self.out)[-1].get("wall_s") is None:      # not finished: Ctrl-C or an error
+                close_invocation(self.out, time.perf_counter() - started, finished=False)
 
 
 def jobs_at_once(executor) -> int:

@@ -25,6 +25,31 @@ def _labels_of(campaign, name: str, k: int) -> list:
     return frames
 
 
+def open_invocation(out) -> None:
+    """Record in ``out/runs.json`` that an invocation of the campaign started (its wall time still open)."""
+    runs = invocations(out)
+    runs.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": None, "finished": None})
+    write_json(out / "runs.json", runs)
+
+
+def close_invocation(out, wall_s: float, finished: bool) -> list:
+    """Close the open invocation of ``out/runs.json`` with its wall time (s), finished or interrupted (Ctrl-C,
+    an error); a run killed outright stays open and counts 0 s. Returns every invocation."""
+    runs = invocations(out)
+    if not runs or runs[-1].get("wall_s") is not None:        # a run directory from before runs were opened
+        runs.append({"started": None, "wall_s": None, "finished": None})
+    runs[-1].update(wall_s=float(wall_s), finished=time.strftime("%Y-%m-%dT%H:%M:%S") if finished else None,
+                    interrupted=not finished)
+    write_json(out / "runs.json", runs)
+    return runs
+
+
+def invocations(out) -> list:
+    """Every invocation of the campaign in ``out/runs.json``: started, wall_s (None while open), finished."""
+    path = out / "runs.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
 def write_outputs(campaign, loop, test, started: float, timing: dict) -> dict:
     """Write the training set, the test set, results.json and the report; return the results."""
     from ..atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
@@ -58,11 +83,8 @@ def write_outputs(campaign, loop, test, started: float, timing: dict) -> dict:
     results["oracle_calls"] = campaign.store.oracle_calls
     results["training_set"] = {"path": str(out / "training_set.extxyz"), "frames": len(everything)}
     results["wall_s_this_run"] = time.perf_counter() - started
-    runs_path = out / "runs.json"
-    runs = json.loads(runs_path.read_text()) if runs_path.exists() else []
-    runs.append({"wall_s": results["wall_s_this_run"], "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    write_json(runs_path, runs)
-    results["wall_s"] = sum(r["wall_s"] for r in runs)        # every invocation of the command, resumes included
+    runs = close_invocation(out, results["wall_s_this_run"], finished=True)
+    results["wall_s"] = sum(r["wall_s"] or 0.0 for r in runs)   # every invocation, interrupted ones included
     results["invocations"] = len(runs)
     results["timing"] = timing
     results["selector"] = getattr(campaign.selector, "__name__", type(campaign.selector).__name__)
