@@ -229,15 +229,3 @@ def test_kill_during_a_hung_oracle_call_loses_and_duplicates_nothing(tmp_path):
     assert log[13:] == ["job/1 retry", "job/5 retry", "job/9 retry"]
     assert len(list((store / "job").glob("*.extxyz"))) == 9 and not (store / "job" / "00006.failed").exists()
 
-
-def test_an_interrupted_invocation_counts_in_the_wall_time(tmp_path):
-    """runs.json opens an entry per invocation; Ctrl-C or an error closes it unfinished, and the totals
-    of results.json sum every invocation."""
-    from skmd.al.report import close_invocation, invocations, open_invocation
-    open_invocation(tmp_path)
-    assert invocations(tmp_path)[-1]["wall_s"] is None
-    close_invocation(tmp_path, 12.5, finished=False)               # interrupted after 12.5 s
-    open_invocation(tmp_path)
-    runs = close_invocation(tmp_path, 30.0, finished=True)
-    assert [r["wall_s"] for r in runs] == [12.5, 30.0] and [r["interrupted"] for r in runs] == [True, False]
-    assert sum(r["wall_s"] for r in runs) == 42.5
