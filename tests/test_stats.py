@@ -114,3 +114,29 @@ def test_al_statistics_on_synthetic_curves():
         for metric in ("final", "iterations_to_threshold", "area_under_curve"):
             comparison = result[key][metric]["pairs"]["fast vs slow"]
             assert comparison["significant"] and comparison["median_difference"]["estimate"] < 0
+
+
+def test_too_few_paired_values_can_never_be_significant_and_the_smallest_enough_is_named():
+    from skmd.tools.stats import compare_all, holm, signed_rank_p, smallest_significant_n
+    assert smallest_significant_n(1) == 6 and smallest_significant_n(3) == 7 and smallest_significant_n(10) == 9
+    for comparisons in (1, 3, 6):
+        needed = smallest_significant_n(comparisons)
+        for n, reachable in ((needed - 1, False), (needed, True)):
+            best = holm([signed_rank_p(np.arange(1.0, n + 1))] * comparisons).min()   # every difference one sign
+            assert bool(best < 0.05) is reachable, (comparisons, n, best)
+    values = {name: np.arange(6.0) + shift for name, shift in (("a", 0.0), ("b", 1.0), ("c", 2.0))}
+    result = compare_all(values, [("a", "b"), ("a", "c"), ("b", "c")])
+    assert result["smallest_significant_n"] == 7
+    assert not any(c["significant"] for c in result["pairs"].values())       # 6 < 7: as the note says
+
+
+def test_the_learning_check_says_when_its_frames_are_too_few_and_reports_the_test_change():
+    from skmd.al.learning import compare, sentence, test_change
+    old = {"per_frame": {"forces": [10.0, 20.0, 30.0, 40.0, 50.0]}}
+    new = {"per_frame": {"forces": [12.0, 19.0, 35.0, 41.0, 52.0]}}
+    change = test_change({"force_rmse_meV_A": 810.0}, {"force_rmse_meV_A": 1968.0})
+    text = sentence("md", 2, compare(old, new), change)
+    assert "5 frames are too few for a signed-rank test to reach p < 0.05 (it needs 6)" in text
+    assert text.endswith("Test set: forces 810 → 1968 meV/Å.")
+    six = {"per_frame": {"forces": [1.0] * 6}}
+    assert "too few" not in sentence("md", 2, compare(six, six))

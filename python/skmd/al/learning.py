@@ -10,12 +10,12 @@ lies above 0, ``better`` below 0, ``no clear change`` otherwise.
 """
 from __future__ import annotations
 
+from ..tools.stats import paired_comparison, smallest_significant_n
 
 
 def compare(old: dict, new: dict, seed: int = 0) -> dict:
     """{quantity: comparison + verdict} from two :func:`skmd.atoms.scoring.score` results on the same frames."""
     from ..atoms.scoring import QUANTITY, UNITS  # noqa: PLC0415
-    from ..tools.stats import paired_comparison  # noqa: PLC0415
     result = {}
     for key, quantity in QUANTITY.items():
         unit = UNITS[key]
@@ -33,8 +33,9 @@ def verdict(interval: dict) -> str:
     return "worse" if interval["low"] > 0 else "better" if interval["high"] < 0 else "no clear change"
 
 
-def sentence(name: str, iteration: int, check: dict) -> str:
-    """The learning check of one sampler and iteration in plain words."""
+def sentence(name: str, iteration: int, check: dict, test_change: str = "") -> str:
+    """The learning check of one sampler and iteration in plain words; ``test_change`` (:func:`test_change`)
+    adds how the test RMSEs moved, and a note says when the validation frames are too few to tell."""
     if not check:
         return f"{name}, iteration {iteration}: no learning check (too few validation frames)."
     parts = []
@@ -45,5 +46,20 @@ def sentence(name: str, iteration: int, check: dict) -> str:
     paired = f"{first['n_trials']} trials' validation RMSEs" if "n_trials" in first else "per-frame errors"
     lead = ("the new model is WORSE than the previous one on held-out labels" if any(
         c["verdict"] == "worse" for c in check.values()) else "the new model is not worse than the previous one")
-    return (f"{name}, iteration {iteration}: {lead} ({first['n_frames']} validation frames; {paired}, new − old, "
+    text = (f"{name}, iteration {iteration}: {lead} ({first['n_frames']} validation frames; {paired}, new − old, "
             "median [95 % CI]): " + "; ".join(parts) + ".")
+    needed = smallest_significant_n()
+    if first["n_frames"] < needed:
+        text += (f" {first['n_frames']} frames are too few for a signed-rank test to reach p < 0.05 (it needs "
+                 f"{needed}): read this as no evidence either way.")
+    if test_change:
+        text += " Test set: " + test_change + "."
+    return text
+
+
+def test_change(old: dict, new: dict) -> str:
+    """The test RMSEs of the previous and the new model, e.g. "forces 810 → 1968 meV/Å"; "" without both."""
+    from ..atoms.scoring import UNITS  # noqa: PLC0415
+    names = {"energy_rmse_meV_atom": "energy", "force_rmse_meV_A": "forces", "stress_rmse_meV_A3": "stress"}
+    return ", ".join(f"{names[key]} {old[key]:.4g} → {new[key]:.4g} {UNITS[key]}" for key in names
+                     if key in old and key in new)

@@ -143,6 +143,12 @@ class Loop:
             kept(trained, final)
         return time.perf_counter() - started
 
+    def test_errors(self, sampler, k: int) -> dict:
+        """The test RMSEs of the sampler's model of iteration ``k`` (0: the starting model), or {} if not scored."""
+        path = self.campaign.out / "model0" / "score.json" if k == 0 else \
+            self.campaign.folder(sampler.name, k) / "metrics.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def score(self, sampler, k: int, test: list, prepared: dict, train_s: float) -> dict:
         """Score the sampler's new model on ``test`` and run the learning check (old and new model on the
         held-out labels), on the executor; write and return iteration ``k``'s metrics. ``prepared``: what
@@ -160,7 +166,8 @@ class Loop:
         check = learning.compare(before, after, seed=c.seed)
         metrics = {"iteration": k, **errors, **prepared, **sampling, "train_s": train_s,
                    "score_s": time.perf_counter() - started, "learning_check": check}
-        self.campaign.log(learning.sentence(name, k, check))
+        previous = self.test_errors(sampler, k - 1)
+        self.campaign.log(learning.sentence(name, k, check, learning.test_change(previous, errors) if previous else ""))
         if sampling["max_atomic_uncertainty"]:
             from .report import crossing_sentence  # noqa: PLC0415
             self.campaign.log(crossing_sentence(name, metrics, c.walkers))

@@ -205,12 +205,18 @@ def comparison_lines(results) -> list:
              "Per test frame, paired; 95 % bootstrap intervals over test frames; Wilcoxon signed-rank p, "
              "Holm-adjusted within each quantity:", "",
              "| quantity | a vs b | median difference a − b [95 % CI] | p (Holm) | significant |", "|---|---|---|---|---|"]
+    notes = []
     for quantity, block in results.get("comparisons_final", {}).items():
         for pair, c in block["pairs"].items():
             d = c["median_difference"]
             lines.append(f"| {quantity} ({units[quantity]}) | {pair} | {d['estimate']:.2f} [{d['low']:.2f}, "
                          f"{d['high']:.2f}] | {c['p_holm']:.2g} | {'yes' if c['significant'] else 'no'} |")
-    return lines if len(lines) > 6 else []
+        frames, needed = results.get("test_frames"), block.get("smallest_significant_n")
+        if needed and frames is not None and frames < needed and not notes:
+            notes = ["", f"With {frames} test frames no comparison here can be significant: the smallest Holm-adjusted "
+                     f"signed-rank p over {len(block['pairs'])} comparisons needs at least {needed} frames. Read the "
+                     "intervals, and score on a larger test set (`--test`) to decide."]
+    return lines + notes if len(lines) > 6 else []
 
 
 def visited_lines(results) -> list:

@@ -91,6 +91,16 @@ def signed_rank_p(differences) -> float:
     return float(wilcoxon(differences, zero_method="wilcox", alternative="two-sided").pvalue)
 
 
+def smallest_significant_n(comparisons: int = 1, alpha: float = ALPHA) -> int:
+    """The fewest paired values with which a two-sided Wilcoxon signed-rank test can reach p < ``alpha``
+    after a Holm adjustment over ``comparisons`` tests: its smallest exact p is 2 / 2ⁿ (every difference
+    of one sign), which Holm multiplies by the number of comparisons."""
+    n = 1
+    while comparisons * 2.0 ** (1 - n) >= alpha:
+        n += 1
+    return n
+
+
 def holm(p_values) -> np.ndarray:
     """Holm–Bonferroni adjusted p-values (same order as given, capped at 1)."""
     p = np.asarray(p_values, float)
@@ -195,6 +205,7 @@ def compare_all(values_by_name: dict, pairs, *, seed: int = 0, strata=None) -> d
         for comparison, p in zip(out["pairs"].values(), adjusted):
             comparison["p_holm"] = float(p)
             comparison["significant"] = bool(p < ALPHA)
+        out["smallest_significant_n"] = smallest_significant_n(len(out["pairs"]))
     return out
 
 
