@@ -83,7 +83,7 @@ class Campaign:
         import time  # noqa: PLC0415
         from ..tools.threads import task_threads  # noqa: PLC0415
         from .chains import run_campaign  # noqa: PLC0415
-        from .report import close_invocation, invocations, open_invocation  # noqa: PLC0415
+        from .invocations import close_invocation, invocations, open_invocation  # noqa: PLC0415
         open_invocation(self.out)
         started = time.perf_counter()
         try:

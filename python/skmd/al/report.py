@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..atoms.scoring import QUANTITY, UNITS, WORST_BASIN_KEY
 from ..tools.rundir import write_json
+from .invocations import close_invocation
 
 #: seconds per stage of a sampler's iteration in metrics.json: its walks, its labels, its trainings summed, its scoring
 STAGES = ("sample_s", "label_s", "train_s", "score_s")
@@ -23,31 +24,6 @@ def _labels_of(campaign, name: str, k: int) -> list:
     for frame in frames:
         frame.info["skmd_source"] = f"{name}/iter{k:02d}"
     return frames
-
-
-def open_invocation(out) -> None:
-    """Record in ``out/runs.json`` that an invocation of the campaign started (its wall time still open)."""
-    runs = invocations(out)
-    runs.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": None, "finished": None})
-    write_json(out / "runs.json", runs)
-
-
-def close_invocation(out, wall_s: float, finished: bool) -> list:
-    """Close the open invocation of ``out/runs.json`` with its wall time (s), finished or interrupted (Ctrl-C,
-    an error); a run killed outright stays open and counts 0 s. Returns every invocation."""
-    runs = invocations(out)
-    if not runs or runs[-1].get("wall_s") is not None:        # a run directory from before runs were opened
-        runs.append({"started": None, "wall_s": None, "finished": None})
-    runs[-1].update(wall_s=float(wall_s), finished=time.strftime("%Y-%m-%dT%H:%M:%S") if finished else None,
-                    interrupted=not finished)
-    write_json(out / "runs.json", runs)
-    return runs
-
-
-def invocations(out) -> list:
-    """Every invocation of the campaign in ``out/runs.json``: started, wall_s (None while open), finished."""
-    path = out / "runs.json"
-    return json.loads(path.read_text()) if path.exists() else []
 
 
 def write_outputs(campaign, loop, test, started: float, timing: dict) -> dict:
