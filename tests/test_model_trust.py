@@ -110,7 +110,8 @@ def _entry_points(path: Path, tmp_path: Path) -> dict:
     from skmd.al.selection import SelectionContext, builtin_selector
     from skmd.al.stages import model_elements, starting_model
     from skmd.al.training import MACETrainer
-    from skmd.atoms.parallel import CommitteeFactory, MACEFactory, UBMDFactory
+    from skmd.atoms.parallel import CommitteeFactory, MACEFactory
+    from skmd.uncertainty.factory import UBMDFactory
     from skmd.atoms.scoring import score_model_file
     from skmd.atoms.training import FinetuneSettings, finetune, foundation_pickle
     from skmd.studies.ala2_metrics import mace_calculator

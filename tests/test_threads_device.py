@@ -150,7 +150,8 @@ def test_a_campaign_on_cuda_is_refused_before_any_work(tmp_path):
 
 def test_the_device_reaches_the_factories_and_ubmd_stays_on_the_cpu(tmp_path):
     from skmd.al.samplers import MD, SKMD, UBMD, UDD, Context
-    from skmd.atoms.parallel import MACEFactory, UBMDFactory
+    from skmd.atoms.parallel import MACEFactory
+    from skmd.uncertainty.factory import UBMDFactory
     context = Context(("a.safetensors", "b.safetensors", "c.safetensors"), "t.extxyz", "c.extxyz", None, 0, "cpu")
     assert MD().factory(context).device == SKMD().factory(context).device == UDD().factory(context).device == "cpu"
     cuda = Context(("a.safetensors",), "t.extxyz", "c.extxyz", None, 0, "cuda")

@@ -17,7 +17,7 @@ from skmd.atoms.integrators import NPT, Langevin  # noqa: E402
 from skmd.atoms.mace_models import build_mace, save_mace  # noqa: E402
 from skmd.atoms.observers import UncertaintyStop  # noqa: E402
 from skmd.atoms.oracle import write_extxyz  # noqa: E402
-from skmd.atoms.parallel import UBMDFactory  # noqa: E402
+from skmd.uncertainty.factory import UBMDFactory  # noqa: E402
 from skmd.tools.labels import ENERGY_KEY, FORCES_KEY  # noqa: E402
 from skmd.uncertainty import EnsembleUncertainty, GradientUncertainty, UncertaintyBias  # noqa: E402
 from skmd.uncertainty.graph import forward_many  # noqa: E402

@@ -11,7 +11,7 @@ from skmd.al.config import CampaignConfig
 from skmd.al.samplers import builtin_samplers
 from skmd.al.selection import SelectionContext
 from skmd.atoms.mace_models import build_mace
-from skmd.atoms.parallel import UBMDFactory
+from skmd.uncertainty.factory import UBMDFactory
 from skmd.uncertainty import GradientUncertainty
 from skmd.uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS, FEATURE_LAYERS
 from skmd.uncertainty.features import GradientFeatures

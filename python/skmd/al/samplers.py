@@ -100,7 +100,7 @@ class UBMD(MD):
     ``element_weights`` ((symbol, weight), ...) scale the bias forces per element (0 on H: heavy atoms only);
     ``feature_layers`` says which weights u's gradient features cover (:mod:`skmd.uncertainty.features`).
     It samples in float64 whatever ``dtype`` says, and on the CPU whatever ``context.device`` says: u needs the
-    model's parameter gradients, read as numpy arrays (:class:`~skmd.atoms.parallel.UBMDFactory`)."""
+    model's parameter gradients, read as numpy arrays (:class:`~skmd.uncertainty.factory.UBMDFactory`)."""
 
     tau: float = 0.2
     threshold: float = 1.5
@@ -121,7 +121,7 @@ class UBMD(MD):
                        acquisition=observers(stop, self.trace, self.trace_interval))
 
     def factory(self, context: Context):
-        from ..atoms.parallel import UBMDFactory  # noqa: PLC0415
+        from ..uncertainty.factory import UBMDFactory  # noqa: PLC0415
         return UBMDFactory(str(context.models[0]), context.train_file, context.calibration_file,
                            n_features=self.n_features, alpha=self.alpha, tau=self.tau, window=self.window,
                            seed=context.seed, tau_stress=self.tau_stress, element_weights=self.element_weights,

@@ -50,7 +50,6 @@ class Lockstep:
 
     def __init__(self, calculator):
         self.calculator = calculator
-        self.batches = 0            # batched calls made so far (one per round of requests)
 
     def run(self, jobs) -> list:
         """The jobs' return values, in job order; the first exception of a job is raised (after stopping the rest)."""
@@ -117,7 +116,6 @@ class Lockstep:
         frames = [self._requests[index][0] for index in indices]
         properties = [self._requests[index][1] for index in indices]
         self._requests.clear()
-        self.batches += 1
         replies = None
         if is_batchable(self.calculator):
             try:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from ..tools.checks import positive_int
 from ..tools.device import check_device, resolve_device
 from ..tools.threads import task_threads
-from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS, check_feature_layers
 from .divergence import DivergenceCheck
 from .drivers import IndependentWalkers
 from .round_robin import RoundRobin
@@ -47,47 +46,6 @@ class MACEFactory:
         from .mace_models import load_mace  # noqa: PLC0415
         device = resolve_device(self.device)
         return MACEDescriptorCalculator(load_mace(self.model_path, device=device), dtype=self.dtype, device=device)
-
-
-@dataclass(frozen=True)
-class UBMDFactory:
-    """Builds the uncertainty-biased MD calculator in the worker: E − τu on one MACE model, with u from its sketched
-    gradient features fitted on ``train_path`` and conformally calibrated on ``calibration_path``
-    (extxyz files with REF_ labels). ``element_weights``: ((symbol, weight), ...) on the bias forces.
-    ``feature_layers``: the weights the features cover, ``"readout"`` or ``"readout+interactions"``
-    (:mod:`skmd.uncertainty.features`). ``device``: "cpu" only; the gradient features are computed on
-    the CPU (:mod:`skmd.uncertainty` reads them as numpy arrays): a campaign on cuda samples UB-MD on the CPU."""
-
-    model_path: str
-    train_path: str
-    calibration_path: str
-    n_features: int = 512
-    sigma: float = 0.01
-    alpha: float = 0.05
-    tau: float = 0.2
-    window: int = 100
-    seed: int = 0
-    tau_stress: float | None = None
-    element_weights: tuple = ()
-    feature_layers: str = DEFAULT_FEATURE_LAYERS
-    device: str = "cpu"
-
-    def __post_init__(self):
-        check_feature_layers(self.feature_layers, "feature_layers")
-        if self.device != "cpu":
-            raise ValueError(f"UB-MD runs on the CPU only (its gradient features are numpy arrays), "
-                             f"got device {self.device!r}")
-
-    def __call__(self):
-        from .mace_models import load_mace  # noqa: PLC0415
-        from .store import read_frames  # noqa: PLC0415
-        from ..uncertainty import GradientUncertainty, UncertaintyBias  # noqa: PLC0415
-        gradient = GradientUncertainty(load_mace(self.model_path), n_features=self.n_features, sigma=self.sigma,
-                                       seed=self.seed, layers=self.feature_layers)
-        gradient.add_training(read_frames(self.train_path))
-        gradient.calibrate(read_frames(self.calibration_path), alpha=self.alpha)
-        return UncertaintyBias(gradient, tau=self.tau, tau_stress=self.tau_stress, window=self.window,
-                               element_weights=dict(self.element_weights) or None)
 
 
 @dataclass(frozen=True)

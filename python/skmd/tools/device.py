@@ -2,7 +2,7 @@
 
 ``auto`` is "cuda" where torch sees a CUDA device, else "cpu". Sampling, scoring and training then
 run there; UB-MD's uncertainty is computed on the CPU whatever the device (see
-:class:`~skmd.atoms.parallel.UBMDFactory`). Light on purpose: torch is imported only to resolve
+:class:`~skmd.uncertainty.factory.UBMDFactory`). Light on purpose: torch is imported only to resolve
 ``auto`` or to check ``cuda``, so that the command line's checks stay fast.
 """
 from __future__ import annotations
