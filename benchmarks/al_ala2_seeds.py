@@ -4,7 +4,8 @@ Runs (or resumes) ``skmd al --preset P --seed S --workers W --out ROOT/seedS`` i
 of ``--seeds`` (a finished run, one whose results.json covers every iteration, is skipped; an unfinished
 one resumes), then writes benchmarks/results/al_ala2_seeds.json:
 
-- ``comparison``: :func:`skmd.al.over_seeds.compare_runs` of the run directories (means and 95 %
+- ``comparison``: :func:`skmd.al.over_seeds.compare_runs` of the run directories with the alanine-dipeptide
+  study's coverage and claims (:data:`skmd.studies.ala2_over_seeds.ALA2`; means and 95 %
   t-intervals over seeds, per-seed paired tests Holm-adjusted over pairs × seeds, the claims' verdicts);
 - ``wall_s``: per seed, this call's seconds (None when skipped) and the campaign's own total over all its
   invocations; ``stages``: per seed, the starting stage's seconds and per iteration the seconds of
@@ -94,6 +95,7 @@ def main() -> None:
         raise SystemExit("give at least 2 distinct --seeds")
     from al_ala2_medium import iteration_times   # this folder: the stage times of one campaign
     from skmd.al.over_seeds import compare_runs, render_markdown
+    from skmd.studies.ala2_over_seeds import ALA2
     from skmd.tools.machine import machine_info
     outs = {seed: Path(args.root) / f"seed{seed}" for seed in args.seeds}
     machine = machine_info()                 # before the runs, with the load of that moment
@@ -110,7 +112,7 @@ def main() -> None:
                              "iterations": iteration_times(results)}
     run_commits = read_commits(commits_file)
     run_commits = {str(seed): run_commits.get(str(seed), ["unknown"]) for seed in args.seeds}
-    comparison = compare_runs(list(outs.values()))
+    comparison = compare_runs(list(outs.values()), ALA2)
     summary = {"command": " ".join(["skmd", *command_of(args.preset, "S", args.workers, Path(args.root) / "seedS",
                                                         extra)[3:]]),
                "preset": args.preset, "seeds": args.seeds, "extra_flags": extra, "workers": args.workers,
@@ -122,7 +124,7 @@ def main() -> None:
                "comparison": comparison}
     Path(args.result).parent.mkdir(parents=True, exist_ok=True)
     Path(args.result).write_text(json.dumps(summary, indent=2))
-    print(render_markdown(comparison))
+    print(render_markdown(comparison, ALA2))
     print(f"wrote {args.result}")
 
 

@@ -156,6 +156,7 @@ BAD_INPUTS = {
     "ubmd with too few calibration frames": (
         lambda t: ["--samplers", "md,ubmd", "--config", str(yaml_file(t / "alpha.yaml", {"ubmd_alpha": 0.05}))],
         ["ubmd_alpha 0.05", "calibration"]),
+    "ubmd with a zero posterior noise": (lambda t: ["--samplers", "md,ubmd", "--ubmd-sigma", "0"], ["ubmd_sigma", "> 0"]),
 }
 
 
@@ -286,6 +287,9 @@ def test_a_user_system_through_the_command_line_with_a_yaml_file(tmp_path, oracl
     report = (out / "report.md").read_text()
     assert "NPT at 0.0 GPa" in report and "| md | 1 |" in report and "| ubmd | 1 |" in report
     assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # lean: the safetensors models (one copy each) and what resume needs; mace's pickles and checkpoints are gone
+    assert not list(out.rglob("*.model")) and not list(out.rglob("checkpoints"))
+    assert sum(path.stat().st_size for path in out.rglob("*") if path.is_file()) <= 20e6
 
 
 def _trainings_of(out) -> list:

@@ -1,6 +1,7 @@
 """Campaigns of one config over seeds (skmd.al.over_seeds, ``skmd al-compare``): the refusal of runs that differ
-in more than the seed (fast), the verdicts' criteria on given numbers (fast), and two real tiny ala2 campaigns
-compared end to end (slow)."""
+in more than the seed (fast), the alanine-dipeptide study's verdicts' criteria on given numbers
+(skmd.studies.ala2_claims, fast), and two real tiny ala2 campaigns compared end to end, with the study and
+without (slow)."""
 import json
 
 import numpy as np
@@ -8,8 +9,10 @@ import pytest
 
 from skmd.al.config import make_config
 from skmd.al.over_seeds import compare_runs, read_runs, render_markdown
-from skmd.al.over_seeds_claims import FAILS, HOLDS, UNKNOWN, claims
+from skmd.al.over_seeds_claims import FAILS, HOLDS, UNKNOWN
 from skmd.al.presets import read_preset
+from skmd.studies.ala2_claims import claims
+from skmd.studies.ala2_over_seeds import ALA2
 from skmd.tools.rundir import as_json
 from skmd.tools.stats import t_interval
 
@@ -90,7 +93,7 @@ def two_seeds(tmp_path_factory):
 @pytest.mark.slow
 def test_two_real_campaigns_compared_over_seeds(two_seeds, tmp_path, capsys):
     runs = [json.loads((d / "results.json").read_text()) for d in two_seeds]
-    result = compare_runs(two_seeds[::-1])
+    result = compare_runs(two_seeds[::-1], ALA2)
     assert result["seeds"] == [0, 1] and result["n_seeds"] == 2 and list(result["samplers"]) == ["md700", "skmd"]
     for name, sampler in result["samplers"].items():
         final = sampler["iterations"][-1]
@@ -122,10 +125,17 @@ def test_two_real_campaigns_compared_over_seeds(two_seeds, tmp_path, capsys):
     md700_cells = result["samplers"]["md700"]["iterations"][-1]["coverage_cells"]["values"]
     assert verdicts["a"]["verdict"] == (HOLDS if all(s > m for s, m in zip(skmd_cells, md700_cells)) else FAILS)
     assert verdicts["b"]["verdict"] == (HOLDS if forces["md700 vs skmd"]["b_lower"] == 2 else FAILS)
-    text = render_markdown(result)
+    text = render_markdown(result, ALA2)
     assert "# Campaigns over 2 seeds (0, 1)" in text and "| skmd | 1 |" in text and "(a) SKMD explores more" in text
     from skmd.cli.main import main
     capsys.readouterr()
     assert main(["al-compare", *map(str, two_seeds), "--out", str(tmp_path / "over.json")]) == 0
     assert capsys.readouterr().out == text
     assert json.loads((tmp_path / "over.json").read_text()) == json.loads(json.dumps(result))
+    general = compare_runs(two_seeds)                  # no study: the same numbers, no coverage and no claim
+    assert general["claims"] == {} and general["basins_reached"] is None and general["pairs"] == result["pairs"]
+    final = general["samplers"]["skmd"]["iterations"][-1]
+    assert "coverage_cells" not in final and final["force_rmse_meV_A"] == \
+        result["samplers"]["skmd"]["iterations"][-1]["force_rmse_meV_A"]
+    text = render_markdown(general)
+    assert "| cells visited (cumulative) |" in text and "claims" not in text and "φ/ψ" not in text

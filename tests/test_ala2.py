@@ -137,7 +137,7 @@ def test_diverging_moves_are_dropped_never_candidates(calculator, ensemble):
 
 def _sample_the_preset(tmp_path, model, ensemble, executor):
     """One iteration of the ala2 preset's samplers (skmd, md300, md700; 3 walks of 3 steps) on ``model``,
-    as :class:`skmd.al.loop.Loop` runs them: {name: result of run_sampler}."""
+    as :class:`skmd.al.iteration.IterationStages` runs them: {name: result of run_sampler}."""
     from skmd.al.samplers import Context, builtin_samplers
     from skmd.atoms.parallel import run_samplers
     path = tmp_path / "tiny.safetensors"

@@ -47,6 +47,7 @@ def test_the_interrupt_line_says_what_was_saved_and_how_to_resume(tmp_path):
     class Args:
         command, out, resumable = "ala2", str(tmp_path), True
     assert f"saved in {tmp_path}" in interrupted_line(Args) and "same command again" in interrupted_line(Args)
+    assert "--retry-failed" in interrupted_line(Args)
     Args.resumable = False
     assert "does not resume" in interrupted_line(Args)
     Args.out = str(tmp_path / "never-made")
@@ -86,6 +87,16 @@ def test_info_names_the_backend_and_why_julia_is_not_used(capsys):
     assert main(["info", "--backend", "numpy"]) == 0
     printed = capsys.readouterr().out
     assert "backend: numpy" in printed and "Julia backend:" in printed
+
+
+def test_info_imports_no_torch_and_prints_no_fallback_notice():
+    """``skmd info`` says why Julia is not used once, in its own words, without loading torch (seconds)."""
+    code = ("import sys\nfrom skmd.cli.main import main\nmain(['info'])\n"
+            "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'mace', 'e3nn'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY []", result.stdout
+    assert "NumPy backend runs" not in result.stderr, result.stderr
 
 
 def test_cli_startup_benchmark_writes_its_ratio(tmp_path):

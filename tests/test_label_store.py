@@ -229,3 +229,21 @@ def test_kill_during_a_hung_oracle_call_loses_and_duplicates_nothing(tmp_path):
     assert log[13:] == ["job/1 retry", "job/5 retry", "job/9 retry"]
     assert len(list((store / "job").glob("*.extxyz"))) == 9 and not (store / "job" / "00006.failed").exists()
 
+
+
+def test_retry_failed_names_the_stages_that_already_trained_without_their_failed_labels(tmp_path):
+    """A failed label of a stage that has trained stays failed, and --retry-failed says so (naming the stage);
+    a stage that has not trained yet gets its failed labels sent again when it runs (no line)."""
+    from skmd.al.retries import retry_lines
+    from skmd.al.run_dir import RunDir
+    run = RunDir(tmp_path)
+    store = LabelStore(run.labels, Oracle(Flaky))
+    with pytest.warns(UserWarning, match="unless the stage that uses them has finished"):
+        store.label("md/iter01", copper_frames([0.0, 0.7]))
+    with pytest.warns(UserWarning):
+        store.label("md/iter02", copper_frames([0.9, 0.0]))
+    assert retry_lines(run, store, ["md"], 2) == []          # neither iteration has trained yet
+    run.write_frames(run.data_file("md", 1, "train"), copper_frames([0.0]))
+    lines = retry_lines(run, store, ["md"], 2)
+    assert len(lines) == 1 and lines[0].startswith("--retry-failed: 1 failed label of md/iter01 stays failed")
+    assert "new run directory" in lines[0] and store.failed("md/iter02") == {0: "RuntimeError: SCF did not converge at x = 0.90"}

@@ -1,4 +1,4 @@
-"""The package's import structure: no circle among module-level imports, and no library module importing a
+"""The package's import structure: no circle among modules or among packages, and no library module importing a
 study (the studies configure the general machinery, never the reverse). Read from the source with ``ast``."""
 import ast
 from pathlib import Path
@@ -42,9 +42,8 @@ def imports(top_level_only: bool) -> dict:
     return graph
 
 
-def test_no_circle_of_imports():
-    """Function-level (deferred) imports count too: a circle through them is still a circle of concerns."""
-    graph = imports(top_level_only=False)
+def circles_in(graph: dict) -> list:
+    """Every circle a depth-first walk of ``graph`` ({node: set of nodes}) closes, as [a, b, ..., a]."""
     state, stack, circles = {}, [], []
 
     def visit(node):
@@ -61,7 +60,30 @@ def test_no_circle_of_imports():
     for node in sorted(graph):
         if node not in state:
             visit(node)
+    return circles
+
+
+def package_of(module: str) -> str:
+    """``skmd.atoms.scoring`` → ``skmd.atoms``; a module directly under skmd stands for itself."""
+    path = PACKAGE.parent.joinpath(*module.split("."))
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 or path.is_dir() else module
+
+
+def test_no_circle_of_imports():
+    """Function-level (deferred) imports count too: a circle through them is still a circle of concerns."""
+    circles = circles_in(imports(top_level_only=False))
     assert not circles, "import circles: " + "; ".join(" → ".join(c) for c in circles)
+
+
+def test_no_circle_between_packages():
+    """skmd.atoms → skmd.uncertainty → skmd.atoms is a circle of concerns even when no module closes it."""
+    graph = {}
+    for module, targets in imports(top_level_only=False).items():
+        edges = graph.setdefault(package_of(module), set())
+        edges |= {package_of(t) for t in targets} - {package_of(module)}
+    circles = circles_in(graph)
+    assert not circles, "package circles: " + "; ".join(" → ".join(c) for c in circles)
 
 
 def test_no_library_module_imports_a_study():
@@ -70,3 +92,34 @@ def test_no_library_module_imports_a_study():
                        if not module.startswith(ALLOWED_TO_IMPORT_STUDIES)
                        for target in targets if target.startswith(LIBRARY_MAY_NOT_IMPORT))
     assert not offenders, "\n".join(offenders)
+
+
+def function_level_imports(tree) -> list:
+    """The Import/ImportFrom nodes inside a function (or lambda) body of ``tree``, nested ones included."""
+    found = []
+
+    def visit(node, in_function: bool):
+        for child in ast.iter_child_nodes(node):
+            if in_function and isinstance(child, (ast.Import, ast.ImportFrom)):
+                found.append(child)
+            visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(tree, False)
+    return found
+
+
+def test_function_level_imports_say_why():
+    """Imports sit at module top, so the dependency graph reads at a glance; one inside a function (for an
+    optional extra such as torch, the CLI's start-up, or a circle) says why on its line:
+    ``# noqa: PLC0415  lazy: <reason>``."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "julia" in path.parts:
+            continue
+        source = path.read_text()
+        lines = source.splitlines()
+        for node in function_level_imports(ast.parse(source)):
+            if "lazy:" not in lines[node.lineno - 1]:
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert not offenders, ("function-level imports without '# noqa: PLC0415  lazy: <reason>' (move them to the "
+                           "module top, or say why they must wait):\n" + "\n".join(offenders))

@@ -11,7 +11,6 @@ import copy
 import json
 import pickle
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -108,7 +107,8 @@ def _entry_points(path: Path, tmp_path: Path) -> dict:
     from skmd.al.checks import check_model
     from skmd.al.samplers import MD, SKMD, UBMD, UDD, Context
     from skmd.al.selection import SelectionContext, builtin_selector
-    from skmd.al.stages import model_elements, starting_model
+    from skmd.al.run_dir import RunDir
+    from skmd.al.starting_stage import starting_model
     from skmd.al.training import MACETrainer
     from skmd.atoms.parallel import CommitteeFactory, MACEFactory
     from skmd.uncertainty.factory import UBMDFactory
@@ -118,7 +118,7 @@ def _entry_points(path: Path, tmp_path: Path) -> dict:
     structures = _alanine_file(tmp_path)
     settings = {"structures": str(structures), "oracle": "ase.calculators.emt:EMT", "model": str(path),
                 "out": str(tmp_path / "run")}
-    campaign = SimpleNamespace(config=make_config(settings), out=tmp_path / "run", log=lambda *_: None)
+    run = RunDir(tmp_path / "run")
     context = Context((str(path), str(path)), "fit.extxyz", "calibration.extxyz", None, 0)
     choice = SelectionContext(str(path), [], 0, n_features=16)
     calls = {
@@ -135,8 +135,7 @@ def _entry_points(path: Path, tmp_path: Path) -> dict:
         "mace_calculator": lambda: mace_calculator(path),
         "campaign_model": lambda: Campaign(make_config(settings), log=lambda *_: None),
         "check_model": lambda: check_model(path, False, [alanine_dipeptide()]),
-        "starting_model": lambda: starting_model(campaign, []),
-        "model_elements": lambda: model_elements(path),
+        "starting_model": lambda: starting_model(run, make_config(settings), None, [], print),
         "campaign_trainer": lambda: MACETrainer()(path, tmp_path / "train.extxyz", tmp_path / "ft", 0),
         "fps_selection": lambda: builtin_selector("fps")([alanine_dipeptide()], 1, choice),
         "max_det_selection": lambda: builtin_selector("max_det")([alanine_dipeptide()], 1, choice),
@@ -148,7 +147,7 @@ def _entry_points(path: Path, tmp_path: Path) -> dict:
 
 ENTRY_POINTS = ("load_mace", "load_model", "write_training_pickle", "convert_model", "foundation_pickle", "finetune",
                 "MACEFactory", "CommitteeFactory", "UBMDFactory", "score_model_file", "mace_calculator",
-                "campaign_model", "check_model", "starting_model", "model_elements", "campaign_trainer",
+                "campaign_model", "check_model", "starting_model", "campaign_trainer",
                 "fps_selection", "max_det_selection", "sampler_md", "sampler_skmd", "sampler_ubmd", "sampler_udd")
 
 
@@ -210,22 +209,22 @@ def test_trusted_pickles_and_safe_files_predict_the_original_energies(tmp_path, 
 def test_a_trusted_model_is_copied_into_the_run_directory_in_the_safe_format(tmp_path, genuine, frames):
     """``model`` with ``trust_model``: checked, then converted to ``model0/model.safetensors`` (never read again)."""
     from skmd.al import Campaign, make_config
-    from skmd.al.stages import model_elements, starting_model
+    from skmd.al.starting_stage import starting_model
     pickled = tmp_path / "genuine.model"
     torch.save(genuine, pickled)
     settings = {"structures": str(_alanine_file(tmp_path)), "oracle": "ase.calculators.emt:EMT"}
     trusted = {"model": str(pickled), "trust_model": True, "out": str(tmp_path / "run")}
     campaign = Campaign(make_config(settings, trusted), log=lambda *_: None)
-    model0 = starting_model(campaign, [])
+    model0 = starting_model(campaign.run_dir, campaign.config, campaign.trainer, [], print)
     assert model0 == tmp_path / "run" / "model0" / "model.safetensors" and is_safe_model(model0)
     np.testing.assert_allclose(energies(load_mace(model0), frames), energies(genuine, frames), atol=1e-6)
-    assert model_elements(model0) == {1, 6, 7, 8}
+    assert {int(z) for z in load_mace(model0).atomic_numbers} == {1, 6, 7, 8}
     pickled.write_bytes(b"changed after the conversion")           # a resumed campaign reads its own copy only
-    assert starting_model(campaign, []) == model0 and is_safe_model(model0)
+    assert starting_model(campaign.run_dir, campaign.config, campaign.trainer, [], print) == model0 and is_safe_model(model0)
     assert campaign.store.oracle_calls == 0
     safe = save_mace(genuine, tmp_path / "genuine.safetensors")   # a safe model needs no trust
     campaign = Campaign(make_config(settings, {"model": str(safe), "out": str(tmp_path / "run2")}), log=lambda *_: None)
-    assert is_safe_model(starting_model(campaign, []))
+    assert is_safe_model(starting_model(campaign.run_dir, campaign.config, campaign.trainer, [], print))
 
 
 def _with_config_entry(safe: Path, target: Path, key: str, value) -> Path:

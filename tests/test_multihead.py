@@ -90,10 +90,11 @@ def test_a_one_element_foundation_pickle_has_e0s_mace_can_index(tmp_path):
 
 
 def test_builtin_trainer_passes_the_replay_file_to_multihead(tmp_path, monkeypatch):
+    from skmd.al import training as al_training
     from skmd.al.config import CampaignConfig
     from skmd.al.training import builtin_trainer
     seen = {}
-    monkeypatch.setattr(training, "finetune", lambda base, train, work, settings, seed, name, valid_file=None, **_:
+    monkeypatch.setattr(al_training, "finetune", lambda base, train, work, settings, seed, name, valid_file=None, **_:
                         seen.update(s=settings, valid=valid_file))
     config = CampaignConfig(structures="s.xyz", model="base.safetensors", finetune="multihead", replay="old.extxyz")
     frames = _copper(3.6, 12, 0)

@@ -62,19 +62,26 @@ def test_skmd_is_reproducible_and_bias_changes_the_path():
 
 
 def test_adaptive_stop_respects_t_min_and_threshold():
+    """Every particle stops at the first t >= t_min with ‖b(x_t)‖ < tau (t_max if there is none), checked on
+    each particle's own ‖b‖ record; the seeds make both halves bite: some particle passes below tau before
+    t_min (t_min holds it) and some stays above tau for steps after t_min (the stop is the first below)."""
     mb = skmd.MuellerBrown()
+    tau, t_min, t_max = 20.0, 20, 400
     sampler = skmd.SKMD(mb, mb_ensemble(n=8), kernel=skmd.GaussianKernel(300.0, "median"), kT=4.0, dt=1e-4,
-                        stopping=skmd.AdaptiveStop(tau=200.0, t_min=20, t_max=400), noise=5,
+                        stopping=skmd.AdaptiveStop(tau=tau, t_min=t_min, t_max=t_max), noise=5,
                         bandwidth_schedule="initial")
-    sampler.run(1)
-    steps = np.array(sampler.acquired.step)
-    assert len(steps) == 8
-    assert np.all(steps >= 20) and np.all(steps <= 400)
-    values = sampler.last_values[:, 0]
-    stop = steps[-1]
-    if stop < 400:
-        assert values[stop] < 200.0
-        assert np.all(values[20:stop] >= 200.0)
+    held, waited, stops = 0, 0, []
+    for particle in range(8):                    # as sampler.run(1) moves them, keeping each one's ‖b‖ record
+        result = sampler.move_particle(particle)
+        values, stop = result["values"][:, 0], int(result["steps"][0])
+        assert t_min <= stop <= t_max, f"particle {particle} stopped at {stop}"
+        first = t_min + int(np.argmax(values[t_min:] < tau)) if np.any(values[t_min:] < tau) else t_max
+        assert stop == first, f"particle {particle} stopped at {stop}, the first t >= {t_min} below tau is {first}"
+        held += bool(np.any(values[:t_min] < tau))
+        waited += stop > t_min
+        stops.append(stop)
+    assert held and waited, (held, waited)        # else the test could not fail on either half
+    assert np.array(sampler.acquired.step).tolist() == stops   # each stopping point acquired at its step
 
 
 def test_udd_acquires_above_threshold_with_minimum_gap(rng):

@@ -99,10 +99,10 @@ def test_the_volume_limit_reaches_the_divergence_check_of_every_sampler(tmp_path
 
 def test_the_finetune_learning_rate_reaches_both_stages_of_the_finetuning(monkeypatch, tmp_path):
     """``finetune_lr`` is the first stage's learning rate of every fine-tuning, the second stage's a tenth of it."""
-    import skmd.atoms.training
+    import skmd.al.training
     from skmd.al.training import builtin_trainer
     seen = []
-    monkeypatch.setattr(skmd.atoms.training, "finetune", lambda base, train, work, settings, **kw: seen.append(settings))
+    monkeypatch.setattr(skmd.al.training, "finetune", lambda base, train, work, settings, **kw: seen.append(settings))
     for lr in (None, 0.002):
         config = make_config(read_preset("ubmd-co2"), {"finetune_lr": lr})
         builtin_trainer(config, {6: -1.0, 8: -2.0})("base.safetensors", "train.extxyz", tmp_path, seed=0)

@@ -2,7 +2,6 @@
 early-stopping set, interval frames kept beside the crossing frame, heavy-atom-only bias, and the
 ``ubmd-ala2-paper`` preset end to end at a quick scale."""
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,8 +13,9 @@ from ase.build import bulk, molecule  # noqa: E402
 from ase.calculators.emt import EMT  # noqa: E402
 
 from skmd.al.config import make_config  # noqa: E402
-from skmd.al.loop import Loop  # noqa: E402
+from skmd.al.iteration import IterationStages  # noqa: E402
 from skmd.al.presets import read_preset  # noqa: E402
+from skmd.al.run_dir import RunDir  # noqa: E402
 from skmd.al.splits import split_labels, validation  # noqa: E402
 from skmd.atoms.store import atomic_write_frames, read_frames  # noqa: E402
 from skmd.tools.labels import ENERGY_KEY, FORCES_KEY  # noqa: E402
@@ -45,8 +45,8 @@ def config(tmp_path, **settings):
 
 def test_chained_starts_come_from_the_previous_iterations_labelled_training_frames(tmp_path):
     c = config(tmp_path, starts="labelled")
-    out = Path(c.out)
-    folder = lambda name, k: out / "samplers" / name / f"iter{k:02d}"  # noqa: E731
+    run = RunDir(c.out)
+    out, folder = run.root, run.iteration
     start_train, start_calibration = labelled_cu(4, 0), labelled_cu(2, 1)
     atomic_write_frames(out / "start" / "train.extxyz", start_train)
     atomic_write_frames(out / "start" / "calibration.extxyz", start_calibration)
@@ -54,15 +54,14 @@ def test_chained_starts_come_from_the_previous_iterations_labelled_training_fram
     train, calibration = split_labels(start_train, start_calibration, new, c, 1)
     atomic_write_frames(folder("md", 1) / "train.extxyz", train)
     atomic_write_frames(folder("md", 1) / "calibration.extxyz", calibration)
-    campaign = SimpleNamespace(config=c, out=out, folder=folder, log=print, structures=[])
-    loop = Loop(campaign, {}, {"md": []})
+    stages = IterationStages(run, c, structures=[], store=None, selector=None, trainer=None)
     sampler = SimpleNamespace(name="md")
 
-    first = loop.ensemble(sampler, 1)
+    first = stages.walker_starts(sampler, 1)
     assert len(first) == c.walkers
     assert all(any(np.allclose(f.positions, t.positions) for t in start_train) for f in first)
 
-    second = loop.ensemble(sampler, 2)
+    second = stages.walker_starts(sampler, 2)
     trained_new = [f for f in train if f.info.get("skmd_source") == "md/iter01"]
     held_out = [f for f in calibration if f.info.get("skmd_source") == "md/iter01"]
     assert trained_new and len(second) == c.walkers
@@ -86,9 +85,9 @@ def test_the_random_calibration_split_is_redrawn_disjoint_and_is_the_early_stopp
         assert len(calibration) == round(0.2 * len(every))
     moved = key(calibration1) - key(calibration2)
     assert moved, "the second split is drawn afresh, so some first-split calibration frames go to training"
-    folder = tmp_path / "iter"
-    assert validation(c, folder) == {"valid_file": folder / "calibration.extxyz"}
-    assert validation(config(tmp_path), folder) == {}
+    calibration_file = tmp_path / "iter" / "calibration.extxyz"
+    assert validation(c, calibration_file) == {"valid_file": calibration_file}
+    assert validation(config(tmp_path), calibration_file) == {}
 
 
 def test_a_crossing_walk_keeps_its_interval_frames_when_asked():
@@ -173,7 +172,7 @@ def test_the_paper_preset_runs_end_to_end_at_a_quick_scale(tmp_path, monkeypatch
 def test_dropped_walkers_go_on_from_rattled_copies_of_surviving_end_points():
     """A start that diverged in one iteration is not tried again in the next (the ala2-medium benchmark
     lost the same 5 of 30 walks in every iteration before this)."""
-    from skmd.al.loop import replace_dropped
+    from skmd.al.start import replace_dropped
     ensemble = [molecule("H2O") for _ in range(4)]
     for i, atoms in enumerate(ensemble):
         atoms.positions += 0.01 * i

@@ -1,6 +1,15 @@
 """Every input of a campaign checked before any oracle call or training, each failure in one line."""
 from __future__ import annotations
 
+from ase.data import chemical_symbols
+
+from ..atoms.mace_models import load_mace
+from ..atoms.model_files import check_readable
+from ..atoms.training import replay_frames
+from ..tools.checks import element_names
+from ..tools.factories import load_factory
+from .start import check_labelled, check_structures, read_structures
+
 
 def check_inputs(config, oracle=None) -> tuple:
     """(oracle factory, starting structures, test frames or []) after checking all of them.
@@ -11,8 +20,6 @@ def check_inputs(config, oracle=None) -> tuple:
     structures (named as symbols); a test file without reference labels (or stress, under NPT), or with an
     element that no starting structure has.
     """
-    from ..tools.factories import load_factory  # noqa: PLC0415
-    from .start import check_labelled, check_structures, read_structures  # noqa: PLC0415
     structures = read_structures(config.structures)
     check_structures(structures, config.npt)
     factory = oracle if oracle is not None else load_factory(config.oracle, "the oracle")
@@ -28,7 +35,6 @@ def check_inputs(config, oracle=None) -> tuple:
     if config.model is not None:
         known = check_model(config.model, config.trust_model, structures)
         if config.replay is not None:
-            from ..atoms.training import replay_frames  # noqa: PLC0415
             replay_frames(config.replay, known, config.valid_fraction, stress=config.npt)
     check_element_weights(config.ubmd_element_weights)
     return factory, structures, test
@@ -36,7 +42,6 @@ def check_inputs(config, oracle=None) -> tuple:
 
 def check_element_weights(weights: dict) -> None:
     """ValueError naming any key of ``ubmd_element_weights`` that is not a chemical symbol."""
-    from ase.data import chemical_symbols  # noqa: PLC0415
     unknown = [str(key) for key in weights if str(key) not in chemical_symbols[1:]]
     if unknown:
         raise ValueError(f"ubmd_element_weights names {', '.join(unknown)}, which are not element symbols "
@@ -45,7 +50,6 @@ def check_element_weights(weights: dict) -> None:
 
 def check_test_elements(test, path, structures) -> None:
     """ValueError unless every element of the test frames is in the structures (the models learn no other)."""
-    from ..tools.checks import element_names  # noqa: PLC0415
     known = {int(z) for atoms in structures for z in atoms.numbers}
     extra = {int(z) for atoms in test for z in atoms.numbers} - known
     if extra:
@@ -64,9 +68,6 @@ def _check_oracle_stress(factory) -> None:
 def check_model(path, trusted: bool, structures) -> None:
     """ValueError unless the model at ``path`` is readable (pickles only if ``trusted``) and knows every
     element of ``structures``; returns the atomic numbers it knows."""
-    from ..atoms.mace_models import load_mace  # noqa: PLC0415
-    from ..tools.checks import element_names  # noqa: PLC0415
-    from ..atoms.model_files import check_readable  # noqa: PLC0415
     check_readable(path, trusted, role="model")
     model = load_mace(path, trusted=trusted)
     known = {int(z) for z in model.atomic_numbers}

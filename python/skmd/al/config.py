@@ -2,15 +2,20 @@
 
 Units: K, GPa, fs, Å, eV; uncertainties in eV/Å. Every field is also a flag of ``skmd al`` (``_`` as
 ``-``), and a ``--config`` YAML file may set any of them by the field's name; flags given on the
-command line win. Nothing here imports numpy, so the command line stays fast.
+command line win. Nothing here imports numpy, so the command line stays fast. The samplers' defaults
+(``ubmd_alpha``, ``skmd_friction``, ...) are those of :mod:`skmd.tools.sampler_defaults`, which the sampler
+dataclasses and the worker factories share.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+import yaml
+
+from ..tools.sampler_defaults import MD_DEFAULTS, SKMD_DEFAULTS, UBMD_DEFAULTS, UDD_DEFAULTS
 from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS
-from .config_checks import CALIBRATION_SPLITS, FINETUNE_MODES, SELECTIONS, STARTS, check_config  # noqa: F401
+from .config_checks import CALIBRATION_SPLITS, FINETUNE_MODES, SELECTIONS, STARTS, check_campaign_settings  # noqa: F401
 from .sampler_names import SAMPLERS, _sampler_order, md_temperature, sampler_kind  # noqa: F401
 
 
@@ -39,7 +44,7 @@ class CampaignConfig:
     model: str | None = None
     trust_model: bool = False
     samplers: tuple = ("md",)
-    temperature_K: float = 300.0
+    temperature_K: float = MD_DEFAULTS.temperature_K
     pressure_GPa: float | None = None
     iterations: int = 3
     walkers: int = 8
@@ -50,8 +55,8 @@ class CampaignConfig:
     replay: str | None = None
     test: str | None = None
     seed: int = 0
-    timestep_fs: float = 1.0
-    damping_fs: float = 100.0
+    timestep_fs: float = MD_DEFAULTS.timestep_fs
+    damping_fs: float = MD_DEFAULTS.damping_fs
     start_frames: int = 48
     perturb_A: float = 0.05
     perturb_strain: float = 0.02
@@ -63,30 +68,31 @@ class CampaignConfig:
     finetune_epochs: int = 20
     finetune_lr: float = 0.01
     stress_weight: float = 100.0
-    skmd_amplitude: float = 3.0
+    skmd_amplitude: float = SKMD_DEFAULTS.amplitude
     skmd_ud_amplitude: float | None = None        # skmd-ud's own amplitude; None: skmd_amplitude
-    skmd_timestep_fs: float = 0.1
-    skmd_friction: float = 75.0
-    ubmd_tau: float = 0.2
-    ubmd_threshold: float = 1.5
-    ubmd_features: int = 512
-    ubmd_alpha: float = 0.1
-    ubmd_window: int = 50
+    skmd_timestep_fs: float = SKMD_DEFAULTS.timestep_fs
+    skmd_friction: float = SKMD_DEFAULTS.friction
+    ubmd_tau: float = UBMD_DEFAULTS.tau
+    ubmd_threshold: float = UBMD_DEFAULTS.threshold
+    ubmd_features: int = UBMD_DEFAULTS.n_features
+    ubmd_alpha: float = UBMD_DEFAULTS.alpha
+    ubmd_window: int = UBMD_DEFAULTS.window
+    ubmd_sigma: float = UBMD_DEFAULTS.sigma       # the feature posterior's noise; what UB-MD always ran (0.01)
     ubmd_tau_stress: float | None = None
     ubmd_interval: int | None = None
     ubmd_element_weights: dict = field(default_factory=dict)
     ubmd_feature_layers: str = DEFAULT_FEATURE_LAYERS
     starts: str = "end"
     calibration: str = "fixed"
-    udd_members: int = 3
-    udd_A: float = 0.57
-    udd_B: float = 0.005
-    sampling_dtype: str = "float64"
+    udd_members: int = UDD_DEFAULTS.members
+    udd_A: float = UDD_DEFAULTS.A
+    udd_B: float = UDD_DEFAULTS.B
+    sampling_dtype: str = MD_DEFAULTS.dtype
     training_dtype: str = "float64"               # mace_run_train's --default_dtype for every model trained
     skmd_explore_fraction: float | None = None
     trace: str | None = None
-    trace_interval: int = 10
-    max_volume_ratio: float = 3.0
+    trace_interval: int = MD_DEFAULTS.trace_interval
+    max_volume_ratio: float = MD_DEFAULTS.max_volume_ratio
     label_batch: int = 1
     workers: int | None = None
     dask_scheduler: str | None = None
@@ -98,13 +104,13 @@ class CampaignConfig:
 
     def validate(self) -> "CampaignConfig":
         """Cheap checks, before any file is read or any work done; ValueError with one line
-        (:func:`skmd.al.config_checks.check_config`)."""
-        check_config(self)
+        (:func:`skmd.al.config_checks.check_campaign_settings`)."""
+        check_campaign_settings(self)
         return self
 
     def skmd_regime(self) -> str:
         """One sentence: the regime SKMD's amplitude puts it in for this walker count."""
-        from ..modules.kernels import regime_sentence  # noqa: PLC0415
+        from ..modules.kernels import regime_sentence  # noqa: PLC0415  lazy: skmd --help start-up (numpy)
         sentence = regime_sentence(self.skmd_amplitude, self.walkers, "walkers")
         if self.skmd_ud_amplitude is not None and "skmd-ud" in self.samplers:
             sentence += " skmd-ud: " + regime_sentence(self.skmd_ud_amplitude, self.walkers, "walkers")
@@ -120,7 +126,6 @@ FIELDS = {f.name: f for f in fields(CampaignConfig)}
 
 def read_yaml(path) -> dict:
     """The settings of a YAML file (a mapping of field names); unknown names are an error, naming them."""
-    import yaml  # noqa: PLC0415
     try:
         with open(path, encoding="utf-8") as handle:
             loaded = yaml.safe_load(handle) or {}

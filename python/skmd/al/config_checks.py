@@ -24,7 +24,7 @@ CALIBRATION_SPLITS = ("fixed", "random")
 MAX_TEMPERATURE_K = 1.0e5
 
 
-def check_config(config) -> None:
+def check_campaign_settings(config) -> None:
     """Every setting of ``config`` in range and consistent with the others."""
     _check_choices(config)
     _check_numbers(config)
@@ -99,7 +99,7 @@ def _check_numbers(config) -> None:
         positive_int("workers", config.workers)
     if config.threads is not None:
         positive_int("threads", config.threads)
-    for name in ("timestep_fs", "damping_fs", "skmd_timestep_fs", "skmd_friction", "ubmd_tau", "ubmd_threshold",
+    for name in ("timestep_fs", "damping_fs", "skmd_timestep_fs", "skmd_friction", "ubmd_tau", "ubmd_threshold", "ubmd_sigma",
                  "finetune_lr"):
         positive(name, getattr(config, name))
     for name in ("perturb_A", "perturb_strain", "stress_weight", "skmd_amplitude", "udd_A", "udd_B"):

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..atoms.scoring import QUANTITY, UNITS
+from ..tools.error_units import QUANTITY, UNITS
 
 
 
 def learning_curves(path, results) -> None:
     """PNG at ``path``: per quantity, the test RMSE after each iteration (0 = the starting model) per sampler."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib  # noqa: PLC0415  lazy: the Agg backend is chosen only when a figure is drawn
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # noqa: PLC0415  lazy: after the backend is chosen
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415  lazy: after the backend is chosen
     keys = [key for key in UNITS if key in results["initial"]]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
     for ax, key in zip(axes[0], keys):

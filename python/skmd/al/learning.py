@@ -10,12 +10,12 @@ lies above 0, ``better`` below 0, ``no clear change`` otherwise.
 """
 from __future__ import annotations
 
+from ..tools.error_units import QUANTITY, UNITS
 from ..tools.stats import paired_comparison, smallest_significant_n
 
 
 def compare(old: dict, new: dict, seed: int = 0) -> dict:
     """{quantity: comparison + verdict} from two :func:`skmd.atoms.scoring.score` results on the same frames."""
-    from ..atoms.scoring import QUANTITY, UNITS  # noqa: PLC0415
     result = {}
     for key, quantity in QUANTITY.items():
         unit = UNITS[key]
@@ -59,7 +59,6 @@ def sentence(name: str, iteration: int, check: dict, test_change: str = "") -> s
 
 def test_change(old: dict, new: dict) -> str:
     """The test RMSEs of the previous and the new model, e.g. "forces 810 → 1968 meV/Å"; "" without both."""
-    from ..atoms.scoring import UNITS  # noqa: PLC0415
     names = {"energy_rmse_meV_atom": "energy", "force_rmse_meV_A": "forces", "stress_rmse_meV_A3": "stress"}
     return ", ".join(f"{names[key]} {old[key]:.4g} → {new[key]:.4g} {UNITS[key]}" for key in names
                      if key in old and key in new)

@@ -4,30 +4,54 @@ Each seed's campaign is one trial: every number below is first computed per run 
 summarised over the n seeds as a mean with its 95 % Student-t interval (:func:`skmd.tools.stats.t_interval`;
 n is given with it, and with one seed there is no interval). Per sampler and iteration (0 = the starting
 model): test RMSEs of forces (meV/Å) and energy (meV/atom), per-basin and worst-basin force RMSE (test
-frames with ``info["basin"]``), Ramachandran coverage as cumulative 10° × 10° φ/ψ cells visited (campaigns
-traced with :class:`skmd.atoms.alanine.PhiPsi`), labels spent (this iteration and so far), the learning
-check's verdict counts, and seconds per stage. Pairs of samplers: each seed's paired comparison of the final
-models on per-test-frame errors is read from its ``results.json`` (``comparisons_final``, made by
-:func:`skmd.al.report.final_comparisons`), and its Wilcoxon p-values are Holm-adjusted again over every
-pair × seed of one quantity. The verdicts on the papers' claims are in :mod:`skmd.al.over_seeds_claims`.
+frames with ``info["basin"]``), labels spent (this iteration and so far), the learning check's verdict
+counts, and seconds per stage. Pairs of samplers: each seed's paired comparison of the final models on
+per-test-frame errors is read from its ``results.json`` (``comparisons_final``, made by
+:func:`skmd.al.results.final_comparisons`), and its Wilcoxon p-values are Holm-adjusted again over every
+pair × seed of one quantity.
+
+A study adds what only it knows as a :class:`StudyOverSeeds`: how to count the cells its campaigns' trace
+visited (coverage, and the regions reached) and its verdicts on claims (the alanine-dipeptide study's are
+:data:`skmd.studies.ala2_over_seeds.ALA2`). Without one, there is no coverage and no claim.
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from .config import FREE_SETTINGS
-from .report import STAGES
+from ..tools.error_units import UNITS
+from ..tools.rundir import as_json
+from ..tools.stats import holm, t_interval
+from .config import FREE_SETTINGS, CampaignConfig
+from .over_seeds_report import render
+from .results import STAGES
+from .run_dir import RunDir
 
 #: settings that may differ between the runs compared (besides where and how they ran, the seed)
 MAY_DIFFER = ("seed", *FREE_SETTINGS)
-#: the trace whose φ/ψ gives coverage and basins reached
-PHI_PSI_TRACE = "skmd.atoms.alanine:PhiPsi"
-#: seconds per stage of a sampler's iteration as metrics.json holds them (its walks' task, its labels, its
-#: models' trainings summed, its scoring)
-STAGE_KEYS = STAGES
 RMSE_KEYS = ("force_rmse_meV_A", "energy_rmse_meV_atom")
 SIGNIFICANCE = 0.05
+
+
+@dataclass(frozen=True)
+class StudyOverSeeds:
+    """What a study adds to a comparison over seeds; each part may be left out.
+
+    ``trace``: the campaign trace (``config["trace"]``) that ``visited`` reads; runs traced otherwise get
+    no coverage. ``visited(run, sampler)``: per iteration k, the cumulative boolean map of the cells the
+    sampler's walks visited in 1..k. ``regions(cells)``: the names of the regions (e.g. basins) those cells
+    belong to. ``cells`` and ``regions_name`` name them in the markdown. ``claims(result)``: {key: verdict},
+    verdicts made with :mod:`skmd.al.over_seeds_claims`; ``criteria``: where their criteria are written."""
+
+    trace: str | None = None
+    visited: Callable[[dict, str], list] | None = None
+    regions: Callable[[object], set] | None = None
+    cells: str = "cells"
+    regions_name: str = "regions"
+    claims: Callable[[dict], dict] | None = None
+    criteria: str = ""
 
 
 def unfinished_samplers(results: dict) -> list:
@@ -42,15 +66,13 @@ def read_runs(run_dirs) -> list:
         raise ValueError(f"comparing over seeds needs at least 2 run directories, got {len(run_dirs)}")
     runs = []
     for run_dir in run_dirs:
-        path = Path(run_dir) / "results.json"
+        path = RunDir(run_dir).results
         if not path.is_file():
             raise ValueError(f"{run_dir} holds no finished campaign (no results.json): run its skmd al command "
                              "to the end first")
         results = json.loads(path.read_text())
         results["run_dir"] = str(run_dir)
         runs.append(results)
-    from ..tools.rundir import as_json  # noqa: PLC0415
-    from .config import CampaignConfig  # noqa: PLC0415
     defaults = as_json(CampaignConfig())   # a setting an older run did not record had its default value
     for run in runs:
         run["config"] = {**defaults, **run["config"]}
@@ -70,15 +92,15 @@ def read_runs(run_dirs) -> list:
     return sorted(runs, key=lambda run: run["config"]["seed"])
 
 
-def compare_runs(run_dirs) -> dict:
-    """Summary over seeds of finished campaigns of one config (see the module); JSON-ready."""
-    from ..atoms.scoring import UNITS  # noqa: PLC0415
-    from .over_seeds_claims import claims  # noqa: PLC0415
+def compare_runs(run_dirs, study: StudyOverSeeds | None = None) -> dict:
+    """Summary over seeds of finished campaigns of one config (see the module); JSON-ready. ``study``
+    adds its coverage and claims (``result["claims"]`` is empty without)."""
+    study = study or StudyOverSeeds()
     runs = read_runs([str(d) for d in run_dirs])
     config = {key: value for key, value in runs[0]["config"].items() if key not in MAY_DIFFER}
     names = list(runs[0]["samplers"])
-    traced = runs[0]["config"].get("trace") == PHI_PSI_TRACE
-    maps = {name: [phi_psi_maps(run, name) if traced else None for run in runs] for name in names}
+    traced = study.trace is not None and runs[0]["config"].get("trace") == study.trace
+    maps = {name: [study.visited(run, name) if traced else None for run in runs] for name in names}
     result = {"n_seeds": len(runs), "seeds": [run["config"]["seed"] for run in runs],
               "run_dirs": [run["run_dir"] for run in runs], "config": config, "units": UNITS, "level": 0.95,
               "initial": iteration_summary([run["initial"] for run in runs], None),
@@ -86,41 +108,15 @@ def compare_runs(run_dirs) -> dict:
                   iteration_summary([run["samplers"][name]["iterations"][k] for run in runs],
                                     [per_seed[k] for per_seed in maps[name]] if traced else None)
                   for k in range(config["iterations"])]} for name in names},
-              "basins_reached": {name: [sorted(basins_of(m[-1])) for m in maps[name]] for name in names}
-              if traced else None,
+              "basins_reached": {name: [sorted(study.regions(m[-1])) for m in maps[name]] for name in names}
+              if traced and study.regions is not None else None,
               "pairs": seed_pairs(runs, names)}
-    result["claims"] = claims(result)
+    result["claims"] = study.claims(result) if study.claims is not None else {}
     return result
-
-
-def phi_psi_maps(run: dict, name: str) -> list:
-    """Per iteration k, the cumulative (36, 36) map of φ/ψ cells the sampler's walks visited in 1..k."""
-    import numpy as np  # noqa: PLC0415
-    from ..atoms.alanine import PhiPsi, visited_cells  # noqa: PLC0415
-    maps, cells = [], None
-    for k in range(1, run["config"]["iterations"] + 1):
-        path = Path(run["run_dir"]) / "samplers" / name / f"iter{k:02d}" / "sampling.json"
-        rows = np.asarray(json.loads(path.read_text()).get("trace", []), float).reshape(-1, 3)
-        now = visited_cells(rows[:, 1:], PhiPsi.cell_deg)
-        cells = now if cells is None else cells | now
-        maps.append(cells)
-    return maps
-
-
-def basins_of(cells) -> set:
-    """The basins (:func:`skmd.atoms.alanine.classify_basin` of each cell's centre) of visited cells,
-    ``other`` left out."""
-    import numpy as np  # noqa: PLC0415
-    from ..atoms.alanine import OTHER, classify_basin  # noqa: PLC0415
-    size = 360.0 / cells.shape[0]
-    centres = -180.0 + size * (np.argwhere(cells) + 0.5)
-    return set(classify_basin(centres)) - {OTHER} if len(centres) else set()
 
 
 def iteration_summary(metrics: list, maps) -> dict:
     """One iteration of one sampler (or the starting model) over seeds; ``metrics``: one dict per seed."""
-    from collections import Counter  # noqa: PLC0415
-    from ..tools.stats import t_interval  # noqa: PLC0415
     out = {key: t_interval([m[key] for m in metrics]) for key in RMSE_KEYS}
     if all("per_basin" in m for m in metrics):
         basins = list(metrics[0]["per_basin"])
@@ -140,13 +136,12 @@ def iteration_summary(metrics: list, maps) -> dict:
         for quantity, check in m.get("learning_check", {}).items():
             verdicts.setdefault(quantity, Counter())[check["verdict"]] += 1
     out["learning_check"] = {quantity: dict(counts) for quantity, counts in verdicts.items()}
-    out["seconds"] = {key: t_interval([m.get(key, 0.0) for m in metrics]) for key in STAGE_KEYS}
+    out["seconds"] = {key: t_interval([m.get(key, 0.0) for m in metrics]) for key in STAGES}
     return out
 
 
 def seed_pairs(runs: list, names: list) -> dict:
     """{quantity: {"a vs b": per-seed comparisons, counts, a line}} of the final models, Holm over pairs × seeds."""
-    from ..tools.stats import holm  # noqa: PLC0415
     out = {}
     for quantity in runs[0].get("comparisons_final", {}):
         rows = [(pair, run["config"]["seed"], run["comparisons_final"][quantity]["pairs"][pair])
@@ -173,7 +168,6 @@ def seed_pairs(runs: list, names: list) -> dict:
     return out
 
 
-def render_markdown(result: dict) -> str:
-    """The comparison over seeds as markdown (see :mod:`skmd.al.over_seeds_report`)."""
-    from .over_seeds_report import render  # noqa: PLC0415
-    return render(result)
+def render_markdown(result: dict, study: StudyOverSeeds | None = None) -> str:
+    """The comparison over seeds as markdown (see :mod:`skmd.al.over_seeds_report`), in ``study``'s words."""
+    return render(result, study or StudyOverSeeds())

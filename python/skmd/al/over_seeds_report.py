@@ -1,7 +1,8 @@
-"""Markdown of a comparison over seeds (:func:`skmd.al.over_seeds.compare_runs`)."""
+"""Markdown of a comparison over seeds (:func:`skmd.al.over_seeds.compare_runs`), in the words of the study
+(:class:`skmd.al.over_seeds.StudyOverSeeds`) that made it."""
 from __future__ import annotations
 
-from .report import STAGES as STAGE_KEYS
+from .results import STAGES
 
 
 def span(interval, digits: int = 1) -> str:
@@ -18,18 +19,19 @@ def _verdicts(check: dict) -> str:
     return "; ".join(parts) or "–"
 
 
-def iteration_table(result: dict) -> list:
-    """One row per sampler and iteration: RMSEs, worst basin, coverage, labels, learning check, seconds."""
+def iteration_table(result: dict, cells: str = "cells") -> list:
+    """One row per sampler and iteration: RMSEs, worst basin, coverage (``cells`` visited), labels, learning
+    check, seconds."""
     f_unit, e_unit = result["units"]["force_rmse_meV_A"], result["units"]["energy_rmse_meV_atom"]
     lines = [f"| sampler | iteration | force RMSE ({f_unit}) | energy RMSE ({e_unit}) | worst-basin force RMSE "
-             f"({f_unit}) | φ/ψ cells visited (cumulative) | labels | learning check (verdict: seeds) | "
+             f"({f_unit}) | {cells} visited (cumulative) | labels | learning check (verdict: seeds) | "
              "seconds: sample / label / train / score |", "|---|---|---|---|---|---|---|---|---|"]
     start = result["initial"]
     lines.append(f"| start | 0 | {span(start['force_rmse_meV_A'])} | {span(start['energy_rmse_meV_atom'], 2)} | "
                  f"{span(start.get('worst_basin_force_rmse_meV_A'))} | – | – | – | – |")
     for name, sampler in result["samplers"].items():
         for m in sampler["iterations"]:
-            seconds = " / ".join(span(m["seconds"][k], 0) for k in STAGE_KEYS)
+            seconds = " / ".join(span(m["seconds"][k], 0) for k in STAGES)
             lines.append(f"| {name} | {m['iteration']} | {span(m['force_rmse_meV_A'])} | "
                          f"{span(m['energy_rmse_meV_atom'], 2)} | {span(m.get('worst_basin_force_rmse_meV_A'))} | "
                          f"{span(m.get('coverage_cells'), 0)} | {span(m['n_labelled'], 1)} | "
@@ -68,20 +70,21 @@ def pair_lines(result: dict) -> list:
     return lines
 
 
-def render(result: dict) -> str:
-    """The whole comparison: what was compared, the tables, the pairs and the verdicts on the claims."""
+def render(result: dict, study) -> str:
+    """The whole comparison: what was compared, the tables, the pairs and the verdicts on ``study``'s claims."""
     c = result["config"]
     lines = [f"# Campaigns over {result['n_seeds']} seeds ({', '.join(map(str, result['seeds']))})", "",
              f"Preset {c.get('preset') or '–'}; samplers {', '.join(result['samplers'])}; {c['iterations']} "
              f"iteration{'s' if c['iterations'] != 1 else ''} of {c['walkers']} walks × {c['steps']} steps, "
              f"{c['select']} labels each; {c['temperature_K']:g} K. "
              f"Mean over seeds [95 % t-interval over seeds, n = {result['n_seeds']}].", "",
-             *iteration_table(result), *basin_table(result)]
+             *iteration_table(result, study.cells), *basin_table(result)]
     if result.get("basins_reached"):
-        lines += ["", "### Basins whose φ/ψ cells each sampler visited (per seed)", ""]
+        lines += ["", f"### {study.regions_name.capitalize()} whose {study.cells} each sampler visited (per seed)", ""]
         lines += [f"* {name}: " + "; ".join(", ".join(b) or "none" for b in seeds)
                   for name, seeds in result["basins_reached"].items()]
     lines += pair_lines(result)
-    lines += ["", "## The papers' claims", "", "Criteria: see skmd.al.over_seeds_claims.", ""]
-    lines += [f"* ({key}) {v['claim']}: **{v['verdict']}**. {v['summary']}." for key, v in result["claims"].items()]
+    if result["claims"]:
+        lines += ["", "## The papers' claims", "", f"Criteria: see {study.criteria}.", ""]
+        lines += [f"* ({key}) {v['claim']}: **{v['verdict']}**. {v['summary']}." for key, v in result["claims"].items()]
     return "\n".join(lines) + "\n"

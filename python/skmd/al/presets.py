@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .config import read_yaml
+
 PRESET_DIR = Path(__file__).resolve().parents[1] / "data" / "presets"
 PATH_SETTINGS = ("structures", "test", "model", "replay")
 
@@ -28,7 +30,6 @@ def preset_path(name: str) -> Path:
 
 def read_preset(name: str) -> dict:
     """The settings of preset ``name``, its file paths made absolute, and ``preset`` set to its name."""
-    from .config import read_yaml  # noqa: PLC0415
     path = preset_path(name)
     settings = read_yaml(path)
     for key in PATH_SETTINGS:

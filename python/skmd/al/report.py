@@ -1,112 +1,23 @@
-"""What a campaign leaves in ``out``: ``training_set.extxyz`` (every label, REF_ keys, merged),
-``test_set.extxyz``, ``results.json`` (per sampler and iteration: labels, oracle calls, test errors in
-the units of :data:`skmd.atoms.scoring.UNITS`, uncertainty stops, wall time per stage; ``final_model``),
-and ``report.md`` with ``learning_curves.png``."""
+"""``report.md``: a campaign's results (:mod:`skmd.al.results`) in plain words and tables, and the
+one-line sentences the campaign logs as it goes."""
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict
 from pathlib import Path
 
-from ..atoms.scoring import QUANTITY, UNITS, WORST_BASIN_KEY
-from ..tools.rundir import write_json
-from .invocations import close_invocation
-
-#: seconds per stage of a sampler's iteration in metrics.json: its walks, its labels, its trainings summed, its scoring
-STAGES = ("sample_s", "label_s", "train_s", "score_s")
+from ..tools.error_units import QUANTITY, UNITS, WORST_BASIN_KEY
+from .learning import sentence
 
 
-def _labels_of(campaign, name: str, k: int) -> list:
-    from ..atoms.store import read_frames  # noqa: PLC0415
-    selected = read_frames(campaign.folder(name, k) / "selected.extxyz")
-    frames = campaign.store.results(f"{name}/iter{k:02d}", len(selected))[0]
-    for frame in frames:
-        frame.info["skmd_source"] = f"{name}/iter{k:02d}"
-    return frames
-
-
-def write_outputs(campaign, loop, test, started: float, timing: dict) -> dict:
-    """Write the training set, the test set, results.json and the report; return the results."""
-    from ..atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
-    c, out = campaign.config, campaign.out
-    everything = []
-    for kind in ("train", "calibration"):
-        for frame in read_frames(out / "start" / f"{kind}.extxyz"):
-            frame.info["skmd_source"] = f"start/{kind}"
-            everything.append(frame)
-    initial = json.loads((out / "model0" / "score.json").read_text())
-    results = {"config": asdict(c), "units": UNITS, "test_frames": len(test), "initial": _without_per_frame(initial),
-               "samplers": {}, "skmd_regime": campaign.skmd_regime}
-    per_frame = {"start": initial["per_frame"]}         # per-test-frame errors of the final models
-    for sampler in campaign.samplers:
-        iterations = [json.loads((campaign.folder(sampler.name, k) / "metrics.json").read_text())
-                      for k in range(1, c.iterations + 1)]
-        per_frame[sampler.name] = iterations[-1]["per_frame"]
-        for k in range(1, c.iterations + 1):
-            everything += _labels_of(campaign, sampler.name, k)
-        final = loop.models(sampler, c.iterations)[0]
-        results["samplers"][sampler.name] = {
-            "iterations": [_without_per_frame(m) for m in iterations], "final_model": str(final),
-            "stage_share": _stage_share(iterations)}
-    results["comparisons_final"] = final_comparisons(per_frame, test, c.seed)
-    traces = trace_summaries(campaign)
-    for name, summary in traces.items():
-        results["samplers"][name]["visited"] = summary
-    atomic_write_frames(out / "training_set.extxyz", everything)
-    atomic_write_frames(out / "test_set.extxyz", test)
-    results["final_model"] = {name: r["final_model"] for name, r in results["samplers"].items()}
-    results["oracle_calls"] = campaign.store.oracle_calls
-    results["training_set"] = {"path": str(out / "training_set.extxyz"), "frames": len(everything)}
-    results["wall_s_this_run"] = time.perf_counter() - started
-    runs = close_invocation(out, results["wall_s_this_run"], finished=True)
-    results["wall_s"] = sum(r["wall_s"] or 0.0 for r in runs)   # every invocation, interrupted ones included
-    results["invocations"] = len(runs)
-    results["timing"] = timing
-    results["selector"] = getattr(campaign.selector, "__name__", type(campaign.selector).__name__)
-    write_json(out / "results.json", results)
-    from .figures import learning_curves  # noqa: PLC0415
-    learning_curves(out / "learning_curves.png", results)
-    (out / "report.md").write_text(report_text(results))
-    return results
-
-
-def final_comparisons(per_frame: dict, test, seed: int) -> dict:
-    """Every pair of final models (and the starting one) on per-test-frame errors (``per_frame``: name →
-    a score's ``per_frame``; :func:`skmd.tools.stats.compare_models`): median paired difference with its
-    95 % bootstrap interval over test frames (within basins where the frames carry a ``basin``), Wilcoxon p,
-    Holm-adjusted. One campaign: the intervals speak to the test set's sampling error, not to run-to-run
-    variation."""
-    from ..tools.stats import compare_models  # noqa: PLC0415
-    strata = [f.info["basin"] for f in test] if all("basin" in f.info for f in test) else None
-    return compare_models(per_frame, seed=seed, strata=strata)
-
-
-def trace_summaries(campaign) -> dict:
-    """{sampler: summary of its collective-variable trace} (:mod:`skmd.al.traces`); empty without a trace."""
-    from .samplers import load_trace  # noqa: PLC0415
-    from .traces import summarize  # noqa: PLC0415
-    c = campaign.config
-    cv = load_trace(c.trace)
-    if cv is None:
-        return {}
-    return {s.name: summarize(cv, [json.loads((campaign.folder(s.name, k) / "sampling.json").read_text())
-                                   .get("trace", []) for k in range(1, c.iterations + 1)], seed=c.seed)
-            for s in campaign.samplers}
-
-
-def _without_per_frame(metrics: dict) -> dict:
-    return {key: value for key, value in metrics.items() if key != "per_frame"}
-
-
-def _stage_share(iterations) -> list:
-    """Per iteration, the share of the sampler's time spent sampling, labelling, training and scoring."""
-    shares = []
-    for m in iterations:
-        seconds = {stage: float(m.get(stage, 0.0)) for stage in STAGES}
-        total = sum(seconds.values()) or 1.0
-        shares.append({stage.removesuffix("_s"): round(value / total, 3) for stage, value in seconds.items()})
-    return shares
+def errors_line(errors: dict) -> str:
+    """A score's test errors in words (energy, forces, stress where scored, the worst basin where there are basins)."""
+    line = (f"test RMSE energy {errors['energy_rmse_meV_atom']:.1f} meV/atom, "
+            f"forces {errors['force_rmse_meV_A']:.1f} meV/Å")
+    if "stress_rmse_meV_A3" in errors:
+        line += f", stress {errors['stress_rmse_meV_A3']:.2f} meV/Å³"
+    if "worst_basin" in errors:
+        worst = errors["worst_basin"]
+        line += f"; worst basin {worst['basin']} (forces {worst['force_rmse_meV_A']:.1f} meV/Å)"
+    return line
 
 
 def report_text(results) -> str:
@@ -134,7 +45,6 @@ def report_text(results) -> str:
                          + " | ".join(f"{m[k]:.2f}" for k in keys)
                          + f" | {m.get('threshold_stops', 0)}/{m['n_candidates']} | "
                          + "/".join(f"{share[s]:.0%}" for s in ("sample", "label", "train", "score")) + " |")
-    from .learning import sentence  # noqa: PLC0415
     lines += ["", "## Learning check", "",
               "Each new model against the previous one on validation labels that neither trained on "
               "(see skmd.al.learning):", ""]

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..atoms.mace_models import load_mace
+from ..atoms.parallel import MACEFactory
+from ..tools.selection import furthest_point_sampling
+from ..uncertainty import GradientUncertainty
 from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS
+from ..uncertainty.selection import select_batch
 
 
 @dataclass
@@ -34,7 +39,6 @@ class SelectionContext:
     def calculator(self):
         """The model's calculator, built once per context (building a MACE takes seconds)."""
         if self._calculator is None:
-            from ..atoms.parallel import MACEFactory  # noqa: PLC0415
             self._calculator = MACEFactory(str(self.model_path))()
         return self._calculator
 
@@ -45,7 +49,6 @@ class SelectionContext:
 
 
 def fps(candidates, n_select: int, context: SelectionContext) -> list:
-    from ..tools.selection import furthest_point_sampling  # noqa: PLC0415
     existing = context.descriptors(context.seen) if context.seen else None
     picks = furthest_point_sampling(context.descriptors(candidates), min(n_select, len(candidates)), existing=existing)
     return [int(i) for i in picks]
@@ -55,9 +58,6 @@ def uncertainty_selector(method: str):
     """A selector running ``method`` of :func:`skmd.uncertainty.selection.select_batch` on gradient features."""
 
     def select(candidates, n_select: int, context: SelectionContext) -> list:
-        from ..atoms.mace_models import load_mace  # noqa: PLC0415
-        from ..uncertainty import GradientUncertainty  # noqa: PLC0415
-        from ..uncertainty.selection import select_batch  # noqa: PLC0415
         gradient = GradientUncertainty(load_mace(context.model_path), n_features=context.n_features,
                                        seed=context.seed, layers=context.feature_layers)
         train_features = gradient.add_training(context.seen)

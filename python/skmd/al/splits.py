@@ -23,11 +23,11 @@ def split_labels(train: list, calibration: list, labelled: list, config, k: int)
             calibration + [labelled[i] for i in sorted(held)])
 
 
-def validation(config, folder) -> dict:
-    """The trainer's keyword for its early-stopping set: ``valid_file`` (the calibration labels) when the
-    calibration split is random, else nothing (the trainer holds out ``valid_fraction`` itself; the built-in
-    one by :func:`early_stopping_split`)."""
-    return {"valid_file": folder / "calibration.extxyz"} if config.calibration == "random" else {}
+def validation(config, calibration_file) -> dict:
+    """The trainer's keyword for its early-stopping set: ``valid_file`` (``calibration_file``, the held-out
+    labels) when the calibration split is random, else nothing (the trainer holds out ``valid_fraction``
+    itself; the built-in one by :func:`early_stopping_split`)."""
+    return {"valid_file": calibration_file} if config.calibration == "random" else {}
 
 
 def early_stopping_split(frames: list, valid_fraction: float, seed: int) -> tuple[list, list]:

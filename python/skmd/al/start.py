@@ -10,13 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
+from ase.io import read
 
 from ..tools.checks import finite_structure
+from ..tools.labels import reference_labels
 
 
 def read_structures(path) -> list:
     """Every frame of ``path`` (any format ASE reads) as ``Atoms``; ValueError in one line if it cannot."""
-    from ase.io import read  # noqa: PLC0415
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no structure file at {path}")
@@ -52,7 +54,6 @@ def check_structures(frames, npt: bool) -> bool:
 
 def check_labelled(frames, path, stress: bool) -> None:
     """ValueError unless every frame of a test file carries reference energy and forces (and stress)."""
-    from ..tools.labels import reference_labels  # noqa: PLC0415
     for index, atoms in enumerate(frames):
         try:
             label = reference_labels(atoms)
@@ -64,7 +65,7 @@ def check_labelled(frames, path, stress: bool) -> None:
 
 def perturbed_copies(structures, n_frames: int, displacement_A: float, strain: float, seed: int) -> list:
     """``n_frames`` copies of the structures in turn, with Gaussian displacements (Å) and, for periodic
-    cells, a symmetric Gaussian strain (relative), seeded; ``info["skmd_start"]`` names the source frame."""
+    cells, a symmetric Gaussian strain (relative), seeded; ``info["skmd_structure"]`` is the index of the structure each copies."""
     rng = np.random.default_rng([seed, 11])
     frames = []
     for index in range(n_frames):
@@ -75,7 +76,7 @@ def perturbed_copies(structures, n_frames: int, displacement_A: float, strain: f
             eps = strain * rng.standard_normal((3, 3))
             atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.5 * (eps + eps.T)), scale_atoms=True)
         atoms.positions = atoms.positions + displacement_A * rng.standard_normal(atoms.positions.shape)
-        atoms.info["skmd_start"] = source
+        atoms.info["skmd_structure"] = source
         frames.append(atoms)
     return frames
 
@@ -88,13 +89,12 @@ REPEAT_RATTLE_A = 0.01
 def bare_copies(frames, n_frames: int, seed: int) -> list:
     """``n_frames`` walker starts drawn from ``frames`` in a seeded random order (cycled when there are fewer,
     each repeat rattled by ``REPEAT_RATTLE_A``), as bare structures: numbers, positions, cell and periodicity
-    only (no labels, no calculator)."""
-    from ase import Atoms  # noqa: PLC0415
+    only (no labels, no calculator); ``info["skmd_walker"]`` is the walker's index."""
     if not frames:
         raise ValueError("no frames to start the walkers from")
     order = np.random.default_rng([seed, 19]).permutation(len(frames))
     picks = [frames[order[index % len(frames)]] for index in range(n_frames)]
-    starts = [Atoms(numbers=f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc, info={"skmd_start": i})
+    starts = [Atoms(numbers=f.numbers, positions=f.positions, cell=f.cell, pbc=f.pbc, info={"skmd_walker": i})
               for i, f in enumerate(picks)]
     for index in range(len(frames), n_frames):
         rattle_repeat(starts[index], seed, index)
@@ -119,3 +119,19 @@ def split_indices(n: int, fractions: dict, seed: int) -> dict:
         raise ValueError(f"{n} labelled frames are too few to hold out {', '.join(fractions)} and still train")
     split["rest"] = sorted(int(i) for i in order[start:])
     return split
+
+
+def replace_dropped(ensemble: list, dropped: list, seed: int = 0) -> tuple[list, list]:
+    """The walkers to go on from: each walker whose walk was dropped (diverged) is replaced by a copy of a
+    surviving walker's end point, in turn, rattled (:func:`rattle_repeat`) so that no two walkers coincide
+    (SKMD's kernel refuses identical members), and a start that diverges is not tried again in the next
+    iteration; returns (ensemble, indices replaced). With no survivor the ensemble is returned as is."""
+    bad = sorted({int(d["particle"]) for d in dropped if d.get("particle") is not None})
+    good = [i for i in range(len(ensemble)) if i not in bad]
+    if not bad or not good:
+        return list(ensemble), []
+    ensemble = list(ensemble)
+    for n, i in enumerate(bad):
+        ensemble[i] = ensemble[good[n % len(good)]].copy()
+        rattle_repeat(ensemble[i], seed, i)
+    return ensemble, bad

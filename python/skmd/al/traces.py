@@ -13,6 +13,7 @@ import numpy as np
 
 from ..atoms.observers import per_walk
 from ..tools.checks import positive_int
+from ..tools.stats import summarize as interval
 
 
 class Trace:
@@ -56,7 +57,6 @@ class CellVolume:
         return [float(atoms.get_volume())]
 
     def summary(self, traces, seed: int = 0) -> dict:
-        from ..tools.stats import summarize as interval  # noqa: PLC0415
         walks = [w[:, 0] for t in traces for w in per_walk(t)]
         spans = [float(w.max() - w.min()) for w in walks if len(w)]
         values = np.concatenate(walks) if walks else np.empty(0)

@@ -15,7 +15,22 @@ validation (early-stopping) set instead, so a trainer used with it takes that ke
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..atoms.store import atomic_write_frames, read_frames
+from ..atoms.training import (
+    FinetuneSettings,
+    SurrogateSettings,
+    check_dtype,
+    finetune,
+    train_surrogate,
+)
+from ..tools.device import resolve_device
+from ..tools.threads import resolve_threads
+from .run_dir import RunDir
+from .splits import early_stopping_split
 
 
 @dataclass(frozen=True)
@@ -41,7 +56,6 @@ class MACETrainer:
     keep_files: bool = False  # keep mace's pickles and checkpoints in work_dir (skmd reads only the .safetensors)
 
     def __post_init__(self):
-        from ..atoms.training import check_dtype  # noqa: PLC0415
         check_dtype(self.dtype)
 
     def __call__(self, base, train_file, work_dir, seed: int, valid_file=None):
@@ -51,7 +65,6 @@ class MACETrainer:
         return trained
 
     def _train(self, base, train_file, work_dir, seed: int, valid_file=None):
-        from ..atoms.training import FinetuneSettings, SurrogateSettings, finetune, train_surrogate  # noqa: PLC0415
         if valid_file is None:
             train_file, valid_file = self.early_stopping_files(train_file, work_dir)
         if base is None or self.mode == "scratch":
@@ -71,9 +84,6 @@ class MACETrainer:
         """(fit file, valid file) in ``work_dir`` from :func:`~skmd.al.splits.early_stopping_split` of
         ``train_file``; (``train_file``, None), mace's own split, where no batch is large enough to give one
         (and where ``train_file`` is missing, so that the training reports it after checking the base model)."""
-        from pathlib import Path  # noqa: PLC0415
-        from ..atoms.store import atomic_write_frames, read_frames  # noqa: PLC0415
-        from .splits import early_stopping_split  # noqa: PLC0415
         if not Path(train_file).is_file():
             return train_file, None
         fit, valid = early_stopping_split(read_frames(train_file), self.valid_fraction, self.split_seed)
@@ -90,12 +100,9 @@ def builtin_trainer(config, e0s: dict) -> MACETrainer:
     """The :class:`MACETrainer` a :class:`~skmd.al.config.CampaignConfig` describes. Multi-head fine-tuning
     replays ``config.replay``, or, for a surrogate the campaign trained itself, its own training labels
     (``<out>/start/train.extxyz``)."""
-    from pathlib import Path  # noqa: PLC0415
-    from ..tools.device import resolve_device  # noqa: PLC0415
-    from ..tools.threads import resolve_threads  # noqa: PLC0415
     replay = None
     if config.finetune == "multihead":
-        replay = config.replay or str(Path(config.out) / "start" / "train.extxyz")
+        replay = config.replay or str(RunDir(config.out).start_file("train"))
     return MACETrainer(mode=config.finetune, e0s=dict(e0s), epochs=config.finetune_epochs,
                        scratch_epochs=config.surrogate_epochs, channels=config.model_channels,
                        valid_fraction=config.valid_fraction, stress_weight=config.stress_weight if config.npt else 0.0,
@@ -108,8 +115,6 @@ def prune_training_files(work_dir) -> None:
     """Remove what mace_run_train leaves in ``work_dir`` and skmd never reads: its ``.model`` pickles (the
     trained model, compiled copies, the foundation model it started from), ``checkpoints/`` and
     ``results/``. The safe model, mace's logs and the data files stay."""
-    import shutil  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
     work_dir = Path(work_dir)
     for pickle in work_dir.glob("*.model"):
         pickle.unlink(missing_ok=True)
@@ -118,11 +123,14 @@ def prune_training_files(work_dir) -> None:
 
 
 def kept(trained, final):
-    """Move a trained model to ``final`` atomically (a crash leaves either nothing or the whole file)."""
-    import shutil  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-    final = Path(final)
+    """Put a trained model at ``final`` atomically (a crash leaves either nothing or the whole file): moved
+    when it was trained inside ``final``'s folder (the campaign's own training folder: one copy on disk),
+    copied from anywhere else (a file a user's trainer returned stays where it is)."""
+    trained, final = Path(trained), Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(trained, final.with_suffix(".tmp"))
-    final.with_suffix(".tmp").replace(final)
+    if final.parent.resolve() in trained.resolve().parents:
+        trained.replace(final)
+    else:
+        shutil.copyfile(trained, final.with_suffix(".tmp"))
+        final.with_suffix(".tmp").replace(final)
     return final

@@ -10,6 +10,9 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
+from ..tools.stats import summarize
+from .observers import per_walk
+
 _C7EQ = (
     ("C", 2.9184, 1.2181, -0.1341),
     ("C", 2.0272, 0.0567, -0.4789),
@@ -121,8 +124,6 @@ class PhiPsi:
         return ramachandran(atoms).tolist()
 
     def summary(self, traces, seed: int = 0) -> dict:
-        from .observers import per_walk  # noqa: PLC0415
-        from ..tools.stats import summarize  # noqa: PLC0415
         maps = [visited_cells(t[:, 1:], self.cell_deg) for t in traces]
         cumulative, pooled = np.zeros((int(360 / self.cell_deg),) * 2, bool), []
         for cells in maps:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
+from ase.build import bulk
 
 #: GFN1-xTB lattice constant of diamond silicon (Å): the stress vanishes there.
 SI_LATTICE = 5.70
@@ -17,7 +18,6 @@ CO2_LATTICE, CO2_BOND = 5.47, 1.141
 
 def silicon_cell() -> Atoms:
     """Diamond silicon, the 8-atom cubic cell at :data:`SI_LATTICE` (periodic in 3D)."""
-    from ase.build import bulk  # noqa: PLC0415
     return bulk("Si", "diamond", a=SI_LATTICE, cubic=True)
 
 

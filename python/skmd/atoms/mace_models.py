@@ -10,6 +10,8 @@ import torch
 from e3nn import o3
 from mace import modules
 
+from .model_files import load_model, save_model, write_training_pickle
+
 DEFAULT_ELEMENTS = (1, 6, 7, 8)
 
 
@@ -45,7 +47,6 @@ def _scale_shift_mace(block, r_max, num_interactions, z, irreps, energies, avg_n
 
 def save_mace(model: torch.nn.Module, path) -> Path:
     """Save ``model`` to ``path`` (``*.safetensors``) in skmd's safe format (see :mod:`skmd.atoms.model_files`)."""
-    from .model_files import save_model  # noqa: PLC0415
     return save_model(model, path)
 
 
@@ -56,7 +57,6 @@ def load_mace(path, device: str = "cpu", trusted: bool = False) -> torch.nn.Modu
     Reading a pickle runs any code it holds, so an untrusted one raises
     :class:`~skmd.atoms.model_files.UntrustedModelError` (a ``ValueError``) before anything in it is unpickled.
     """
-    from .model_files import load_model  # noqa: PLC0415
     return load_model(path, device=device, trusted=trusted)
 
 
@@ -65,5 +65,4 @@ def export_mace(path, out) -> Path:
     pickle that mace's ``MACECalculator(model_paths=out)``, ``mace_run_train --foundation_model`` and mace's
     tools (``mace_create_lammps_model``, ``mace_eval_configs``) read. Same energies and forces as skmd's
     calculator; the file is a pickle, as every ``.model`` is."""
-    from .model_files import write_training_pickle  # noqa: PLC0415
     return write_training_pickle(path, out)

@@ -19,11 +19,24 @@ Any other file (a foundation model, a colleague's ``.model``) is a pickle and is
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 import struct
 import threading
+import warnings
 from pathlib import Path
+
+from ..tools import mace_first  # noqa: F401  (imports mace quietly, before e3nn)
+import mace
+import numpy as np
+import torch
+from e3nn import o3
+from mace import modules
+from mace.modules import blocks
+from mace.tools.scripts_utils import extract_config_mace_model, remove_pt_head
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 FORMAT = "skmd-mace/1"
 SUFFIX = ".safetensors"
@@ -103,7 +116,6 @@ def load_model(path, device: str = "cpu", trusted: bool = False):
         return _load_safe(path).to(device)   # safetensors and JSON only, whatever the file holds by now
     if not trusted or not looks_pickled(path):   # decided here, at the one torch.load, not by an earlier check
         raise untrusted(path)
-    import torch  # noqa: PLC0415
     with _BUILD_LOCK:
         try:
             model = torch.load(path, map_location=device, weights_only=False)
@@ -116,10 +128,6 @@ def load_model(path, device: str = "cpu", trusted: bool = False):
 
 def save_model(model, path) -> Path:
     """Write ``model`` (a mace ``ScaleShiftMACE``) to ``path`` (``*.safetensors``) in skmd's safe format."""
-    from ..tools import mace_first  # noqa: F401, PLC0415  (imports mace quietly, before e3nn)
-    import mace  # noqa: PLC0415
-    from mace.tools.scripts_utils import extract_config_mace_model  # noqa: PLC0415
-    from safetensors.torch import save_file  # noqa: PLC0415
     path = Path(path)
     if path.suffix != SUFFIX:
         raise ValueError(f"skmd writes models as {SUFFIX} files (a .model file is mace's pickle), got {path}")
@@ -149,7 +157,6 @@ def convert_model(source, target, trusted: bool = False) -> Path:
 def write_training_pickle(safe_path, pickle_path) -> Path:
     """The ``.model`` pickle ``mace_run_train --foundation_model`` reads, written from the safe file
     ``safe_path`` (never from a foreign pickle): the module rebuilt from mace's classes, saved with torch."""
-    import torch  # noqa: PLC0415
     check_readable(safe_path, trusted=False)
     pickle_path = Path(pickle_path)
     pickle_path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,9 +189,6 @@ def adopt_trained(mace_output, target, head: str | None = None) -> Path:
 def _one_head(model, head: str):
     """A single-head copy of the multi-head ``model`` holding ``head`` alone (mace's ``remove_pt_head``);
     ``model`` itself when ``head`` is its only head."""
-    from ..tools import mace_first  # noqa: F401, PLC0415  (imports mace quietly, before e3nn)
-    import torch  # noqa: PLC0415
-    from mace.tools.scripts_utils import remove_pt_head  # noqa: PLC0415
     heads = list(getattr(model, "heads", []))
     if head not in heads:
         raise ValueError(f"the trained model has heads {heads}, not {head!r}")
@@ -200,11 +204,6 @@ def _one_head(model, head: str):
 
 
 def _load_safe(path: Path):
-    from ..tools import mace_first  # noqa: F401, PLC0415  (imports mace quietly, before e3nn)
-    import torch  # noqa: PLC0415
-    from mace import modules  # noqa: PLC0415
-    from safetensors import safe_open  # noqa: PLC0415
-    from safetensors.torch import load_file  # noqa: PLC0415
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata()
     if metadata.get("model_class") != MODEL_CLASS:
@@ -233,7 +232,6 @@ def _load_safe(path: Path):
 
 def _quietly(build, kwargs):
     """``build(**kwargs)`` (a model class, or mace's head selection) without e3nn's TorchScript warnings."""
-    import warnings  # noqa: PLC0415
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return build(**kwargs)
@@ -241,10 +239,6 @@ def _quietly(build, kwargs):
 
 def _encode(value, key: str):
     """A config value as JSON: irreps, arrays, mace block classes and gate functions tagged."""
-    import inspect  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
-    import torch  # noqa: PLC0415
-    from e3nn import o3  # noqa: PLC0415
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, o3.Irreps):   # a tuple, so before lists and tuples
@@ -266,10 +260,6 @@ def _encode(value, key: str):
 
 def _decode(value, key: str):
     """Inverse of :func:`_encode`; names resolve only among mace's blocks and :data:`GATES`."""
-    import numpy as np  # noqa: PLC0415
-    import torch  # noqa: PLC0415
-    from e3nn import o3  # noqa: PLC0415
-    from mace.modules import blocks  # noqa: PLC0415
     if isinstance(value, list):
         return [_decode(item, key) for item in value]
     if not isinstance(value, dict):

@@ -16,6 +16,8 @@ rule and :func:`as_observer` turns it into its observer here.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..md.rules import AdaptiveStop, FixedSteps, Periodic, UncertaintyThreshold
@@ -185,7 +187,6 @@ class UncertaintyStop:
         """Warn (one line, with the numbers) when starting structures already lie above a threshold:
         their walkers would stop at the first check and yield the start again. ``calculator`` gives
         the same calibrated uncertainties the walk reads. Returns the starts' (u, max atomic u)."""
-        import warnings  # noqa: PLC0415
         levels = []
         for start in starts:
             atoms = start.copy()

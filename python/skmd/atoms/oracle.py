@@ -23,11 +23,13 @@ number of electrons. :class:`~skmd.atoms.LabelStore` runs the same check before 
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
 from ase import Atoms
+from ase.io import write
 
 from ..tools.checks import finite_structure
 from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY  # noqa: F401  (re-exported)
@@ -40,14 +42,14 @@ def gfn2_xtb(charge: int | None = None, multiplicity: int | None = None):
         charge: total charge in e (None: tblite's default, the sum of the initial charges, 0).
         multiplicity: 2S + 1 (None: tblite's default from the initial magnetic moments).
     """
-    from tblite.ase import TBLite  # noqa: PLC0415
+    from tblite.ase import TBLite  # noqa: PLC0415  lazy: tblite is needed only by the xTB oracles (atoms extra; any ASE calculator may label)
     return TBLite(method="GFN2-xTB", charge=charge, multiplicity=multiplicity, verbosity=0)
 
 
 def gfn1_xtb(charge: int | None = None, multiplicity: int | None = None):
     """GFN1-xTB from tblite (energy, forces, and stress under periodic boundaries): the oracle of the
     periodic presets (diamond Si, dry ice). Arguments as :func:`gfn2_xtb`."""
-    from tblite.ase import TBLite  # noqa: PLC0415
+    from tblite.ase import TBLite  # noqa: PLC0415  lazy: tblite is needed only by the xTB oracles (atoms extra; any ASE calculator may label)
     return TBLite(method="GFN1-xTB", charge=charge, multiplicity=multiplicity, verbosity=0)
 
 
@@ -55,7 +57,6 @@ def oracle_name(factory) -> str:
     """The identity of a calculator factory as a run records it: ``"module:qualified.name"``
     (e.g. ``"skmd.atoms.oracle:gfn2_xtb"``, ``"ase.calculators.emt:EMT"``), with the arguments of a
     ``functools.partial``; otherwise the factory's repr."""
-    import functools  # noqa: PLC0415
     if isinstance(factory, functools.partial):
         arguments = [repr(a) for a in factory.args] + [f"{k}={v!r}" for k, v in sorted(factory.keywords.items())]
         return f"{oracle_name(factory.func)}({', '.join(arguments)})"
@@ -214,5 +215,4 @@ def _result(future):
 
 def write_extxyz(path, frames) -> None:
     """Append labelled frames to an extxyz file that MACE's training reads."""
-    from ase.io import write  # noqa: PLC0415
     write(str(path), list(frames), format="extxyz", append=True)

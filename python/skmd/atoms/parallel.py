@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from ..tools.checks import positive_int
 from ..tools.device import check_device, resolve_device
 from ..tools.threads import task_threads
+from .calculator import MACEDescriptorCalculator
+from .committee_bias import CommitteeBias
 from .divergence import DivergenceCheck
 from .drivers import IndependentWalkers
+from .mace_models import load_mace
 from .round_robin import RoundRobin
 from .tasks import run_tasks
 
@@ -42,8 +45,6 @@ class MACEFactory:
         check_device(self.device)
 
     def __call__(self):
-        from .calculator import MACEDescriptorCalculator  # noqa: PLC0415  (torch-heavy, in the worker)
-        from .mace_models import load_mace  # noqa: PLC0415
         device = resolve_device(self.device)
         return MACEDescriptorCalculator(load_mace(self.model_path, device=device), dtype=self.dtype, device=device)
 
@@ -63,7 +64,6 @@ class CommitteeFactory:
         check_device(self.device)
 
     def __call__(self):
-        from .committee_bias import CommitteeBias  # noqa: PLC0415
         return CommitteeBias([MACEFactory(str(path), self.dtype, self.device)() for path in self.model_paths],
                              A=self.A, B=self.B)
 

@@ -7,29 +7,24 @@ summary RMSEs pool every component of every frame. Labels are read through
 :func:`skmd.tools.labels.reference_labels` (REF_ keys, or a SinglePointCalculator's results).
 
 When every frame carries ``info["basin"]`` (the shipped alanine-dipeptide test set does), the score
-also holds ``per_basin`` (basin → ``n_frames`` and the RMSEs of :data:`BASIN_KEYS`, pooled as above
-over that basin's frames) and ``worst_basin``, the basin of the largest :data:`WORST_BASIN_KEY`: the
+also holds ``per_basin`` (basin → ``n_frames`` and the RMSEs of :data:`~skmd.tools.error_units.BASIN_KEYS`, pooled as above
+over that basin's frames) and ``worst_basin``, the basin of the largest :data:`~skmd.tools.error_units.WORST_BASIN_KEY`: the
 "uniformly accurate" measure of uncertainty-biased MD (an error bound over every region, not an average).
 """
 from __future__ import annotations
 
 import numpy as np
 
-#: summary key → unit, the one place the error names and units are defined
-UNITS = {"energy_rmse_meV_atom": "meV/atom", "force_rmse_meV_A": "meV/Å", "stress_rmse_meV_A3": "meV/Å³"}
-#: summary key → the per-frame quantity it pools (a key of ``score(...)["per_frame"]``, same unit)
-QUANTITY = {"energy_rmse_meV_atom": "energy", "force_rmse_meV_A": "forces", "stress_rmse_meV_A3": "stress"}
-#: the summary keys also given per basin, and the one whose largest basin is the worst basin
-BASIN_KEYS, WORST_BASIN_KEY = ("energy_rmse_meV_atom", "force_rmse_meV_A"), "force_rmse_meV_A"
-#: the ``info`` key that names a test frame's basin
-BASIN_INFO = "basin"
+from ..tools.error_units import BASIN_INFO, WORST_BASIN_KEY
+from ..tools.labels import reference_labels
+from ..tools.threads import task_threads
+from .batching import evaluate_many
+from .parallel import MACEFactory
 
 
 def frame_errors(calculator, frames) -> dict:
     """{"energy": (n,), "forces": (n,), "stress": (n,) if labelled} per-frame errors (see the module).
     The frames go through the calculator in collated batches where it allows (:mod:`.batching`)."""
-    from ..tools.labels import reference_labels  # noqa: PLC0415
-    from .batching import evaluate_many  # noqa: PLC0415
     per_frame = {"energy": [], "forces": [], "stress": []}
     squares = {"forces": [0.0, 0], "stress": [0.0, 0]}
     labels = [reference_labels(frame) for frame in frames]
@@ -54,7 +49,7 @@ def frame_errors(calculator, frames) -> dict:
 
 
 def score(calculator, frames) -> dict:
-    """The summary RMSEs (keys of :data:`UNITS`), ``n_frames`` and ``per_frame`` (lists) on labelled ``frames``."""
+    """The summary RMSEs (keys of :data:`skmd.tools.error_units.UNITS`), ``n_frames`` and ``per_frame`` (lists) on labelled ``frames``."""
     if not frames:
         raise ValueError("no labelled frames to score on")
     errors = frame_errors(calculator, frames)
@@ -97,7 +92,5 @@ def by_basin(per_frame: dict, basins: list, n_atoms: list) -> dict:
 def score_model_file(model_path, frames, threads: int = 1, device: str = "cpu") -> dict:
     """:func:`score` of the model stored at ``model_path`` (skmd's safe format) on ``device`` ("cpu" or
     "cuda"), with ``threads`` torch threads for its duration (``os.environ`` untouched); a task for any executor."""
-    from ..tools.threads import task_threads  # noqa: PLC0415
-    from .parallel import MACEFactory  # noqa: PLC0415
     with task_threads(threads):
         return score(MACEFactory(str(model_path), device=device)(), frames)

@@ -126,7 +126,8 @@ class LabelStore:
         labelled, failures = self.results(job, len(frames))
         if failures:
             warnings.warn(f"labelling {job!r}: {failure_summary(failures, len(frames))}; a rerun with "
-                          "--retry-failed sends them again", stacklevel=2)
+                          "--retry-failed sends them again, unless the stage that uses them has finished by then",
+                          stacklevel=2)
         return labelled, failures
 
     def _check_failures(self, job: str, n_frames: int) -> None:
@@ -135,6 +136,15 @@ class LabelStore:
             raise LabellingError(f"labelling {job!r} stopped: {failure_summary(failures, n_frames)}; "
                                  f"more than {self.max_failed_fraction:.0%} failed. Fix the oracle, then rerun "
                                  "with --retry-failed (LabelStore(..., retry_failed=True))")
+
+    def failed(self, job: str) -> dict:
+        """{index: the oracle's message} of the job's failed frames (interrupted ones left out: those are
+        sent again by themselves), read from the store without knowing the job's size."""
+        folder = self.root / job
+        found = {int(path.stem): path.read_text().strip() for path in sorted(folder.glob("*.failed"))} \
+            if folder.is_dir() else {}
+        return {index: reason for index, reason in found.items()
+                if not reason.startswith(INTERRUPTED.split(":")[0]) and not self._paths(job, index)[0].exists()}
 
     def results(self, job: str, n_frames: int, read: bool = True) -> tuple:
         """(labelled frames in order, {index: failure reason}) of a job (``read=False``: no frames)."""

@@ -28,7 +28,7 @@ def worker_died(error: BaseException) -> bool:
     if isinstance(error, (BrokenProcessPool, CancelledError)):
         return True
     try:
-        from distributed import KilledWorker  # noqa: PLC0415  (optional dependency)
+        from distributed import KilledWorker  # noqa: PLC0415  lazy: distributed is optional (the atoms extra's Dask executors)
     except ImportError:
         return False
     return isinstance(error, KilledWorker)
@@ -36,7 +36,7 @@ def worker_died(error: BaseException) -> bool:
 
 def _is_dask(executor) -> bool:
     try:
-        from distributed.cfexecutor import ClientExecutor  # noqa: PLC0415
+        from distributed.cfexecutor import ClientExecutor  # noqa: PLC0415  lazy: distributed is optional (the atoms extra's Dask executors)
     except ImportError:
         return False
     return isinstance(executor, ClientExecutor)

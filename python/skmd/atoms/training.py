@@ -40,6 +40,8 @@ from ase.io import iread
 
 from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY, reference_labels
 from ..tools.threads import thread_environment
+from .descriptors import MACEDescriptor
+from .mace_models import load_mace
 from .model_files import adopt_trained, check_readable, convert_model, is_safe_model, write_training_pickle
 from .training_data import replay_copy, replay_frames, training_size  # noqa: F401  (re-exported)
 from ..tools.training_settings import (FINETUNE_MODES, TRAINING_DTYPES,  # noqa: F401  (re-exported)
@@ -178,7 +180,6 @@ def foundation_e0s(foundation_model) -> dict:
     ``foundation_model`` is the pickle skmd itself wrote from a safe file (:func:`foundation_pickle`),
     which mace_run_train unpickles in full anyway.
     """
-    from .mace_models import load_mace  # noqa: PLC0415  (torch-heavy)
     model = load_mace(foundation_model, trusted=True)
     numbers = [int(z) for z in np.atleast_1d(model.atomic_numbers.detach().cpu().numpy())]
     energies = np.asarray(model.atomic_energies_fn.atomic_energies.detach().cpu().numpy(), float)
@@ -239,7 +240,6 @@ def foundation_pickle(model_file, work_dir, trusted: bool = False) -> Path:
 
 def rmse(model, frames) -> dict:
     """Total-energy RMSE (eV) and force-component RMSE (eV/Å) of ``model`` on labelled frames."""
-    from .descriptors import MACEDescriptor  # noqa: PLC0415  (torch-heavy)
     energy_errors, force_errors = [], []
     evaluator = MACEDescriptor(model)
     for frame in frames:

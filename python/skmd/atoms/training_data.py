@@ -6,7 +6,9 @@ from pathlib import Path
 
 from ase.io import iread
 
+from ..tools.checks import element_names
 from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY, reference_labels
+from .oracle import write_extxyz
 
 
 def training_size(path, n_frames: int, valid_fraction: float) -> int:
@@ -20,7 +22,6 @@ def training_size(path, n_frames: int, valid_fraction: float) -> int:
 
 def replay_copy(replay_file, target, elements, valid_fraction: float = 0.1, stress: bool = False) -> Path:
     """Write :func:`replay_frames` to ``target`` (extxyz) and return ``target``."""
-    from .oracle import write_extxyz  # noqa: PLC0415
     frames = replay_frames(replay_file, elements, valid_fraction, stress)
     target = Path(target)
     target.unlink(missing_ok=True)   # write_extxyz appends
@@ -34,7 +35,6 @@ def replay_frames(replay_file, elements, valid_fraction: float = 0.1, stress: bo
     frame labelled (REF_ keys or a calculator's results), every element among ``elements`` (the base
     model's, whose E0s ``pt_head`` takes), and enough frames for mace's training/validation split.
     Raises a one-line ValueError otherwise (a campaign's input check may call this before any work)."""
-    from ..tools.checks import element_names  # noqa: PLC0415
     path = Path(replay_file)
     if not path.is_file():
         raise ValueError(f"no replay file at {path}")

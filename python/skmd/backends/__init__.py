@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 
-from .julia_bridge import JuliaUnavailable
+from .julia_bridge import JuliaBackend, JuliaUnavailable
 from .reference import NUMPY, NumpyBackend  # noqa: F401  (re-exported)
 
 BACKENDS = ("auto", "numpy", "julia")
@@ -39,7 +39,6 @@ def get_backend(backend=None):
         return NUMPY            # the process that started this one found no Julia and said so once
     try:
         if _JULIA is None:
-            from .julia_bridge import JuliaBackend  # noqa: PLC0415
             _JULIA = JuliaBackend()
         return _JULIA
     except JuliaUnavailable as error:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import numpy_backend
+from .reference import NUMPY
 
 DEFAULT_TIMEOUT_S = 600.0
 PACKAGE = "SKMDCore"
@@ -85,7 +86,7 @@ def load_core():
         marker = _marker()
         if not marker.exists():
             _probe(float(os.environ.get("SKMD_JULIA_TIMEOUT", DEFAULT_TIMEOUT_S)))
-        from juliacall import Main as jl  # noqa: PLC0415  (starts Julia)
+        from juliacall import Main as jl  # noqa: PLC0415  lazy: importing juliacall starts Julia (seconds)
         jl.seval(f'Base.find_package("{PACKAGE}") === nothing && pushfirst!(LOAD_PATH, raw"{folder}")')
         jl.seval(f"using {PACKAGE}")
         loaded = str(jl.seval(f"string(Base.PkgId({PACKAGE}).uuid)"))
@@ -149,7 +150,6 @@ class JuliaBackend:
     def simulate(self, potential, x0, noise, *, descriptor=None, ens_jac=None, **params):
         spec = potential.spec(n_chains=len(x0))
         if spec is None or descriptor is not None or ens_jac is not None:
-            from .reference import NUMPY  # noqa: PLC0415
             return NUMPY.simulate(potential, x0, noise, descriptor=descriptor, ens_jac=ens_jac, **params)
         out = self._core.simulate(self._handle(spec), x0, noise, **params)
         names = ("x_end", "steps", "status", "acq_x", "acq_step", "n_acq", "values")

@@ -5,6 +5,10 @@ of them by its name (``temperature_K: 500``); flags given on the command line wi
 """
 from __future__ import annotations
 
+from ..al.config import FIELDS, UNSET, CampaignConfig, make_config, read_yaml
+from ..al.presets import preset_names, read_preset
+from ..tools.pool import process_pool
+
 #: flag → (CampaignConfig field, type, help) of the main settings; :func:`remaining_flags` adds the others
 FLAGS = {
     "--structures": ("structures", str, "starting structures: any file ASE reads (all frames are used)"),
@@ -36,7 +40,6 @@ FLAGS = {
 def remaining_flags() -> dict:
     """flag → (field, type, help) of every other setting of :class:`~skmd.al.config.CampaignConfig`
     (``start_frames`` as ``--start-frames``), so that each setting is a flag, as the module says."""
-    from ..al.config import FIELDS, CampaignConfig  # noqa: PLC0415  (no numpy: stays fast)
     # --threads is every command's own flag (skmd.cli.main); config_from_args reads it into the config
     given = {field for field, _, _ in FLAGS.values()} | {"trust_model", "keep_training_files", "extra", "preset",
                                                          "threads"}
@@ -50,7 +53,6 @@ def remaining_flags() -> dict:
 
 
 def add_command(sub) -> None:
-    from ..al.presets import preset_names  # noqa: PLC0415
     p = sub.add_parser("al", help="active learning on your own structures, model and oracle",
                        description="Active learning on your own system: sample (md, skmd, ubmd, udd), select, "
                                    "label with your oracle, fine-tune MACE, score; resumable.")
@@ -63,7 +65,6 @@ def add_command(sub) -> None:
 def optional(kind):
     """An argparse type for a setting whose default is None: ``none`` switches it off (kept as the text
     "none", which :func:`skmd.al.config.make_config` turns into None), anything else is ``kind``."""
-    from ..al.config import UNSET  # noqa: PLC0415  (no numpy: stays fast)
 
     def convert(text: str):
         return "none" if text.strip().lower() in UNSET else kind(text)
@@ -79,7 +80,6 @@ CAMPAIGN_THREADS_HELP = ("torch/BLAS threads of every sampling, scoring and trai
 
 def add_campaign_flags(p) -> None:
     """Every setting of a campaign as a flag, ``--config``, ``--trust-model`` and ``--retry-failed``."""
-    from ..al.config import CampaignConfig  # noqa: PLC0415  (no numpy: stays fast)
     p.add_argument("--config", default=None, help="YAML file setting any option by its name (flags win)")
     defaults = CampaignConfig()
     for flag, (name, kind, text) in FLAGS.items():
@@ -104,8 +104,6 @@ def add_campaign_flags(p) -> None:
 
 def config_from_args(args):
     """The validated campaign settings: the --config file, then the flags given."""
-    from ..al.config import make_config, read_yaml  # noqa: PLC0415
-    from ..al.presets import read_preset  # noqa: PLC0415
     from_preset = read_preset(args.preset) if args.preset else {}
     from_file = read_yaml(args.config) if args.config else {}
     every_flag = {**FLAGS, **remaining_flags()}
@@ -121,17 +119,16 @@ def config_from_args(args):
 
 def _executor(config):
     if config.dask_scheduler:
-        from distributed import Client  # noqa: PLC0415
+        from distributed import Client  # noqa: PLC0415  lazy: distributed is the atoms extra (only with --dask-scheduler)
         return Client(config.dask_scheduler).get_executor()
     if config.workers:
-        from ..tools.pool import process_pool  # noqa: PLC0415
         return process_pool(config.workers)
     return None
 
 
 def run(args) -> int:
     """Run the campaign the parsed ``args`` describe; print where the results are."""
-    from ..al.campaign import Campaign  # noqa: PLC0415
+    from ..al.campaign import Campaign  # noqa: PLC0415  lazy: skmd --help start-up (the campaign imports numpy, ase)
     config = config_from_args(args)
     campaign, executor = None, _executor(config)
     try:

@@ -5,6 +5,8 @@ mace's ``MACECalculator(model_paths="OUT.model")`` then runs it in any ASE dynam
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def add_command(sub) -> None:
     p = sub.add_parser("export", help="write a model of skmd's (.safetensors) as a mace .model for mace's tools",
@@ -17,8 +19,7 @@ def add_command(sub) -> None:
 
 
 def _main(args) -> int:
-    from pathlib import Path  # noqa: PLC0415
-    from ..atoms.mace_models import export_mace  # noqa: PLC0415
+    from ..atoms.mace_models import export_mace  # noqa: PLC0415  lazy: skmd --help start-up (mace imports torch)
     out = export_mace(args.model, args.out)
     print(f"wrote {out}: load it with mace.calculators.MACECalculator(model_paths={str(Path(out))!r}, device='cpu')")
     return 0

@@ -9,16 +9,24 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from pathlib import Path
+
+import skmd                                        # the package namespace is lazy: nothing heavy loads
+from skmd.tools.factories import EXTRA_OF_MODULE
+from skmd.tools.pool import one_line_warning
+from skmd.tools.threads import set_threads
+
+from . import al, al_compare, export, studies      # each command's parser; they import no numpy
 
 THREADS_HELP = ("torch/BLAS threads of this process and of each worker it starts (default: $SKMD_THREADS, "
                 "else 1; more threads than free cores slow MACE down several-fold)")
-from skmd.tools.factories import EXTRA_OF_MODULE  # noqa: E402  (import-free: the help stays fast)
 
 
 def _info(args) -> int:
-    import skmd  # noqa: PLC0415
-    from skmd.backends import get_backend, julia_available  # noqa: PLC0415
-    backend = get_backend(args.backend)
+    from skmd.backends import get_backend, julia_available  # noqa: PLC0415  lazy: skmd --help start-up (backends import numpy)
+    with warnings.catch_warnings():     # the fallback notice would repeat what the next line says, with why
+        warnings.simplefilter("ignore", RuntimeWarning)
+        backend = get_backend(args.backend)
     print(f"skmd {skmd.__version__}; backend: {backend.name}")
     if backend.name != "julia":
         print(f"Julia backend: not available here ({julia_available()[1]})")
@@ -41,13 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="skmd", description="Stein kernelized molecular dynamics",
         epilog="Every command sets its thread count first (--threads, default 1): see 'skmd <command> --help'.")
-    from skmd import __version__  # noqa: PLC0415  (the package namespace is lazy: nothing heavy loads)
-    parser.add_argument("--version", action="version", version=f"skmd {__version__}")
+    parser.add_argument("--version", action="version", version=f"skmd {skmd.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     info = sub.add_parser("info", help="print the version and the backend in use")
     info.add_argument("--backend", default=None, choices=["auto", "numpy", "julia"])
     info.set_defaults(func=_info)
-    from . import studies  # noqa: PLC0415
+    al.add_command(sub)                  # the general campaign commands, then the studies'
+    al_compare.add_command(sub)
+    export.add_command(sub)
     studies.add_commands(sub)
     for command in sub.choices.values():
         _add_threads_flag(command)
@@ -59,12 +68,12 @@ def interrupted_line(args) -> str:
     out = getattr(args, "out", None)
     if out is None:
         return f"skmd {args.command}: interrupted"
-    from pathlib import Path  # noqa: PLC0415
     if not Path(out).exists():
         return f"skmd {args.command}: interrupted before anything was written"
     if getattr(args, "resumable", False):
         return (f"skmd {args.command}: interrupted; finished stages and every label so far are saved in {out}; "
-                f"run the same command again to resume")
+                f"run the same command again to resume (labels cut off by the interrupt are sent again by "
+                f"themselves; labels the oracle failed on only with --retry-failed)")
     return f"skmd {args.command}: interrupted; {out} is incomplete (this study does not resume); run it again"
 
 
@@ -79,12 +88,10 @@ def missing_extra_line(command: str, error: ModuleNotFoundError) -> str | None:
 
 
 def main(argv=None) -> int:
-    from skmd.tools.pool import one_line_warning  # noqa: PLC0415
     warnings.formatwarning = one_line_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        from skmd.tools.threads import set_threads  # noqa: PLC0415
         args.threads_flag = getattr(args, "threads", None)      # as given (None: not), for a config file to set
         args.threads = set_threads(args.threads_flag)
         return int(args.func(args) or 0)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..studies import add_common_flags
+from ..studies.mb_defaults import EXPLORATION_AMPLITUDE, REGIMES, SAMPLERS, TAU_AT_RULE, TAU_EXPLORATION
 
 AMPLITUDE_HELP = "kernel amplitude h (default: the regime's; a-SKMD's tau stays the regime's unless --tau is given)"
 
 
 def add_commands(sub) -> None:
-    from ..studies.mb_defaults import EXPLORATION_AMPLITUDE, REGIMES, SAMPLERS, TAU_AT_RULE, TAU_EXPLORATION  # noqa: PLC0415
     p = sub.add_parser("mb-al", help="Müller–Brown NN active learning (paper Figs. 1, 2, 5)")
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--iterations", type=int, default=None)
@@ -41,21 +41,21 @@ def _configured(config, quick: dict, args, fields: dict):
 
 
 def _main_al(args) -> int:
-    from ..studies.mb_al import QUICK, ALConfig, regime_settings, run_study  # noqa: PLC0415
-    from ..studies.mb_report import summary_table  # noqa: PLC0415
+    from ..studies.mb_al import QUICK, ALConfig, regime_settings, run_study  # noqa: PLC0415  lazy: skmd --help start-up (the study imports numpy, torch)
+    from ..studies.mb_report import summary_table  # noqa: PLC0415  lazy: skmd --help start-up (imports numpy)
     config = ALConfig(seed=args.seed, backend=args.backend, samplers=tuple(s.strip() for s in args.samplers.split(",")),
                       **regime_settings(args.regime))
     config = _configured(config, QUICK, args, {"trials": "trials", "iterations": "iterations",
                                                "amplitude": "amplitude", "tau": "tau"})
     results = run_study(config, args.out, show_progress=not args.no_progress)
     print(summary_table(results))
-    from ..studies.plots import AL_FIGURES  # noqa: PLC0415
+    from ..studies.plots import AL_FIGURES  # noqa: PLC0415  lazy: skmd --help start-up (imports numpy)
     print(f"wrote {args.out}/results.json and {', '.join(AL_FIGURES.values())}")
     return 0
 
 
 def _main_w2(args) -> int:
-    from ..studies.mb_w2 import QUICK, W2Config, run_study  # noqa: PLC0415
+    from ..studies.mb_w2 import QUICK, W2Config, run_study  # noqa: PLC0415  lazy: skmd --help start-up (the study imports numpy)
     config = _configured(W2Config(seed=args.seed, backend=args.backend), QUICK, args,
                          {"trials": "trials", "steps": "total_steps", "amplitude": "amplitude"})
     results = run_study(config, args.out, show_progress=not args.no_progress)
@@ -68,6 +68,6 @@ def _main_w2(args) -> int:
         d = c["median_difference"]
         print(f"{pair:>24}: median difference {d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}], "
               f"Holm p = {c['p_holm']:.2g}{' (significant)' if c['significant'] else ''}")
-    from ..studies.plots import W2_FIGURE  # noqa: PLC0415
+    from ..studies.plots import W2_FIGURE  # noqa: PLC0415  lazy: skmd --help start-up (imports numpy)
     print(f"wrote {args.out}/results.json and {W2_FIGURE}")
     return 0

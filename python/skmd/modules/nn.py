@@ -47,7 +47,7 @@ def train_mlps(points, energies, forces, mask, config: TrainingConfig, seed: int
         mask (G, n): 1 for real points, 0 for padding.
         init: an MLPPotential with G model sets to warm-start from, or None (random init).
     """
-    import torch  # noqa: PLC0415
+    import torch  # noqa: PLC0415  lazy: torch is the ml extra
 
     G, n, _ = points.shape
     center = np.asarray(config.center, float)

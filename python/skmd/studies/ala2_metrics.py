@@ -12,6 +12,8 @@ from ase import Atoms
 
 from ..atoms import alanine
 from ..atoms.alanine import ramachandran
+from ..atoms.calculator import MACEDescriptorCalculator
+from ..atoms.mace_models import load_mace
 from ..atoms.scoring import by_basin, frame_errors
 from ..tools.labels import has_labels
 from .ala2_testset import BASIN_CENTRES
@@ -21,8 +23,6 @@ ALL = "all"
 
 def mace_calculator(path, device: str = "cpu"):
     """An ASE calculator for the MACE model file at ``path`` (loaded by ``load_mace``)."""
-    from ..atoms.calculator import MACEDescriptorCalculator  # noqa: PLC0415  (torch only when asked)
-    from ..atoms.mace_models import load_mace  # noqa: PLC0415
     return MACEDescriptorCalculator(load_mace(path, device=device))
 
 
@@ -31,7 +31,7 @@ def rmse_by_basin(calculator, frames, basin_key: str = "basin") -> dict:
 
     ``frames`` carry reference labels (``REF_energy`` in eV, ``REF_forces`` in eV/Å) and
     ``info[basin_key]``. Returns ``{"all": {...}, basin: {...}}``, each entry with ``n_frames`` and the
-    campaign's error keys (:data:`skmd.atoms.scoring.BASIN_KEYS`: ``energy_rmse_meV_atom``,
+    campaign's error keys (:data:`skmd.tools.error_units.BASIN_KEYS`: ``energy_rmse_meV_atom``,
     ``force_rmse_meV_A``), computed as a campaign's test score computes them; basins in the order of
     :data:`BASIN_CENTRES`, then any other label found.
     """

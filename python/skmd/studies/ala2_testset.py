@@ -11,6 +11,7 @@ under a flat-bottom φ/ψ restraint (:class:`DihedralRestraint`); labels never i
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import deque
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.constraints import FixCom, FixInternals
 from ase.data import covalent_radii
 from ase.geometry.geometry import get_dihedrals_derivatives
+from ase.io import read
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 from ase.optimize import BFGS
@@ -34,7 +36,6 @@ SHIPPED_MANIFEST = SHIPPED_TESTSET.with_suffix(".json")
 
 def shipped_testset() -> tuple[str, str]:
     """(path, SHA-256) of the shipped fixed test set; ValueError when this install does not carry it."""
-    import json  # noqa: PLC0415
     if not (SHIPPED_TESTSET.is_file() and SHIPPED_MANIFEST.is_file()):
         raise ValueError(f"the fixed test set is not at {SHIPPED_TESTSET} (this install lacks skmd's package "
                          "data); reinstall skmd or pass --testset PATH")
@@ -201,7 +202,6 @@ def file_sha256(path) -> str:
 
 def load_testset(path, expected_sha256: str | None = None) -> list:
     """The frames of a test-set extxyz file; raises ``ValueError`` if its SHA-256 is not ``expected_sha256``."""
-    from ase.io import read  # noqa: PLC0415
     if not Path(path).is_file():
         raise ValueError(f"no test set at {path}")
     if expected_sha256 is not None and file_sha256(path) != expected_sha256:

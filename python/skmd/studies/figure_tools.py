@@ -17,23 +17,23 @@ MB_COORDINATE = "(dimensionless)"
 
 def pyplot():
     """matplotlib.pyplot on the Agg backend (imported only when a figure is drawn)."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib  # noqa: PLC0415  lazy: matplotlib only when a figure is drawn
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt  # noqa: PLC0415  lazy: matplotlib only when a figure is drawn (after use('Agg'))
     return plt
 
 
 def integer_axis(axis) -> None:
     """Ticks at whole numbers only on ``axis`` (``ax.xaxis``, ``ax.yaxis`` or a colour bar's axis)."""
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415  lazy: matplotlib only when a figure is drawn
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def iteration_scale(last: int, first: int = 0, cmap: str = "viridis"):
     """A discrete colour scale for the integers ``first``..``last``: (colormap with one colour per integer,
     BoundaryNorm, tick positions for the colour bar, at most about 9 of them)."""
-    import matplotlib  # noqa: PLC0415
-    from matplotlib.colors import BoundaryNorm  # noqa: PLC0415
+    import matplotlib  # noqa: PLC0415  lazy: matplotlib only when a figure is drawn
+    from matplotlib.colors import BoundaryNorm  # noqa: PLC0415  lazy: matplotlib only when a figure is drawn
     n = int(last) - int(first) + 1
     colours = matplotlib.colormaps[cmap].resampled(n)
     norm = BoundaryNorm(np.arange(first - 0.5, last + 1), n)

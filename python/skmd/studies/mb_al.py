@@ -22,6 +22,7 @@ from ..modules.kernels import fidelity_amplitude, kernel_regime
 from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
 from . import mueller_brown as mbs
+from . import plots
 from .mb_defaults import EXPLORATION_AMPLITUDE, SAMPLERS, TAU_AT_RULE, TAU_EXPLORATION
 from .mb_learning import held_out, learning_check, validation_rmse, worse_iterations
 from ..tools.rundir import check_config, make_run_directory
@@ -244,7 +245,6 @@ def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
     results["statistics"] = (mbs.al_statistics(results["samplers"], config.kT, seed=config.seed)
                              if config.trials >= 2 else {"skipped": "intervals and tests need at least 2 trials"})
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    from . import plots  # noqa: PLC0415
     plots.al_figures(out, results, snapshots, config)
     return results
 

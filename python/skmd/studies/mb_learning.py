@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..al.learning import verdict
+from ..tools.stats import paired_comparison
+from .figure_tools import MB_ENERGY, MB_FORCE
 from .mb_defaults import VALIDATION_EVERY
 
 
@@ -39,9 +42,6 @@ def learning_check(old: tuple, new: tuple, n_points: int, seed: int = 0) -> dict
     """{quantity: paired comparison + verdict} of the new models against the old on the validation points;
     ``old``/``new``: (energy (B,), force (B,)) from :func:`validation_rmse`; empty with fewer than 3 trials
     holding validation points."""
-    from ..al.learning import verdict  # noqa: PLC0415
-    from ..tools.stats import paired_comparison  # noqa: PLC0415
-    from .figure_tools import MB_ENERGY, MB_FORCE  # noqa: PLC0415
     result = {}
     for quantity, unit, a, b in (("energy", MB_ENERGY, new[0], old[0]), ("forces", MB_FORCE, new[1], old[1])):
         keep = np.isfinite(a) & np.isfinite(b)

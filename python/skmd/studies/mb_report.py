@@ -2,10 +2,13 @@
 orderings, and the learning check in plain words (:mod:`skmd.studies.mb_learning`)."""
 from __future__ import annotations
 
+from ..al.learning import sentence
+from ..modules.kernels import kernel_regime, regime_sentence
+from .figure_tools import MB_ENERGY, MB_FORCE
+
 
 def regime_line(config: dict) -> str:
     """Which regime SKMD ran in and what that gives up (``--regime`` switches)."""
-    from ..modules.kernels import kernel_regime, regime_sentence  # noqa: PLC0415
     h, n = config["amplitude"], config["n_initial"]
     other = "exploration" if kernel_regime(h, n) == "boltzmann" else "boltzmann"
     return regime_sentence(h, n).replace("SKMD runs", "SKMD ran", 1) + f" Use --regime {other} for the other regime."
@@ -13,7 +16,6 @@ def regime_line(config: dict) -> str:
 
 def learning_lines(results) -> list[str]:
     """One line per sampler: the iterations whose new models were worse on held-out labels, or none."""
-    from ..al.learning import sentence  # noqa: PLC0415
     lines = []
     for name, r in results["samplers"].items():
         worse = r.get("worse_iterations", [])
@@ -32,7 +34,6 @@ def summary_table(results) -> str:
     head = [regime_line(results["config"]), ""]
     if "skipped" in stats:
         return "\n".join(head + [f"no statistics: {stats['skipped']}", ""] + learning_lines(results))
-    from .figure_tools import MB_ENERGY, MB_FORCE  # noqa: PLC0415
     lines = head + [f"| sampler | final energy RMSE ({MB_ENERGY}), median [95 % CI] | final force RMSE ({MB_FORCE}), "
              "median [95 % CI] | wall s |", "|---|---|---|---|"]
     for name, r in results["samplers"].items():

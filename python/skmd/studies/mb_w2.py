@@ -20,6 +20,7 @@ from ..backends import get_backend
 from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
 from . import mueller_brown as mbs
+from .plots import W2_FIGURE, w2_figure
 from ..tools.rundir import check_config, make_run_directory
 
 
@@ -107,6 +108,5 @@ def run_study(config: W2Config, out_dir, show_progress: bool = True) -> dict:
         np.savez(out / "ensembles" / f"{name}.npz", final=ensemble_of())
     results["statistics"] = mbs.w2_statistics(results["methods"], seed=config.seed)
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    from .plots import W2_FIGURE, w2_figure  # noqa: PLC0415
     w2_figure(out / W2_FIGURE, results)
     return results

@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from ..backends import NUMPY
+from ..md.udd import udd_bias
+from ..modules.nn import TrainingConfig
 from ..modules.potentials import MuellerBrown
 from .figure_tools import MB_COORDINATE, MB_ENERGY, MB_FORCE, integer_axis, iteration_scale, note, pyplot, save
+from .mb_report import regime_line
 from .mueller_brown import BOX_HIGH, BOX_LOW, MINIMUM_NAMES, rmse_thresholds
 
 AL_FIGURES = {"rmse": "mb_al_rmse.png", "landscape": "mb_al_landscape.png", "acquisition": "mb_al_acquisition.png"}
@@ -104,7 +107,6 @@ def test_set_note(results) -> str:
     if test["A"] >= 0.5 and any(a < 0.05 for a in reached.values()):
         text += (" A sampler whose points do not reach A is scored on the model's extrapolation into A (mostly a "
                  "constant energy offset), which can grow while its error near its own data falls.")
-    from ..modules.nn import TrainingConfig  # noqa: PLC0415
     epochs, full = config["training"]["epochs"], TrainingConfig().epochs
     if epochs < full:
         text += (f" This run retrains {epochs} epochs per iteration (the full study {full}), which may be too few "
@@ -151,7 +153,6 @@ def landscape_figure(path, out_dir, results, trial=0):
 
 def landscape_reading(config: dict) -> str:
     """How to read the landscape figure, with the regime SKMD ran in."""
-    from .mb_report import regime_line  # noqa: PLC0415
     return ("How to read: each panel is one sampler's labelled points on the true surface (light = low energy; "
             "A is the deepest basin, B the start). Colour = the iteration that acquired a point; a sampler whose "
             "colours stay in B gave its model nothing new to learn about A and C, and the test set lies in A. "
@@ -175,7 +176,6 @@ def acquisition_maps(snapshots, config):
                           "a-SKMD: ‖b(x)‖ against the ensemble (white);\n"
                           f"a move stops where ‖b‖ < τ = {config.tau:g}")
     if "udd" in snapshots:
-        from ..md.udd import udd_bias  # noqa: PLC0415
         committee = snapshots["udd"]["committee"]
         energies, forces = committee.evaluate_batch(points)
         rho = udd_bias(energies[:, 0] if energies.ndim == 3 else energies, forces, config.udd_A, config.udd_B)["rho"]
@@ -188,7 +188,7 @@ def acquisition_maps(snapshots, config):
 
 def acquisition_figure(path, snapshots, config):
     """Maps of the a-SKMD and UDD acquisition functions with their thresholds (cyan), trial 0 (paper Fig. 5)."""
-    from matplotlib.colors import LogNorm  # noqa: PLC0415
+    from matplotlib.colors import LogNorm  # noqa: PLC0415  lazy: matplotlib only when a figure is drawn
     gx, gy, maps = acquisition_maps(snapshots, config)
     if not maps:
         return

@@ -6,6 +6,10 @@ imports numpy: the scalar checks also validate command-line settings before anyt
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: |p| bound of NPT in GPa: 1 TPa, about three times the pressure at the Earth's centre (364 GPa); one bound
 #: for the campaign's settings and the NPT integrator
@@ -55,7 +59,7 @@ def positive_int(name: str, value, minimum: int = 1) -> int:
 
 def finite_array(name: str, value, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """Return ``value`` as a float64 array; raise on NaN/inf, wrong rank or emptiness."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415  lazy: skmd --help start-up (the CLI's flag checks live here)
     array = np.asarray(value, dtype=float)
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if allowed is not None and array.ndim not in allowed:
@@ -70,7 +74,7 @@ def finite_array(name: str, value, ndim: int | tuple[int, ...] | None = None) ->
 def finite_structure(atoms) -> None:
     """Raise ``ValueError`` if ``atoms`` has a NaN or infinite position or cell entry (a model or
     oracle given one returns numbers that mean nothing, with no error of its own)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415  lazy: skmd --help start-up (the CLI's flag checks live here)
     positions = np.asarray(atoms.positions, float)
     if not np.all(np.isfinite(positions)):
         bad = sorted({int(i) for i in np.nonzero(~np.isfinite(positions))[0]})
@@ -81,5 +85,5 @@ def finite_structure(atoms) -> None:
 
 def element_names(numbers) -> str:
     """Atomic numbers → "N, O" (chemical symbols, sorted by Z, each once)."""
-    from ase.data import chemical_symbols  # noqa: PLC0415
+    from ase.data import chemical_symbols  # noqa: PLC0415  lazy: skmd --help start-up (no ase for the flag checks)
     return ", ".join(chemical_symbols[z] for z in sorted({int(z) for z in numbers}))

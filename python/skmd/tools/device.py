@@ -13,7 +13,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 def _cuda_available() -> bool:
     try:
-        import torch  # noqa: PLC0415  (only when a name needs it)
+        import torch  # noqa: PLC0415  lazy: torch is the ml extra (and skmd --help checks --device)
     except ImportError:
         return False
     return bool(torch.cuda.is_available())

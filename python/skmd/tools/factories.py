@@ -7,6 +7,8 @@ returns a fresh ASE calculator, so that workers can build their own.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 #: the pip extra that brings each optional top-level package skmd uses
 EXTRA_OF_MODULE = {"torch": "ml", "mace": "atoms", "e3nn": "atoms", "tblite": "atoms", "dask": "atoms",
@@ -35,8 +37,6 @@ def load_factory(spec: str, what: str = "--calculator"):
 def _current_directory_importable() -> None:
     """Let a module of the current directory be named (``--oracle mymodule:make``), as ``python -m`` would:
     the user names the module, so this runs no file they did not choose. Installed modules still win."""
-    import os  # noqa: PLC0415
-    import sys  # noqa: PLC0415
     here = os.getcwd()
     if here not in sys.path and "" not in sys.path:
         sys.path.append(here)

@@ -22,10 +22,10 @@ def _import_quietly() -> None:
     printed = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(printed):
         warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.*")
-        import mace  # noqa: F401, PLC0415
-        import e3nn.o3  # noqa: F401, PLC0415
-        import mace.modules  # noqa: F401, PLC0415
-        import mace.tools  # noqa: F401, PLC0415
+        import mace  # noqa: F401, PLC0415  lazy: inside catch_warnings, to hide mace's start-up notices
+        import e3nn.o3  # noqa: F401, PLC0415  lazy: inside catch_warnings, to hide mace's start-up notices
+        import mace.modules  # noqa: F401, PLC0415  lazy: inside catch_warnings, to hide mace's start-up notices
+        import mace.tools  # noqa: F401, PLC0415  lazy: inside catch_warnings, to hide mace's start-up notices
     kept = [line for line in printed.getvalue().splitlines() if _HIDDEN_LINE not in line]
     if kept:                                # anything else mace printed still reaches the user
         print("\n".join(kept), file=sys.stdout)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 
@@ -24,7 +25,7 @@ def cpu_model() -> str:
 def torch_threads() -> int | None:
     """``torch.get_num_threads()`` if torch is installed, else ``None``."""
     try:
-        import torch
+        import torch  # noqa: PLC0415  lazy: torch is the ml extra
     except ImportError:
         return None
     return int(torch.get_num_threads())
@@ -60,7 +61,6 @@ def machine_info() -> dict:
 def source_commit(folder) -> str | None:
     """The git commit of the checkout holding ``folder`` (``-dirty`` added when tracked files have uncommitted
     changes), or None outside a git checkout: what a benchmark JSON records as the code it ran."""
-    import subprocess  # noqa: PLC0415
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,

@@ -8,6 +8,7 @@ traceback per worker.
 from __future__ import annotations
 
 import signal
+import warnings
 
 from .checks import positive_int
 
@@ -21,22 +22,21 @@ def one_line_warning(message, category, filename, lineno, file=None, line=None) 
 
 def _ignore_interrupts() -> None:
     """Worker set-up: Ctrl-C is the main process's, and warnings print on one line as in the main process."""
-    import warnings  # noqa: PLC0415
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.formatwarning = one_line_warning
 
 
 def process_pool(workers: int):
     """A ``ProcessPoolExecutor`` of ``workers`` spawned processes that leave Ctrl-C to the main process."""
-    import multiprocessing  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    import multiprocessing  # noqa: PLC0415  lazy: skmd start-up (the CLI imports this module for one_line_warning)
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415  lazy: skmd start-up (the CLI imports this module for one_line_warning)
     return ProcessPoolExecutor(positive_int("workers", workers), mp_context=multiprocessing.get_context("spawn"),
                                initializer=_ignore_interrupts)
 
 
 def replacement_pool(old):
     """A fresh pool like ``old`` (a broken ``ProcessPoolExecutor``): same size, start method and initializer."""
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415  lazy: skmd start-up (the CLI imports this module for one_line_warning)
     return ProcessPoolExecutor(max_workers=getattr(old, "_max_workers", None),
                                mp_context=getattr(old, "_mp_context", None),
                                initializer=getattr(old, "_initializer", None),
@@ -46,7 +46,7 @@ def replacement_pool(old):
 def thread_map(function, items, jobs: int) -> list:
     """``[function(i) for i in items]`` on ``jobs`` threads (for work that runs in subprocesses, such as
     ``mace_run_train``, or releases the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415  lazy: skmd start-up (the CLI imports this module for one_line_warning)
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         return list(pool.map(function, items))
 
@@ -63,11 +63,11 @@ class SelfHealingPool:
     """
 
     def __init__(self, pool):
-        import threading  # noqa: PLC0415
+        import threading  # noqa: PLC0415  lazy: skmd start-up (the CLI imports this module for one_line_warning)
         self.pool, self.retired, self._lock = pool, [], threading.Lock()
 
     def submit(self, function, *args, **kwargs):
-        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415  lazy: skmd start-up (the CLI imports this module for one_line_warning)
         pool = self.pool
         try:
             return pool.submit(function, *args, **kwargs)

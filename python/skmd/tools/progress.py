@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
+from tqdm.auto import tqdm
+
 PLAIN_EVERY_S = 30.0
 
 
@@ -20,7 +22,6 @@ def progress(iterable, desc: str = "", enable: bool = True, total=None, stream=N
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)
     if getattr(stream, "isatty", lambda: False)():
-        from tqdm.auto import tqdm  # noqa: PLC0415
         return tqdm(iterable, desc=desc, total=total, leave=False, file=stream)
     return _plain_lines(iterable, desc, total, stream)
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write_text
+
 
 def _json_default(value):
     if isinstance(value, (np.integer, np.floating)):
@@ -23,7 +25,6 @@ def _json_default(value):
 
 def write_json(path, payload) -> None:
     """Write ``payload`` as indented JSON, atomically (NumPy scalars and tuples allowed)."""
-    from .files import atomic_write_text  # noqa: PLC0415
     atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default))
 
 

@@ -14,6 +14,7 @@ count in its own environment (:func:`thread_environment`).
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 
 from .checks import positive_int
@@ -49,15 +50,16 @@ def threads_per_job(n: int | None, jobs: int) -> int:
 
 
 def set_threads(n: int | None = None) -> int:
-    """Use ``n`` threads (default :func:`default_threads`) in torch and the BLAS libraries of this process."""
+    """Use ``n`` threads (default :func:`default_threads`) in torch and the BLAS libraries of this process.
+
+    Sets :data:`ENV_VARIABLES`, which torch and the BLAS libraries read when they load; torch is told as
+    well where it is loaded already. Torch is not imported here: a command that never uses it (``skmd
+    info``) does not pay seconds for it."""
     n = default_threads() if n is None else positive_int("threads", n)
     for name in ENV_VARIABLES:
         os.environ[name] = str(n)
-    try:
-        import torch  # noqa: PLC0415
-    except ImportError:
-        return n
-    torch.set_num_threads(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
     return n
 
 
@@ -72,7 +74,7 @@ def task_threads(n: int | None):
         return
     n = positive_int("threads", n)
     try:
-        import torch  # noqa: PLC0415
+        import torch  # noqa: PLC0415  lazy: torch is the ml extra
     except ImportError:
         yield n
         return

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..tools.files import read_frames
+from ..tools.sampler_defaults import UBMD_DEFAULTS
 from .feature_layers import DEFAULT_FEATURE_LAYERS, check_feature_layers
 
 
@@ -15,16 +17,17 @@ class UBMDFactory:
     (extxyz files with REF_ labels). ``element_weights``: ((symbol, weight), ...) on the bias forces.
     ``feature_layers``: the weights the features cover, ``"readout"`` or ``"readout+interactions"``
     (:mod:`skmd.uncertainty.features`). ``device``: "cpu" only; the gradient features are computed on
-    the CPU (:mod:`skmd.uncertainty` reads them as numpy arrays): a campaign on cuda samples UB-MD on the CPU."""
+    the CPU (:mod:`skmd.uncertainty` reads them as numpy arrays): a campaign on cuda samples UB-MD on the CPU.
+    Defaults: the UB-MD sampler's and the campaign's (:data:`skmd.tools.sampler_defaults.UBMD_DEFAULTS`)."""
 
     model_path: str
     train_path: str
     calibration_path: str
-    n_features: int = 512
-    sigma: float = 0.01
-    alpha: float = 0.05
-    tau: float = 0.2
-    window: int = 100
+    n_features: int = UBMD_DEFAULTS.n_features
+    sigma: float = UBMD_DEFAULTS.sigma
+    alpha: float = UBMD_DEFAULTS.alpha
+    tau: float = UBMD_DEFAULTS.tau
+    window: int = UBMD_DEFAULTS.window
     seed: int = 0
     tau_stress: float | None = None
     element_weights: tuple = ()
@@ -38,10 +41,9 @@ class UBMDFactory:
                              f"got device {self.device!r}")
 
     def __call__(self):
-        from ..atoms.mace_models import load_mace  # noqa: PLC0415  (torch-heavy, in the worker)
-        from ..tools.files import read_frames  # noqa: PLC0415
-        from .bias import UncertaintyBias  # noqa: PLC0415
-        from .gradient import GradientUncertainty  # noqa: PLC0415
+        from ..atoms.mace_models import load_mace  # noqa: PLC0415  lazy: torch and mace, in the worker only
+        from .bias import UncertaintyBias  # noqa: PLC0415  lazy: imports skmd.atoms (torch, mace), in the worker only
+        from .gradient import GradientUncertainty  # noqa: PLC0415  lazy: torch, in the worker only
         gradient = GradientUncertainty(load_mace(self.model_path), n_features=self.n_features, sigma=self.sigma,
                                        seed=self.seed, layers=self.feature_layers)
         gradient.add_training(read_frames(self.train_path))
