@@ -2,19 +2,23 @@
 in more than the seed (fast), the alanine-dipeptide study's verdicts' criteria on given numbers
 (skmd.studies.ala2_claims, fast), and two real tiny ala2 campaigns compared end to end, with the study and
 without (slow)."""
+import hashlib
 import json
 
 import numpy as np
 import pytest
+from scipy.stats import ttest_rel, wilcoxon
 
 from skmd.al.config import make_config
 from skmd.al.over_seeds import compare_runs, read_runs, render_markdown
-from skmd.al.over_seeds_claims import FAILS, HOLDS, UNKNOWN
+from skmd.al.over_seeds_claims import FAILS, HOLDS, UNKNOWN, seed_test, significantly_lower
 from skmd.al.presets import read_preset
+from skmd.al.seed_tests import seed_tests
 from skmd.studies.ala2_claims import claims
 from skmd.studies.ala2_over_seeds import ALA2
 from skmd.tools.rundir import as_json
-from skmd.tools.stats import t_interval
+from skmd.tools.seed_stats import t_power
+from skmd.tools.stats import holm, t_interval
 
 TINY = ["--samplers", "md700,skmd", "--iterations", "1", "--walkers", "3", "--steps", "5", "--select", "2",
         "--start-frames", "16", "--surrogate-epochs", "2", "--finetune-epochs", "3", "--valid-fraction", "0.2"]
@@ -53,24 +57,58 @@ def _sampler(final: dict) -> dict:
 
 
 def test_the_claims_criteria_on_given_numbers():
-    """(c) and (d) decided from per-seed numbers; a missing sampler makes a claim not assessable."""
-    worst = {"ubmd": [40.0, 50.0], "md300": [45.0, 60.0], "md700": [41.0, 49.0]}
-    result = {"n_seeds": 2, "config": {"temperature_K": 300.0}, "pairs": {},
+    """(c) decided by seed-level paired t-tests (Holm over the pairs), (d) counted per seed; a missing
+    sampler or a single seed makes a claim not assessable."""
+    worst = {"ubmd": [40.0, 50.0, 45.0, 42.0], "md300": [60.0, 72.0, 66.0, 61.0], "md700": [41.0, 49.0, 47.0, 44.0]}
+    result = {"n_seeds": 4, "config": {"temperature_K": 300.0}, "pairs": {},
               "samplers": {name: _sampler({"worst_basin_force_rmse_meV_A": t_interval(values)})
                            for name, values in worst.items()},
-              "basins_reached": {"ubmd": [["C5", "C7eq"], ["C7eq", "αR"]], "md300": [["C7eq"], ["C7eq"]],
-                                 "md700": [["C7eq"], ["C7eq"]]}}
+              "basins_reached": {"ubmd": [["C5", "C7eq"], ["C7eq", "αR"], ["C5"], ["αL"]],
+                                 "md300": [["C7eq"]] * 4, "md700": [["C7eq"]] * 4}}
+    result["seed_tests"] = seed_tests(result)
     verdicts = claims(result)
-    assert verdicts["c"]["verdict"] == FAILS and "in 1 of 2 seeds" in verdicts["c"]["summary"]   # seed 1: 50 > 49
-    assert verdicts["c"]["numbers"]["differences_meV_A"]["ubmd - md300"]["mean"] == pytest.approx(-7.5)
-    assert verdicts["d"]["verdict"] == HOLDS and verdicts["d"]["numbers"]["basins_only_ubmd"] == [["C5"], ["αR"]]
+    assert verdicts["c"]["verdict"] == FAILS                                  # below md300, not clearly below md700
+    tests = verdicts["c"]["numbers"]["tests"]
+    assert tests["md300"]["difference"]["mean"] == pytest.approx(-20.5)      # oriented ubmd − md300
+    assert tests["md300"]["significant"] and not tests["md700"]["significant"]
+    assert tests["md300"]["p_t_holm"] == pytest.approx(min(1.0, 3 * ttest_rel(worst["ubmd"], worst["md300"]).pvalue))
+    assert verdicts["d"]["verdict"] == HOLDS and verdicts["d"]["numbers"]["basins_only_ubmd"][:2] == [["C5"], ["αR"]]
     assert verdicts["a"]["verdict"] == verdicts["b"]["verdict"] == UNKNOWN           # no skmd
-    result["samplers"]["md700"]["iterations"][0]["worst_basin_force_rmse_meV_A"] = t_interval([41.0, 51.0])
+    result["samplers"]["md700"]["iterations"][0]["worst_basin_force_rmse_meV_A"] = t_interval([55.0, 66.0, 60.0, 58.0])
     result["basins_reached"]["ubmd"][1] = ["C7eq"]
+    result["seed_tests"] = seed_tests(result)
     verdicts = claims(result)
     assert verdicts["c"]["verdict"] == HOLDS and verdicts["d"]["verdict"] == FAILS
+    one_seed = {**result, "n_seeds": 1}
+    assert claims(one_seed)["c"]["verdict"] == UNKNOWN
     del result["samplers"]["md300"]
     assert claims(result)["c"]["verdict"] == claims(result)["d"]["verdict"] == UNKNOWN
+
+
+def test_seed_tests_orient_each_pair_and_adjust_over_the_pairs():
+    """The final force RMSEs of three samplers over five seeds: every pair's paired t and Wilcoxon p as
+    scipy gives them, Holm over the three pairs, and the claims' reading in either order."""
+    forces = {"skmd": [150.0, 160.0, 155.0, 149.0, 158.0], "md300": [170.0, 181.0, 171.0, 168.0, 180.0],
+              "md700": [152.0, 158.0, 160.0, 147.0, 161.0]}
+    result = {"n_seeds": 5, "samplers": {name: _sampler({"force_rmse_meV_A": t_interval(v)})
+                                         for name, v in forces.items()}}
+    block = seed_tests(result)["force_rmse_meV_A"]
+    assert list(block["pairs"]) == ["skmd vs md300", "skmd vs md700", "md300 vs md700"] and block["target"] == 15.0
+    raw = [ttest_rel(forces[a], forces[b]).pvalue for a, b in (("skmd", "md300"), ("skmd", "md700"), ("md300", "md700"))]
+    assert [e["p_t"] for e in block["pairs"].values()] == pytest.approx(raw)
+    assert [e["p_t_holm"] for e in block["pairs"].values()] == pytest.approx(list(holm(raw)))
+    assert [e["p_wilcoxon"] for e in block["pairs"].values()] == pytest.approx(
+        [wilcoxon(np.subtract(forces[a], forces[b])).pvalue for a, b in (("skmd", "md300"), ("skmd", "md700"),
+                                                                         ("md300", "md700"))])
+    assert block["pairs"]["skmd vs md300"]["significant"] and not block["pairs"]["skmd vs md700"]["significant"]
+    result["seed_tests"] = {"force_rmse_meV_A": block}
+    assert significantly_lower(seed_test(result, "force_rmse_meV_A", "skmd", "md300"))
+    assert not significantly_lower(seed_test(result, "force_rmse_meV_A", "md300", "skmd"))   # flipped: md300 higher
+    assert seed_test(result, "force_rmse_meV_A", "md300", "skmd")["difference"]["mean"] == pytest.approx(19.6)
+    verdict = claims(result)["b"]
+    assert verdict["verdict"] == FAILS and "below that of 1 of 2" in verdict["summary"]
+    entry = block["pairs"]["skmd vs md300"]
+    assert t_power(entry["detectable_at_80pct_power"], entry["sd_of_differences"], 5, 0.05 / 3) == pytest.approx(0.8)
 
 
 @pytest.fixture(scope="module")
@@ -123,14 +161,34 @@ def test_two_real_campaigns_compared_over_seeds(two_seeds, tmp_path, capsys):
     assert verdicts["c"]["verdict"] == verdicts["d"]["verdict"] == UNKNOWN              # no ubmd, no md300
     skmd_cells = result["samplers"]["skmd"]["iterations"][-1]["coverage_cells"]["values"]
     md700_cells = result["samplers"]["md700"]["iterations"][-1]["coverage_cells"]["values"]
-    assert verdicts["a"]["verdict"] == (HOLDS if all(s > m for s, m in zip(skmd_cells, md700_cells)) else FAILS)
-    assert verdicts["b"]["verdict"] == (HOLDS if forces["md700 vs skmd"]["b_lower"] == 2 else FAILS)
+    gap = np.subtract(skmd_cells, md700_cells)
+    above = gap.mean() > 0 and (gap.std() > 0 and ttest_rel(skmd_cells, md700_cells).pvalue < 0.05)
+    assert verdicts["a"]["verdict"] == (HOLDS if above else FAILS)
+    tested = result["seed_tests"]["force_rmse_meV_A"]["pairs"]["md700 vs skmd"]
+    skmd_forces = result["samplers"]["skmd"]["iterations"][-1]["force_rmse_meV_A"]["values"]
+    md700_forces = result["samplers"]["md700"]["iterations"][-1]["force_rmse_meV_A"]["values"]
+    assert tested["difference"]["values"] == pytest.approx(np.subtract(md700_forces, skmd_forces).tolist())
+    assert tested["p_t"] == pytest.approx(ttest_rel(md700_forces, skmd_forces).pvalue)
+    assert verdicts["b"]["verdict"] == (HOLDS if tested["significant"] and tested["difference"]["mean"] > 0 else FAILS)
+    assert "compared over seeds: force_rmse_meV_A" in render_markdown(result, ALA2)
     text = render_markdown(result, ALA2)
     assert "# Campaigns over 2 seeds (0, 1)" in text and "| skmd | 1 |" in text and "(a) SKMD explores more" in text
     from skmd.cli.main import main
     capsys.readouterr()
-    assert main(["al-compare", *map(str, two_seeds), "--out", str(tmp_path / "over.json")]) == 0
-    assert capsys.readouterr().out == text
+    assert main(["al-compare", *map(str, two_seeds), "--out", str(tmp_path / "over.json"),
+                 "--publish", str(tmp_path / "models")]) == 0
+    printed = capsys.readouterr()
+    assert printed.out == text and "published 4 final models" in printed.err
+    manifest = json.loads((tmp_path / "models" / "manifest.json").read_text())
+    assert sorted((m["seed"], m["sampler"]) for m in manifest["models"]) == [
+        (0, "md700"), (0, "skmd"), (1, "md700"), (1, "skmd")]
+    for model, run in ((m, runs[m["seed"]]) for m in manifest["models"]):
+        original = run["samplers"][model["sampler"]]["final_model"]
+        published = tmp_path / "models" / model["file"]
+        assert model["sha256"] == hashlib.sha256(open(original, "rb").read()).hexdigest() == \
+            hashlib.sha256(published.read_bytes()).hexdigest()
+        assert model["dtypes"] and model["new_labels"] == 2 and len(model["commits"]) == 1
+        assert model["test_force_rmse_meV_A"] == run["samplers"][model["sampler"]]["iterations"][-1]["force_rmse_meV_A"]
     assert json.loads((tmp_path / "over.json").read_text()) == json.loads(json.dumps(result))
     general = compare_runs(two_seeds)                  # no study: the same numbers, no coverage and no claim
     assert general["claims"] == {} and general["basins_reached"] is None and general["pairs"] == result["pairs"]

@@ -60,3 +60,43 @@ def test_every_campaign_setting_is_in_the_table_with_its_default():
         if not _matches(getattr(defaults, name), text):
             wrong[name] = (getattr(defaults, name), text)
     assert not wrong, f"docs/al.md gives other defaults than CampaignConfig: {wrong}"
+
+
+# --- docs/alanine-dipeptide.md's table of the three ala2 presets ------------------------------------------------------
+
+ALA2_DOCS = DOCS.parent / "alanine-dipeptide.md"
+FINETUNE_WORDS = {"lora": "LoRA", "multihead": "multi-head", "full": "every weight"}
+
+
+def _preset_columns() -> dict:
+    """{row label: [cell per preset]} of the presets table (columns ala2, ala2-medium, ala2-full)."""
+    lines = ALA2_DOCS.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| setting | `ala2` (`--quick`)"))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_the_ala2_presets_table_agrees_with_the_preset_files():
+    """Walkers, steps, labels, iterations, starting frames, epochs, h and the fine-tuning kind of each
+    column are those of the shipped preset, so the table cannot drift from the YAML files again."""
+    from skmd.al.config import make_config
+    from skmd.al.presets import read_preset
+    rows = _preset_columns()
+    for column, name in enumerate(("ala2", "ala2-medium", "ala2-full")):
+        config = make_config(read_preset(name), {})
+        pairs = {"walkers / steps per walk": (config.walkers, config.steps),
+                 "labels per iteration / iterations": (config.select, config.iterations),
+                 "starting frames / surrogate epochs": (config.start_frames, config.surrogate_epochs)}
+        for label, expected in pairs.items():
+            assert tuple(float(v) for v in rows[label][column].split(" / ")) == expected, (name, label)
+        assert sorted(s.strip() for s in rows["samplers"][column].split(",")) == sorted(config.samplers), name
+        amplitude = rows["SKMD: T, Δt, γ, h, exploration share"][column].split(", ")[3]
+        assert float(amplitude) == config.skmd_amplitude, name
+        finetuning = rows["fine-tuning"][column]
+        assert finetuning.startswith(FINETUNE_WORDS[config.finetune]), (name, finetuning)
+        assert f"{config.finetune_epochs} epochs" in finetuning, name

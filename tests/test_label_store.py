@@ -247,3 +247,53 @@ def test_retry_failed_names_the_stages_that_already_trained_without_their_failed
     lines = retry_lines(run, store, ["md"], 2)
     assert len(lines) == 1 and lines[0].startswith("--retry-failed: 1 failed label of md/iter01 stays failed")
     assert "new run directory" in lines[0] and store.failed("md/iter02") == {0: "RuntimeError: SCF did not converge at x = 0.90"}
+
+
+class _Named:
+    name = "md"
+
+
+def _stages(tmp_path, calls, replace_failed=True):
+    """IterationStages of one sampler whose iteration 1 has six candidates (shifts 0.0, 0.7, 0.1, 0.8, 0.2,
+    0.3 Å: Flaky fails the 0.7 and 0.8 ones) and a selector that takes the candidates in order."""
+    from skmd.al.iteration import IterationStages
+    from skmd.al.run_dir import RunDir
+
+    def in_order(candidates, n_select, context):
+        calls.append(len(context.seen))
+        return list(range(n_select))
+
+    run = RunDir(tmp_path / "run")
+    run.write_frames(run.iteration("md", 1) / "candidates.extxyz", copper_frames([0.0, 0.7, 0.1, 0.8, 0.2, 0.3]))
+    for kind in ("train", "calibration"):
+        run.write_frames(run.data_file("md", 0, kind), copper_frames([0.05]))
+    config = CampaignConfig(structures="s.xyz", select=3, replace_failed=replace_failed)
+    return IterationStages(run, config, [], LabelStore(run.labels, Oracle(Flaky)), in_order, None, log=lambda line: None)
+
+
+def test_a_selected_frame_the_oracle_fails_on_is_replaced_by_the_next_pick(tmp_path):
+    """select 3 of six candidates in order: 0.7 fails, so the next pick (0.8) replaces it, fails too, and
+    0.2 replaces that; the selector sees the failed picks as taken. A rerun sends nothing again; without
+    replace_failed the iteration keeps 2 labels."""
+    calls = []
+    stages = _stages(tmp_path, calls)
+    with pytest.warns(UserWarning, match="failed"):
+        prepared = stages.select_and_label(_Named(), 1)
+    assert (prepared["n_selected"], prepared["n_labelled"], prepared["n_failed"], prepared["n_replacements"]) == (5, 3, 2, 2)
+    selected = stages.run.read_frames(stages.run.iteration("md", 1) / "selected.extxyz")
+    assert [f.info["skmd_candidate"] for f in selected] == [0, 1, 2, 3, 4]
+    assert calls == [2, 2 + 3, 2 + 4]                        # earlier labels, then every pick so far as seen
+    train = stages.run.read_frames(stages.run.data_file("md", 1, "train"))
+    calibration = stages.run.read_frames(stages.run.data_file("md", 1, "calibration"))
+    shifts = sorted(round(f.positions[0, 0], 2) for f in train + calibration)
+    assert shifts == [0.0, 0.05, 0.05, 0.1, 0.2]             # the two earlier labels and the three new ones
+    sent = sorted(p.name for p in (stages.run.labels / "md" / "iter01").glob("*"))
+    with pytest.warns(UserWarning, match="failed"):
+        again = stages.select_and_label(_Named(), 1)
+    assert again == {**prepared, "label_s": again["label_s"]} and calls == [2, 5, 6]   # no new pick, no resend
+    assert sorted(p.name for p in (stages.run.labels / "md" / "iter01").glob("*")) == sent
+    calls = []
+    plain = _stages(tmp_path / "off", calls, replace_failed=False)
+    with pytest.warns(UserWarning, match="1 of 3 frames failed"):
+        prepared = plain.select_and_label(_Named(), 1)
+    assert (prepared["n_selected"], prepared["n_labelled"], prepared["n_failed"], prepared["n_replacements"]) == (3, 2, 1, 0)

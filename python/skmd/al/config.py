@@ -51,6 +51,7 @@ class CampaignConfig:
     steps: int = 200
     select: int = 4
     selection: str = "fps"
+    replace_failed: bool = True                   # a frame the oracle fails on is replaced by the selector's next pick
     finetune: str = "full"
     replay: str | None = None
     test: str | None = None

@@ -46,7 +46,7 @@ def _check_choices(config) -> None:
         raise ValueError(f"samplers must be distinct names among {', '.join(SAMPLERS)} (md<T>: plain MD at T K, "
                          f"e.g. md700); got {list(config.samplers)}")
     check_feature_layers(config.ubmd_feature_layers, "ubmd_feature_layers")
-    for name in ("trust_model", "keep_training_files"):
+    for name in ("trust_model", "keep_training_files", "replace_failed"):
         if not isinstance(getattr(config, name), bool):
             raise ValueError(f"{name} must be true or false, got {getattr(config, name)!r}")
     if config.selection not in SELECTIONS:

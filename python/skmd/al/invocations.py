@@ -1,19 +1,26 @@
-"""Every invocation of a campaign, in ``RUN/runs.json``: when it started, its wall time (s) and whether it
-finished. An invocation opens its entry when it starts and closes it when it finishes, or when Ctrl-C or
+"""Every invocation of a campaign, in ``RUN/runs.json``: when it started, the code it ran (skmd's version and
+git commit, None outside a git checkout), its wall time (s) and whether it finished. An invocation opens its entry when it starts and closes it when it finishes, or when Ctrl-C or
 an error ends it; one killed outright stays open and counts 0 s. ``results.json``'s ``wall_s`` and
 ``invocations`` sum them."""
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
+from .. import __version__
+from ..tools.machine import source_commit
 from ..tools.rundir import write_json
+
+#: the folder whose git checkout is the code a campaign runs
+PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def open_invocation(out) -> None:
     """Record in ``out/runs.json`` that an invocation of the campaign started (its wall time still open)."""
     runs = invocations(out)
-    runs.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": None, "finished": None})
+    runs.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "skmd": __version__, "commit": source_commit(PACKAGE),
+                 "wall_s": None, "finished": None})
     write_json(out / "runs.json", runs)
 
 

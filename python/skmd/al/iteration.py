@@ -32,6 +32,10 @@ from .start import bare_copies, perturbed_copies, replace_dropped
 from .training import kept
 
 
+#: ``info`` keys of a selected frame: its index among the iteration's candidates, and whether it replaced a failure
+CANDIDATE, REPLACEMENT = "skmd_candidate", "skmd_replacement"
+
+
 def sampler_models(sampler) -> int:
     """How many models a sampler's chain trains (1 unless it says otherwise, e.g. a committee)."""
     return int(getattr(sampler, "n_models", 1))
@@ -114,25 +118,34 @@ class IterationStages:
         self.run.write_frames(folder / "candidates.extxyz", candidates)
 
     def select_and_label(self, sampler, k: int) -> dict:
-        """Select iteration ``k``'s batch, label it, and write the sampler's train/calibration files."""
+        """Select iteration ``k``'s batch, label it (frames the oracle fails on replaced by the selector's
+        next picks, with ``replace_failed``), and write the sampler's train/calibration files."""
         c, run, name = self.config, self.run, sampler.name
         folder = run.iteration(name, k)
         candidates = run.read_frames(folder / "candidates.extxyz")
         earlier = {kind: run.read_frames(run.data_file(name, k - 1, kind)) for kind in ("train", "calibration")}
+        seen = earlier["train"] + earlier["calibration"]
         if not (folder / "selected.extxyz").exists():
             if not candidates:
                 raise RuntimeError(f"{name} iteration {k}: every walk diverged; no candidates to label")
-            context = SelectionContext(str(self.models(sampler, k - 1)[0]), earlier["train"] + earlier["calibration"],
-                                       c.seed * 1000 + k, c.ubmd_features, feature_layers=c.ubmd_feature_layers)
             if len(candidates) < c.select:
                 self.log(f"iteration {k}: {name} has {len(candidates)} candidates, fewer than select "
                          f"{c.select}: all of them go to the oracle (more walkers give more candidates)")
-            picks = checked_picks(self.selector(candidates, min(c.select, len(candidates)), context),
-                                  len(candidates), c.select, getattr(self.selector, "__name__", "selector"))
-            run.write_frames(folder / "selected.extxyz", [candidates[i] for i in picks])
+            run.write_frames(folder / "selected.extxyz", self.picked(sampler, k, candidates, [], seen))
         selected = run.read_frames(folder / "selected.extxyz")
         started = time.perf_counter()
         labelled, failures = self.store.label(label_key(name, k), selected)
+        while c.replace_failed and failures and len(labelled) < c.select:
+            more = self.picked(sampler, k, candidates, selected, seen, c.select - len(labelled))
+            if not more:
+                self.log(f"iteration {k}: {name}: {len(failures)} selected frames failed at the oracle and no "
+                         f"candidate is left to replace them: {len(labelled)} of {c.select} labels")
+                break
+            self.log(f"iteration {k}: {name}: {len(failures)} selected frames failed at the oracle so far; "
+                     f"{len(more)} more picked in their place")
+            selected = selected + more
+            run.write_frames(folder / "selected.extxyz", selected)
+            labelled, failures = self.store.label(label_key(name, k), selected)
         label_s = time.perf_counter() - started
         for frame in labelled:
             frame.info["skmd_source"] = label_key(name, k)
@@ -140,7 +153,36 @@ class IterationStages:
         run.write_frames(run.data_file(name, k, "train"), train)
         run.write_frames(run.data_file(name, k, "calibration"), calibration)
         return {"n_selected": len(selected), "n_labelled": len(labelled), "n_failed": len(failures),
+                "n_replacements": sum(bool(f.info.get(REPLACEMENT)) for f in selected),
                 "label_s": label_s, "n_train": len(train), "n_calibration": len(calibration)}
+
+    def picked(self, sampler, k: int, candidates: list, selected: list, seen: list, n: int | None = None) -> list:
+        """The next ``n`` (default ``select``) candidates the selector picks, none of ``selected`` again, as
+        copies tagged with their candidate index (``info["skmd_candidate"]``; replacements also
+        ``info["skmd_replacement"]``). The selector sees ``seen`` and ``selected`` as labelled, so a
+        replacement is the pick that would have come next. [] when no candidate is left, or when
+        ``selected`` came from a run that did not tag its picks (its replacements would not be the next)."""
+        taken = [frame.info.get(CANDIDATE) for frame in selected]
+        if None in taken:
+            return []
+        rest = [i for i in range(len(candidates)) if i not in set(taken)]
+        n = min(self.config.select if n is None else n, len(rest))
+        if n == 0:
+            return []
+        context = SelectionContext(str(self.models(sampler, k - 1)[0]), seen + selected,
+                                   self.config.seed * 1000 + k, self.config.ubmd_features,
+                                   feature_layers=self.config.ubmd_feature_layers)
+        pool = [candidates[i] for i in rest]
+        picks = checked_picks(self.selector(pool, n, context), len(pool), n,
+                              getattr(self.selector, "__name__", "selector"))
+        frames = []
+        for i in picks:
+            frame = pool[i].copy()
+            frame.info[CANDIDATE] = rest[i]
+            if selected:
+                frame.info[REPLACEMENT] = True
+            frames.append(frame)
+        return frames
 
     def train(self, sampler, k: int, m: int) -> float:
         """Train model ``m`` of the sampler on its training labels so far; returns the wall time (s)."""
@@ -174,7 +216,9 @@ class IterationStages:
         if sampling["max_atomic_uncertainty"]:
             self.log(crossing_sentence(name, metrics, c.walkers))
         run.write_json(run.metrics(name, k), metrics)
-        self.log(f"iteration {k}: {name}: {prepared['n_labelled']} new labels; {errors_line(errors)}")
+        failed = (f" ({prepared['n_failed']} of {prepared['n_selected']} selected frames failed at the oracle, "
+                  f"{prepared['n_replacements']} replaced)") if prepared["n_failed"] else ""
+        self.log(f"iteration {k}: {name}: {prepared['n_labelled']} new labels{failed}; {errors_line(errors)}")
         return metrics
 
 

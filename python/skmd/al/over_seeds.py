@@ -5,10 +5,13 @@ summarised over the n seeds as a mean with its 95 % Student-t interval (:func:`s
 n is given with it, and with one seed there is no interval). Per sampler and iteration (0 = the starting
 model): test RMSEs of forces (meV/Å) and energy (meV/atom), per-basin and worst-basin force RMSE (test
 frames with ``info["basin"]``), labels spent (this iteration and so far), the learning check's verdict
-counts, and seconds per stage. Pairs of samplers: each seed's paired comparison of the final models on
-per-test-frame errors is read from its ``results.json`` (``comparisons_final``, made by
-:func:`skmd.al.results.final_comparisons`), and its Wilcoxon p-values are Holm-adjusted again over every
-pair × seed of one quantity.
+counts, and seconds per stage. Pairs of samplers are compared at the level that varies, the seed
+(``seed_tests``: paired t and Wilcoxon tests over seeds of the final test RMSEs, Holm over the pairs, with
+their power; :mod:`skmd.al.seed_tests`). Each seed's paired comparison of the final models on per-test-frame
+errors is read from its ``results.json`` (``comparisons_final``, made by
+:func:`skmd.al.results.final_comparisons`), with its Wilcoxon p-values Holm-adjusted again over every
+pair × seed of one quantity (``pairs``): descriptive only, since the frames of one test set are shared and
+correlated and say nothing about how another seed's campaign would end.
 
 A study adds what only it knows as a :class:`StudyOverSeeds`: how to count the cells its campaigns' trace
 visited (coverage, and the regions reached) and its verdicts on claims (the alanine-dipeptide study's are
@@ -28,6 +31,7 @@ from .config import FREE_SETTINGS, CampaignConfig
 from .over_seeds_report import render
 from .results import STAGES
 from .run_dir import RunDir
+from .seed_tests import seed_tests
 
 #: settings that may differ between the runs compared (besides where and how they ran, the seed)
 MAY_DIFFER = ("seed", *FREE_SETTINGS)
@@ -111,6 +115,7 @@ def compare_runs(run_dirs, study: StudyOverSeeds | None = None) -> dict:
               "basins_reached": {name: [sorted(study.regions(m[-1])) for m in maps[name]] for name in names}
               if traced and study.regions is not None else None,
               "pairs": seed_pairs(runs, names)}
+    result["seed_tests"] = seed_tests(result)
     result["claims"] = study.claims(result) if study.claims is not None else {}
     return result
 

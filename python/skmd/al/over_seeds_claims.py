@@ -7,7 +7,7 @@ alanine-dipeptide study's are in :mod:`skmd.studies.ala2_claims`).
 """
 from __future__ import annotations
 
-from ..tools.stats import t_interval
+from .seed_tests import SIGNIFICANCE, pair_test
 
 HOLDS, FAILS, UNKNOWN = "holds", "does not hold", "not assessable"
 
@@ -27,13 +27,35 @@ def final(result: dict, name: str) -> dict:
     return result["samplers"][name]["iterations"][-1]
 
 
-def difference(a: list, b: list) -> dict:
-    """Mean and 95 % t-interval over seeds of the per-seed differences a − b."""
-    return t_interval([x - y for x, y in zip(a, b)])
-
-
 def span(interval: dict) -> str:
     """A t-interval as ``mean [low, high] (n = n)`` (no interval for one seed)."""
     if interval["low"] is None:
         return f"{interval['mean']:.3g} (n = {interval['n']})"
     return f"{interval['mean']:.3g} [{interval['low']:.3g}, {interval['high']:.3g}] (n = {interval['n']})"
+
+
+def seed_test(result: dict, quantity: str, a: str, b: str) -> dict | None:
+    """The seed-level test of a against b on ``quantity`` (:mod:`skmd.al.seed_tests`, Holm over every pair),
+    oriented as a − b; None when the comparison lacks it."""
+    pairs = result.get("seed_tests", {}).get(quantity, {}).get("pairs", {})
+    if f"{a} vs {b}" in pairs:
+        return pairs[f"{a} vs {b}"]
+    entry = pairs.get(f"{b} vs {a}")
+    if entry is None:
+        return None
+    interval = entry["difference"]
+    flipped = {"mean": -interval["mean"], "n": interval["n"], "values": [-v for v in interval["values"]],
+               "low": None if interval["high"] is None else -interval["high"],
+               "high": None if interval["low"] is None else -interval["low"]}
+    return {**entry, "difference": flipped}
+
+
+def significantly_lower(entry: dict | None) -> bool:
+    """Whether an oriented seed-level test (a − b) says a is lower, significantly (Holm paired-t p < 0.05)."""
+    return entry is not None and entry["significant"] and entry["difference"]["mean"] < 0
+
+
+def significantly_higher(a: list, b: list) -> tuple[bool, dict]:
+    """Whether per-seed values a are above b, by one paired t-test over seeds (p < 0.05, mean a − b > 0)."""
+    entry = pair_test(a, b)
+    return (entry["p_t"] is not None and entry["p_t"] < SIGNIFICANCE and entry["difference"]["mean"] > 0), entry

@@ -2,6 +2,7 @@
 (:class:`skmd.al.over_seeds.StudyOverSeeds`) that made it."""
 from __future__ import annotations
 
+from ..tools.error_units import WORST_BASIN_KEY
 from .results import STAGES
 
 
@@ -55,13 +56,36 @@ def basin_table(result: dict) -> list:
     return lines
 
 
+def seed_test_lines(result: dict) -> list:
+    """Per quantity and pair, the seed-level test of the final models and its power."""
+    lines = []
+    for quantity, block in result.get("seed_tests", {}).items():
+        unit = result["units"].get(quantity) or result["units"][WORST_BASIN_KEY]   # the worst-basin RMSE's unit
+        lines += ["", f"### Final models compared over seeds: {quantity} ({unit})", "",
+                  f"Per-seed differences a − b, mean [95 % t-interval], n = {result['n_seeds']}; paired t and "
+                  "Wilcoxon signed-rank p, each Holm-adjusted over the pairs; significant: Holm paired-t p < 0.05. "
+                  "Power: the smallest difference these seeds detect at 80 %"
+                  + (f", and the seeds that detect {block['target']:g} {unit}." if block["target"] else "."), ""]
+        for pair, entry in block["pairs"].items():
+            power = ""
+            if "detectable_at_80pct_power" in entry:
+                needed = entry.get("seeds_to_detect_target")
+                power = f"; detects {entry['detectable_at_80pct_power']:.3g}"
+                if block["target"]:
+                    power += f", {'over 1000' if needed is None else needed} seeds for {block['target']:g}"
+            lines.append(f"* {entry['line']}{power}")
+    return lines
+
+
 def pair_lines(result: dict) -> list:
-    """Per quantity and pair, how many seeds show a significant difference either way."""
+    """Per quantity and pair, how many seeds show a significant per-test-frame difference either way."""
     lines = []
     for quantity, block in result["pairs"].items():
-        lines += ["", f"### Final models compared per seed: {quantity}", "",
+        lines += ["", f"### Final models compared per test frame, within each seed (descriptive): {quantity}", "",
                   "Per test frame, paired, in each seed (Wilcoxon signed-rank p, Holm-adjusted over every pair × "
-                  "seed; median difference a − b [95 % bootstrap interval over test frames]):", ""]
+                  "seed; median difference a − b [95 % bootstrap interval over test frames]). The frames are "
+                  "shared and correlated: this describes the test set, not how other seeds would end; conclusions "
+                  "rest on the tests over seeds above.", ""]
         for pair, entry in block.items():
             per_seed = "; ".join(f"seed {r['seed']}: {r['median_difference']['estimate']:+.2f} "
                                  f"[{r['median_difference']['low']:+.2f}, {r['median_difference']['high']:+.2f}], "
@@ -83,7 +107,7 @@ def render(result: dict, study) -> str:
         lines += ["", f"### {study.regions_name.capitalize()} whose {study.cells} each sampler visited (per seed)", ""]
         lines += [f"* {name}: " + "; ".join(", ".join(b) or "none" for b in seeds)
                   for name, seeds in result["basins_reached"].items()]
-    lines += pair_lines(result)
+    lines += seed_test_lines(result) + pair_lines(result)
     if result["claims"]:
         lines += ["", "## The papers' claims", "", f"Criteria: see {study.criteria}.", ""]
         lines += [f"* ({key}) {v['claim']}: **{v['verdict']}**. {v['summary']}." for key, v in result["claims"].items()]

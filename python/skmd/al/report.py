@@ -41,7 +41,7 @@ def report_text(results) -> str:
              "| start | 0 | – | " + " | ".join(f"{results['initial'][k]:.2f}" for k in keys) + " | – | – |"]
     for name, r in results["samplers"].items():
         for m, share in zip(r["iterations"], r["stage_share"]):
-            lines.append(f"| {name} | {m['iteration']} | {m['n_labelled']} | "
+            lines.append(f"| {name} | {m['iteration']} | {labels_cell(m)} | "
                          + " | ".join(f"{m[k]:.2f}" for k in keys)
                          + f" | {m.get('threshold_stops', 0)}/{m['n_candidates']} | "
                          + "/".join(f"{share[s]:.0%}" for s in ("sample", "label", "train", "score")) + " |")
@@ -55,6 +55,15 @@ def report_text(results) -> str:
               "(skmd's safe format; `skmd export MODEL OUT.model` writes one for mace's `MACECalculator` and tools)",
               f"Training set: `{results['training_set']['path']}` ({results['training_set']['frames']} frames).", ""]
     return "\n".join(lines)
+
+
+def labels_cell(metrics: dict) -> str:
+    """An iteration's new labels, with the selected frames the oracle failed on and the picks that replaced
+    them when there were any."""
+    failed = metrics.get("n_failed", 0)
+    if not failed:
+        return str(metrics["n_labelled"])
+    return f"{metrics['n_labelled']} ({failed} of {metrics['n_selected']} failed, {metrics.get('n_replacements', 0)} replaced)"
 
 
 def basin_lines(results) -> list:

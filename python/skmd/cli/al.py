@@ -5,6 +5,8 @@ of them by its name (``temperature_K: 500``); flags given on the command line wi
 """
 from __future__ import annotations
 
+import argparse
+
 from ..al.config import FIELDS, UNSET, CampaignConfig, make_config, read_yaml
 from ..al.presets import preset_names, read_preset
 from ..tools.pool import process_pool
@@ -41,8 +43,8 @@ def remaining_flags() -> dict:
     """flag → (field, type, help) of every other setting of :class:`~skmd.al.config.CampaignConfig`
     (``start_frames`` as ``--start-frames``), so that each setting is a flag, as the module says."""
     # --threads is every command's own flag (skmd.cli.main); config_from_args reads it into the config
-    given = {field for field, _, _ in FLAGS.values()} | {"trust_model", "keep_training_files", "extra", "preset",
-                                                         "threads"}
+    given = {field for field, _, _ in FLAGS.values()} | {"trust_model", "keep_training_files", "replace_failed",
+                                                         "extra", "preset", "threads"}
     defaults, kinds = CampaignConfig(), {"int": int, "float": float, "str": str}
     flags = {}
     for name, spec in FIELDS.items():
@@ -99,6 +101,9 @@ def add_campaign_flags(p) -> None:
     p.add_argument("--keep-training-files", action="store_true", default=None,
                    help="keep mace_run_train's .model pickles and checkpoints (skmd keeps only the .safetensors "
                         "models, logs and data)")
+    p.add_argument("--replace-failed", action=argparse.BooleanOptionalAction, default=None,
+                   help="replace a selected frame the oracle failed on by the selector's next pick, so that each "
+                        "iteration gets its select labels while candidates last (default on)")
     p.add_argument("--threads", type=int, default=None, help=CAMPAIGN_THREADS_HELP)
 
 
@@ -111,6 +116,7 @@ def config_from_args(args):
                   for flag, (field, _, _) in every_flag.items()}
     from_flags["trust_model"] = args.trust_model
     from_flags["keep_training_files"] = getattr(args, "keep_training_files", None)
+    from_flags["replace_failed"] = getattr(args, "replace_failed", None)
     from_flags["threads"] = getattr(args, "threads_flag", getattr(args, "threads", None))   # as given, else None
     config = make_config(from_preset, from_file, from_flags)
     args.out = config.out

@@ -1,0 +1,62 @@
+"""Publish the final models of campaigns compared over seeds: one folder anyone can score on another test set.
+
+``publish_models(run_dirs, folder)`` copies each finished run's final models (skmd's ``.safetensors``:
+tensors and a JSON header, no code) to ``folder/seed<S>/<sampler>.safetensors`` and writes
+``folder/manifest.json``: per model its sampler, seed, the labels it was trained on, the code that made it
+(skmd version and git commits of every invocation of the run, from ``runs.json``), its tensor dtypes,
+size and sha256. ``skmd export`` turns any of them into a mace ``.model``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import struct
+from pathlib import Path
+
+from ..tools.rundir import write_json
+from .invocations import invocations
+from .over_seeds import MAY_DIFFER, read_runs
+
+
+def sha256(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tensor_dtypes(path: Path) -> list:
+    """The dtypes of a safetensors file's tensors, read from its header (8-byte length, then JSON)."""
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    return sorted({entry["dtype"] for key, entry in header.items() if key != "__metadata__"})
+
+
+def publish_models(run_dirs, folder) -> dict:
+    """Copy the final models of finished campaigns of one config (several seeds; refused in one line as
+    :func:`skmd.al.over_seeds.read_runs` refuses them) into ``folder`` with ``manifest.json``; returns it."""
+    runs = read_runs([str(d) for d in run_dirs])
+    folder = Path(folder)
+    models = []
+    for run in runs:
+        seed, made_by = run["config"]["seed"], invocations(Path(run["run_dir"]))
+        for name, sampler in run["samplers"].items():
+            source, final = Path(sampler["final_model"]), sampler["iterations"][-1]
+            target = folder / f"seed{seed}" / f"{name}.safetensors"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            models.append({"sampler": name, "seed": seed, "file": str(target.relative_to(folder)),
+                           "sha256": sha256(target), "bytes": target.stat().st_size, "dtypes": tensor_dtypes(target),
+                           "new_labels": sum(m["n_labelled"] for m in sampler["iterations"]),
+                           "train_labels": final["n_train"], "calibration_labels": final["n_calibration"],
+                           "test_force_rmse_meV_A": final["force_rmse_meV_A"], "run_dir": run["run_dir"],
+                           "skmd": sorted({r.get("skmd") or "unrecorded" for r in made_by}),
+                           "commits": [r.get("commit") or "unrecorded" for r in made_by]})
+    manifest = {"preset": runs[0]["config"].get("preset"), "seeds": [run["config"]["seed"] for run in runs],
+                "config": {k: v for k, v in runs[0]["config"].items() if k not in MAY_DIFFER}, "models": models}
+    write_json(folder / "manifest.json", manifest)
+    return manifest
