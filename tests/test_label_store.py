@@ -3,6 +3,7 @@ too many fail, retried only on request; the oracle is part of a run's recorded s
 import os
 import warnings
 
+import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
@@ -297,3 +298,28 @@ def test_a_selected_frame_the_oracle_fails_on_is_replaced_by_the_next_pick(tmp_p
     with pytest.warns(UserWarning, match="1 of 3 frames failed"):
         prepared = plain.select_and_label(_Named(), 1)
     assert (prepared["n_selected"], prepared["n_labelled"], prepared["n_failed"], prepared["n_replacements"]) == (3, 2, 1, 0)
+
+
+def test_starting_copies_the_oracle_fails_on_are_replaced_by_the_next_copies(tmp_path):
+    """10 starting copies of Cu with 0.5 Å displacements (Flaky fails where atom 0 moved past x = 0.5 Å):
+    further copies of the same seeded sequence fill in until 10 are labelled; a rerun calls nothing."""
+    from skmd.al.run_dir import RunDir
+    from skmd.al.start import perturbed_copies
+    from skmd.al.starting_stage import starting_labels
+    run, structures = RunDir(tmp_path), copper_frames([0.0])
+    config = CampaignConfig(structures="s.xyz", start_frames=10, perturb_A=0.5, test_fraction=0.2,
+                            calibration_fraction=0.2)
+    store = LabelStore(run.labels, Oracle(Flaky))
+    with pytest.warns(UserWarning, match="failed"):
+        parts = starting_labels(run, config, structures, store, log=lambda line: None)
+    frames = run.read_frames(run.start_file("frames"))
+    failed = store.failed("start")
+    assert failed and len(frames) == 10 + len(failed) <= 20
+    assert sum(len(p) for p in parts.values()) == 10
+    first = perturbed_copies(structures, 10, 0.5, config.perturb_strain, config.seed)
+    assert all(np.allclose(a.positions, b.positions, atol=1e-6) for a, b in zip(first, frames))   # same sequence, extended
+    calls = store.oracle_calls
+    run.start_file("train").unlink()                                              # resume before the split
+    with pytest.warns(UserWarning, match="failed"):
+        starting_labels(run, config, structures, LabelStore(run.labels, Oracle(Flaky)), log=lambda line: None)
+    assert LabelStore(run.labels, Oracle(Flaky)).oracle_calls == calls

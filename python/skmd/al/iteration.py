@@ -22,6 +22,7 @@ from ..atoms.scoring import score_model_file
 from ..atoms.tasks import run_tasks
 from ..tools.device import resolve_device
 from ..tools.threads import resolve_threads
+from ..tools.words import plural
 from . import learning
 from .report import crossing_sentence, errors_line
 from .run_dir import RunDir, label_key
@@ -134,18 +135,19 @@ class IterationStages:
             run.write_frames(folder / "selected.extxyz", self.picked(sampler, k, candidates, [], seen))
         selected = run.read_frames(folder / "selected.extxyz")
         started = time.perf_counter()
-        labelled, failures = self.store.label(label_key(name, k), selected)
+        labelled, failures = self.store.label(label_key(name, k), selected, warn=False)
         while c.replace_failed and failures and len(labelled) < c.select:
             more = self.picked(sampler, k, candidates, selected, seen, c.select - len(labelled))
             if not more:
-                self.log(f"iteration {k}: {name}: {len(failures)} selected frames failed at the oracle and no "
+                self.log(f"iteration {k}: {name}: {plural(len(failures), 'selected frame')} failed at the oracle and no "
                          f"candidate is left to replace them: {len(labelled)} of {c.select} labels")
                 break
-            self.log(f"iteration {k}: {name}: {len(failures)} selected frames failed at the oracle so far; "
-                     f"{len(more)} more picked in their place")
+            self.log(f"iteration {k}: {name}: {plural(len(failures), 'selected frame')} failed at the oracle so "
+                     f"far; {len(more)} more picked in their place")
             selected = selected + more
             run.write_frames(folder / "selected.extxyz", selected)
-            labelled, failures = self.store.label(label_key(name, k), selected)
+            labelled, failures = self.store.label(label_key(name, k), selected, warn=False)
+        self.store.warn_failed(label_key(name, k), failures, len(selected))
         label_s = time.perf_counter() - started
         for frame in labelled:
             frame.info["skmd_source"] = label_key(name, k)

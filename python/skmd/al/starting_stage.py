@@ -16,6 +16,7 @@ from ..atoms.training import isolated_atom_energies
 from ..tools.device import resolve_device
 from ..tools.pool import thread_map
 from ..tools.threads import resolve_threads
+from ..tools.words import plural
 from .run_dir import START_KEY, RunDir
 from .splits import validation
 from .start import perturbed_copies, split_indices
@@ -27,7 +28,9 @@ START_PARTS = ("train", "calibration", "test")
 
 def starting_labels(run: RunDir, config, structures: list, store, log) -> dict:
     """{"train", "calibration", "test"}: lists of labelled frames (``test`` empty when a test file is given):
-    oracle labels of ``config.start_frames`` perturbed copies of ``structures``, split at random (seeded)."""
+    oracle labels of ``config.start_frames`` perturbed copies of ``structures``, split at random (seeded).
+    With ``replace_failed``, copies the oracle fails on are replaced by further copies of the same seeded
+    sequence, up to ``2 × start_frames`` copies in all."""
     paths = {part: run.start_file(part) for part in START_PARTS}
     if all(path.exists() for path in paths.values()):
         return {part: run.read_frames(path) for part, path in paths.items()}
@@ -36,7 +39,20 @@ def starting_labels(run: RunDir, config, structures: list, store, log) -> dict:
         run.write_frames(run.start_file("frames"), frames)
     frames = run.read_frames(run.start_file("frames"))
     log(f"starting data: oracle labels of {len(frames)} perturbed copies of the structures")
-    labelled, _ = store.label(START_KEY, frames)
+    labelled, failures = store.label(START_KEY, frames, warn=False)
+    while config.replace_failed and failures and len(labelled) < config.start_frames \
+            and len(frames) < 2 * config.start_frames:
+        # the copies are drawn in sequence from one seeded stream: more of them extend the same list
+        wanted = min(len(frames) + config.start_frames - len(labelled), 2 * config.start_frames)
+        frames = perturbed_copies(structures, wanted, config.perturb_A, config.perturb_strain, config.seed)
+        log(f"starting data: {plural(len(failures), 'copy', 'copies')} failed at the oracle so far; labelling the next "
+            f"{wanted - len(labelled) - len(failures)} in their place")
+        run.write_frames(run.start_file("frames"), frames)
+        labelled, failures = store.label(START_KEY, frames, warn=False)
+    store.warn_failed(START_KEY, failures, len(frames))
+    if failures:
+        log(f"starting data: {len(labelled)} of {config.start_frames} labels ({len(failures)} copies failed at "
+            "the oracle)")
     fractions = {"calibration": config.calibration_fraction}
     if config.test is None:
         fractions = {"test": config.test_fraction, **fractions}

@@ -97,13 +97,14 @@ class LabelStore:
             pending.append((index, bool(sent[f"{job}/{index}"])))
         return pending
 
-    def label(self, job: str, frames, on_batch=None, retry_failed: bool | None = None) -> tuple:
+    def label(self, job: str, frames, on_batch=None, retry_failed: bool | None = None, warn: bool = True) -> tuple:
         """Label ``frames`` under ``job``, resuming where an earlier run stopped.
 
         Returns (labelled Atoms in frame order, failures as {index: the oracle's message}); warns in
-        one line when some failed, and raises :class:`LabellingError` (before further oracle calls)
-        once more than ``max_failed_fraction`` of the frames have failed. ``retry_failed`` (default:
-        the store's) sends failed keys again. ``on_batch`` is called after each batch is on disk.
+        one line when some failed (unless ``warn`` is False: :meth:`warn_failed` then says it once), and
+        raises :class:`LabellingError` (before further oracle calls) once more than
+        ``max_failed_fraction`` of the frames have failed. ``retry_failed`` (default: the store's) sends
+        failed keys again. ``on_batch`` is called after each batch is on disk.
         """
         frames = list(frames)
         getattr(self.oracle, "check", lambda frames: None)(frames)   # refuse bad frames before logging any key
@@ -124,11 +125,17 @@ class LabelStore:
                 on_batch()
         self._check_failures(job, len(frames))
         labelled, failures = self.results(job, len(frames))
-        if failures:
-            warnings.warn(f"labelling {job!r}: {failure_summary(failures, len(frames))}; a rerun with "
-                          "--retry-failed sends them again, unless the stage that uses them has finished by then",
-                          stacklevel=2)
+        if warn:
+            self.warn_failed(job, failures, len(frames))
         return labelled, failures
+
+    @staticmethod
+    def warn_failed(job: str, failures: dict, n_frames: int) -> None:
+        """One warning line for the frames of ``job`` the oracle failed on, if any (naming --retry-failed)."""
+        if failures:
+            warnings.warn(f"labelling {job!r}: {failure_summary(failures, n_frames)}; a rerun with "
+                          "--retry-failed sends them again, unless the stage that uses them has finished by then",
+                          stacklevel=3)
 
     def _check_failures(self, job: str, n_frames: int) -> None:
         failures = self.results(job, n_frames, read=False)[1]
