@@ -137,6 +137,8 @@ def test_the_learning_check_says_when_its_frames_are_too_few_and_reports_the_tes
     change = test_change({"force_rmse_meV_A": 810.0}, {"force_rmse_meV_A": 1968.0})
     text = sentence("md", 2, compare(old, new), change)
     assert "5 frames are too few for a signed-rank test to reach p < 0.05 (it needs 6)" in text
+    assert "too few held-out labels to tell" in text and "WORSE" not in text and "forces worse" not in text
+    assert "forces (+2.00 [" in text                          # the interval is still shown, without a verdict
     assert text.endswith("Test set: forces 810 → 1968 meV/Å.")
     six = {"per_frame": {"forces": [1.0] * 6}}
     assert "too few" not in sentence("md", 2, compare(six, six))

@@ -38,18 +38,24 @@ def sentence(name: str, iteration: int, check: dict, test_change: str = "") -> s
     adds how the test RMSEs moved, and a note says when the validation frames are too few to tell."""
     if not check:
         return f"{name}, iteration {iteration}: no learning check (too few validation frames)."
+    first = next(iter(check.values()))
+    needed = smallest_significant_n()
+    too_few = first["n_frames"] < needed
     parts = []
     for quantity, c in check.items():
         d = c["median_difference"]
-        parts.append(f"{quantity} {c['verdict']} ({d['estimate']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] {c['unit']})")
-    first = next(iter(check.values()))
+        word = "" if too_few else f" {c['verdict']}"       # too few frames: the interval alone, no verdict
+        parts.append(f"{quantity}{word} ({d['estimate']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}] {c['unit']})")
     paired = f"{first['n_trials']} trials' validation RMSEs" if "n_trials" in first else "per-frame errors"
-    lead = ("the new model is WORSE than the previous one on held-out labels" if any(
-        c["verdict"] == "worse" for c in check.values()) else "the new model is not worse than the previous one")
+    if too_few:
+        lead = "too few held-out labels to tell whether the new model is worse than the previous one"
+    elif any(c["verdict"] == "worse" for c in check.values()):
+        lead = "the new model is WORSE than the previous one on held-out labels"
+    else:
+        lead = "the new model is not worse than the previous one"
     text = (f"{name}, iteration {iteration}: {lead} ({first['n_frames']} validation frames; {paired}, new − old, "
             "median [95 % CI]): " + "; ".join(parts) + ".")
-    needed = smallest_significant_n()
-    if first["n_frames"] < needed:
+    if too_few:
         text += (f" {first['n_frames']} frames are too few for a signed-rank test to reach p < 0.05 (it needs "
                  f"{needed}): read this as no evidence either way.")
     if test_change:
