@@ -27,8 +27,8 @@ import numpy as np
 from ase.io import write
 
 from skmd.atoms.oracle import Oracle, gfn2_xtb
-from skmd.studies.ala2_testset import (BASIN_CENTRES, BASIN_RADIUS_DEG, OTHER, angle_difference, build_testset,
-                                       file_sha256)
+from skmd.studies.ala2_testset import BASIN_CENTRES, BASIN_RADIUS_DEG, OTHER, angle_difference, build_testset
+from skmd.tools.files import file_sha256
 from skmd.tools.labels import ENERGY_KEY, FORCES_KEY, reference_labels
 from skmd.tools.machine import machine_info
 

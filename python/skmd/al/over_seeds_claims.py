@@ -7,7 +7,7 @@ alanine-dipeptide study's are in :mod:`skmd.studies.ala2_claims`).
 """
 from __future__ import annotations
 
-from .seed_tests import SIGNIFICANCE, pair_test
+from .seed_tests import SIGNIFICANCE, interval_text, pair_test
 
 HOLDS, FAILS, UNKNOWN = "holds", "does not hold", "not assessable"
 
@@ -29,9 +29,7 @@ def final(result: dict, name: str) -> dict:
 
 def span(interval: dict) -> str:
     """A t-interval as ``mean [low, high] (n = n)`` (no interval for one seed)."""
-    if interval["low"] is None:
-        return f"{interval['mean']:.3g} (n = {interval['n']})"
-    return f"{interval['mean']:.3g} [{interval['low']:.3g}, {interval['high']:.3g}] (n = {interval['n']})"
+    return f"{interval_text(interval)} (n = {interval['n']})"
 
 
 def seed_test(result: dict, quantity: str, a: str, b: str) -> dict | None:

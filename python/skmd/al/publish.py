@@ -8,32 +8,18 @@ size and sha256. ``skmd export`` turns any of them into a mace ``.model``.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
-import struct
 from pathlib import Path
 
+from ..tools.files import file_sha256, safetensors_header
 from ..tools.rundir import write_json
 from .invocations import invocations
 from .over_seeds import MAY_DIFFER, read_runs
 
 
-def sha256(path: Path) -> str:
-    """The hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def tensor_dtypes(path: Path) -> list:
-    """The dtypes of a safetensors file's tensors, read from its header (8-byte length, then JSON)."""
-    with open(path, "rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(length))
-    return sorted({entry["dtype"] for key, entry in header.items() if key != "__metadata__"})
+    """The dtypes of a safetensors file's tensors, read from its header."""
+    return sorted({entry["dtype"] for key, entry in safetensors_header(path).items() if key != "__metadata__"})
 
 
 def publish_models(run_dirs, folder) -> dict:
@@ -50,7 +36,7 @@ def publish_models(run_dirs, folder) -> dict:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
             models.append({"sampler": name, "seed": seed, "file": str(target.relative_to(folder)),
-                           "sha256": sha256(target), "bytes": target.stat().st_size, "dtypes": tensor_dtypes(target),
+                           "sha256": file_sha256(target), "bytes": target.stat().st_size, "dtypes": tensor_dtypes(target),
                            "new_labels": sum(m["n_labelled"] for m in sampler["iterations"]),
                            "train_labels": final["n_train"], "calibration_labels": final["n_calibration"],
                            "test_force_rmse_meV_A": final["force_rmse_meV_A"], "run_dir": run["run_dir"],

@@ -67,7 +67,7 @@ def seed_tests(result: dict, targets: dict = TARGETS) -> dict:
             a, b = pair.split(" vs ")
             mean = entry["difference"]["mean"]
             lower = a if mean < 0 else b
-            entry["line"] = (f"{a} − {b} = {_span(entry['difference'])}: "
+            entry["line"] = (f"{a} − {b} = {interval_text(entry['difference'])}: "
                              + (f"{lower} lower, significant" if entry["significant"] else "not significant")
                              + f" (paired t p = {entry['p_t_holm']:.2g}, Wilcoxon p = {entry['p_wilcoxon_holm']:.2g}, "
                              "Holm)")
@@ -75,7 +75,8 @@ def seed_tests(result: dict, targets: dict = TARGETS) -> dict:
     return out
 
 
-def _span(interval: dict) -> str:
+def interval_text(interval: dict) -> str:
+    """A t-interval as ``mean [low, high]`` (the mean alone for one seed), three significant digits."""
     if interval["low"] is None:
         return f"{interval['mean']:.3g}"
     return f"{interval['mean']:.3g} [{interval['low']:.3g}, {interval['high']:.3g}]"

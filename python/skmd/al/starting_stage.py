@@ -44,9 +44,9 @@ def starting_labels(run: RunDir, config, structures: list, store, log) -> dict:
             and len(frames) < 2 * config.start_frames:
         # the copies are drawn in sequence from one seeded stream: more of them extend the same list
         wanted = min(len(frames) + config.start_frames - len(labelled), 2 * config.start_frames)
-        frames = perturbed_copies(structures, wanted, config.perturb_A, config.perturb_strain, config.seed)
         log(f"starting data: {plural(len(failures), 'copy', 'copies')} failed at the oracle so far; labelling the next "
-            f"{wanted - len(labelled) - len(failures)} in their place")
+            f"{wanted - len(frames)} in their place")
+        frames = perturbed_copies(structures, wanted, config.perturb_A, config.perturb_strain, config.seed)
         run.write_frames(run.start_file("frames"), frames)
         labelled, failures = store.label(START_KEY, frames, warn=False)
     store.warn_failed(START_KEY, failures, len(frames))

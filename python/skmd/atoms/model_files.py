@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 
 from ..tools import mace_first  # noqa: F401  (imports mace quietly, before e3nn)
+from ..tools.files import safetensors_header
 import mace
 import numpy as np
 import torch
@@ -63,14 +64,10 @@ class UntrustedModelError(ValueError):
 def is_safe_model(path) -> bool:
     """True when ``path`` is a safetensors file written in skmd's format (reads only its JSON header)."""
     try:
-        with open(path, "rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            if not 2 <= length <= 100_000_000:
-                return False
-            header = json.loads(handle.read(length))
+        header = safetensors_header(path)
     except (OSError, ValueError, struct.error):
         return False
-    return isinstance(header, dict) and (header.get("__metadata__") or {}).get("skmd_format") == FORMAT
+    return (header.get("__metadata__") or {}).get("skmd_format") == FORMAT
 
 
 def check_readable(path, trusted: bool = False, role: str = "") -> Path:

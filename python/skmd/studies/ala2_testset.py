@@ -10,7 +10,6 @@ under a flat-bottom φ/ψ restraint (:class:`DihedralRestraint`); labels never i
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import deque
 from pathlib import Path
@@ -28,6 +27,7 @@ from ase.optimize import BFGS
 
 from ..atoms.alanine import (BASIN_CENTRES, BASIN_RADIUS_DEG, OTHER, PHI_ATOMS, PSI_ATOMS,  # noqa: F401
                              alanine_dipeptide, angle_difference, classify_basin, ramachandran)
+from ..tools.files import file_sha256
 
 #: The fixed set and its manifest (settings, counts, SHA-256), shipped as package data (in the wheel too).
 SHIPPED_TESTSET = Path(__file__).resolve().parent.parent / "data" / "ala2_testset.extxyz"
@@ -193,11 +193,6 @@ def build_testset(oracle, calculator_factory, seed: int = 0, frames_per_basin: i
             frame.info.update(target_basin=name, basin=classify_basin((phi, psi)), phi=float(phi), psi=float(psi))
         testset.extend(batch.labelled)
     return testset
-
-
-def file_sha256(path) -> str:
-    """Hex SHA-256 of the file at ``path``."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_testset(path, expected_sha256: str | None = None) -> list:

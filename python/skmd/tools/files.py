@@ -1,9 +1,16 @@
 """Files written so that a crash leaves either the old file or the whole new one: a temporary file,
-an fsync, a rename and an fsync of the folder. Used by every run directory (studies and campaigns)."""
+an fsync, a rename and an fsync of the folder. Used by every run directory (studies and campaigns).
+Also what can be read of a file without loading it: its SHA-256 and a safetensors file's JSON header."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import struct
 from pathlib import Path
+
+#: the largest safetensors JSON header read (bytes); a larger length field means the file is something else
+MAX_HEADER_BYTES = 100_000_000
 
 
 def publish(temporary: Path, path: Path) -> None:
@@ -51,3 +58,25 @@ def read_frames(path) -> list:
     from ase.io import read  # noqa: PLC0415  lazy: ase.io takes ~0.4 s; the text writers here (rundir, the MB studies) need none of it
     path = Path(path)
     return read(str(path), index=":", format="extxyz") if path.stat().st_size else []
+
+
+def file_sha256(path) -> str:
+    """Hex SHA-256 of the file at ``path`` (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def safetensors_header(path) -> dict:
+    """The JSON header of a safetensors file (an 8-byte little-endian length, then that many bytes of JSON);
+    ValueError (or ``struct.error``) when the file is not one, OSError when it cannot be read."""
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        if not 2 <= length <= MAX_HEADER_BYTES:
+            raise ValueError(f"{path}: not a safetensors file (header length {length})")
+        header = json.loads(handle.read(length))
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: not a safetensors file (its header is no JSON object)")
+    return header
