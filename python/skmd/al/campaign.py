@@ -3,7 +3,8 @@
 Read :meth:`Campaign.run` first: it is the whole campaign, stage by stage.
 
 1. The starting stage (:mod:`skmd.al.starting_stage`): oracle labels of perturbed copies of the
-   structures, split into training, calibration and test labels; the starting model (the user's, or a
+   structures (or the user's own labelled frames, ``start_labels``), split into training, calibration and
+   test labels; the starting model (the user's, or a
    surrogate trained on them); its test score.
 2. Every sampler's chain of iterations (:mod:`skmd.al.iteration`), run side by side by the scheduler
    (:mod:`skmd.al.chains`). Per iteration k, a sampler samples ``walkers`` walks of ``steps`` steps with
@@ -30,7 +31,7 @@ from ..tools.pool import SelfHealingPool
 from ..tools.rundir import check_config, make_run_directory
 from ..tools.threads import available_cores, task_threads, threads_per_job
 from .chains import Slots, run_chains
-from .checks import check_inputs
+from .checks import check_inputs, check_start_labels
 from .config import FREE_SETTINGS, GROWABLE_SETTINGS, CampaignConfig
 from .invocations import close_invocation, invocations, open_invocation
 from .iteration import IterationStages, sampler_chains, sampler_models
@@ -58,6 +59,10 @@ class Campaign:
         config = config.validate()
         self.log, self.executor = log, _shared(executor)
         self.oracle_factory, self.structures, self.test_frames = check_inputs(config, oracle)
+        self.start_labels = None
+        if config.start_labels is not None:    # the file's frames are the starting labels: start_frames is their count
+            self.start_labels = check_start_labels(config, self.structures)
+            config = dataclasses.replace(config, start_frames=len(self.start_labels)).validate()
         jobs = config.workers or jobs_at_once(executor)
         self.config = dataclasses.replace(            # recorded as they run: the oracle that labels, device, threads
             config, oracle=oracle_name(self.oracle_factory), device=resolve_device(config.device),
@@ -118,7 +123,7 @@ class Campaign:
             for line in retry_lines(run, self.store, [s.name for s in self.samplers], c.iterations):
                 log(line)
         # 1. the starting stage
-        start = starting_labels(run, c, self.structures, self.store, log)
+        start = starting_labels(run, c, self.structures, self.store, log, given=self.start_labels)
         test = self.test_frames or start["test"]
         model0 = starting_model(run, c, self.trainer, start["train"], log)
         for sampler in self.samplers:

@@ -7,6 +7,7 @@ from ..atoms.mace_models import load_mace
 from ..atoms.model_files import check_readable
 from ..atoms.training import replay_frames
 from ..tools.checks import element_names
+from ..tools.labels import with_reference_labels
 from ..tools.factories import load_factory
 from .start import check_labelled, check_structures, read_structures
 
@@ -48,13 +49,23 @@ def check_element_weights(weights: dict) -> None:
                          "(e.g. {H: 0.0})")
 
 
-def check_test_elements(test, path, structures) -> None:
+def check_test_elements(test, path, structures, role: str = "test file") -> None:
     """ValueError unless every element of the test frames is in the structures (the models learn no other)."""
     known = {int(z) for atoms in structures for z in atoms.numbers}
     extra = {int(z) for atoms in test for z in atoms.numbers} - known
     if extra:
-        raise ValueError(f"the test file {path} holds {element_names(extra)}, which no starting structure has "
-                         f"(they hold {element_names(known)}); the campaign's models could not score it")
+        use = "score it" if role == "test file" else "sample them"
+        raise ValueError(f"the {role} {path} holds {element_names(extra)}, which no starting structure has "
+                         f"(they hold {element_names(known)}); the campaign's models could not {use}")
+
+
+def check_start_labels(config, structures) -> list:
+    """The frames of ``config.start_labels`` (every one labelled, with stress under NPT, no element the
+    structures lack), their labels in the REF_ keys; ValueError in one line otherwise."""
+    frames = read_structures(config.start_labels)
+    check_labelled(frames, config.start_labels, stress=config.npt, role="start-labels file")
+    check_test_elements(frames, config.start_labels, structures, role="start-labels file")
+    return [with_reference_labels(frame, index) for index, frame in enumerate(frames)]
 
 
 def _check_oracle_stress(factory) -> None:

@@ -16,20 +16,25 @@ import yaml
 from ..tools.sampler_defaults import MD_DEFAULTS, SKMD_DEFAULTS, UBMD_DEFAULTS, UDD_DEFAULTS
 from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS
 from .config_checks import CALIBRATION_SPLITS, FINETUNE_MODES, SELECTIONS, STARTS, check_campaign_settings  # noqa: F401
-from .sampler_names import SAMPLERS, _sampler_order, md_temperature, sampler_kind  # noqa: F401
+from .sampler_names import SAMPLERS, _sampler_order, md_temperature, sampler_kind, skmd_amplitude  # noqa: F401
 
 
 @dataclass(frozen=True)
 class CampaignConfig:
     """One campaign: where it starts, what labels it, how it samples, selects and trains.
 
-    ``structures``: an ASE-readable file of starting structures (all frames are used). ``oracle``:
+    ``structures``: an ASE-readable file of starting structures (all frames are used; the walkers start from
+    them in turn, rattled by ``perturb_A``). ``oracle``:
     ``"module:function"`` returning an ASE calculator. ``model``: a MACE model to start from
     (skmd's ``.safetensors``, or a ``.model`` pickle with ``trust_model``); without one a surrogate
     is trained on oracle labels of ``start_frames`` perturbed copies (``perturb_A`` Å rattle,
     ``perturb_strain`` relative cell strain for periodic cells). ``pressure_GPa`` set: NPT, stress
-    labels and a stress loss; else NVT. ``test``: a labelled extxyz file to score on; without one the
-    ``test_fraction`` of the starting labels is held out for it. ``max_volume_ratio``: the factor (> 1)
+    labels and a stress loss; else NVT. ``start_labels``: an extxyz file of labelled frames (e.g. your own
+    DFT data) that are the starting labels instead of oracle labels of perturbed copies; ``start_frames`` is
+    then the number of frames it holds. ``moves``: walks per walker per iteration, each continuing from the
+    last and giving one candidate (SKMD's round robin moves every walker once per round). ``test``: a
+    labelled extxyz file to score on; without one the ``test_fraction`` of the starting labels is held out
+    for it. ``max_volume_ratio``: the factor (> 1)
     by which a walk's cell volume may grow or shrink within one walk before every sampler's divergence
     check drops the walk (:class:`~skmd.atoms.divergence.DivergenceCheck`); raise it to let a cell expand.
     ``finetune_lr``: the learning rate of a fine-tuning's first stage (its second stage runs at a tenth of it).
@@ -48,6 +53,7 @@ class CampaignConfig:
     pressure_GPa: float | None = None
     iterations: int = 3
     walkers: int = 8
+    moves: int = 1                                # moves (walks) per walker per iteration, a candidate each
     steps: int = 200
     select: int = 4
     selection: str = "fps"
@@ -59,6 +65,7 @@ class CampaignConfig:
     timestep_fs: float = MD_DEFAULTS.timestep_fs
     damping_fs: float = MD_DEFAULTS.damping_fs
     start_frames: int = 48
+    start_labels: str | None = None               # labelled frames that are the starting labels (no oracle calls)
     perturb_A: float = 0.05
     perturb_strain: float = 0.02
     test_fraction: float = 0.25
@@ -110,12 +117,18 @@ class CampaignConfig:
         return self
 
     def skmd_regime(self) -> str:
-        """One sentence: the regime SKMD's amplitude puts it in for this walker count."""
+        """One sentence: the regime each SKMD sampler's amplitude puts it in for this walker count (``skmd``,
+        or no SKMD sampler named: ``skmd_amplitude``'s; ``skmd<h>``: h's, ``skmd-ud``: its own amplitude's)."""
         from ..modules.kernels import regime_sentence  # noqa: PLC0415  lazy: skmd --help start-up (numpy)
-        sentence = regime_sentence(self.skmd_amplitude, self.walkers, "walkers")
+        named = [name for name in self.samplers if name != "skmd" and sampler_kind(name) == "skmd"]
+        parts = [] if named and "skmd" not in self.samplers else \
+            [regime_sentence(self.skmd_amplitude, self.walkers, "walkers")]
         if self.skmd_ud_amplitude is not None and "skmd-ud" in self.samplers:
-            sentence += " skmd-ud: " + regime_sentence(self.skmd_ud_amplitude, self.walkers, "walkers")
-        return sentence
+            parts.append("skmd-ud: " + regime_sentence(self.skmd_ud_amplitude, self.walkers, "walkers"))
+        for name in named:
+            parts.append(f"{name}: " + regime_sentence(skmd_amplitude(name, self.skmd_amplitude), self.walkers,
+                                                       "walkers"))
+        return " ".join(parts)
 
     @property
     def npt(self) -> bool:
@@ -174,7 +187,7 @@ def make_config(*layers: dict) -> CampaignConfig:
         merged["samplers"] = tuple(merged["samplers"])
     if "samplers" in merged and all(sampler_kind(name) for name in merged["samplers"]):   # one order, any input's
         merged["samplers"] = tuple(sorted(merged["samplers"], key=_sampler_order))
-    for key in ("structures", "test", "model", "replay"):   # a file is the same file from any working directory
+    for key in ("structures", "test", "model", "replay", "start_labels"):   # the same file from any directory
         if merged.get(key):
             merged[key] = str(Path(merged[key]).expanduser().resolve())
     return replace(CampaignConfig(), **merged).validate()

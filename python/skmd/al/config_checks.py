@@ -44,7 +44,7 @@ def _check_choices(config) -> None:
     unknown = [name for name in config.samplers if sampler_kind(name) is None]
     if not config.samplers or unknown or len(set(config.samplers)) != len(config.samplers):
         raise ValueError(f"samplers must be distinct names among {', '.join(SAMPLERS)} (md<T>: plain MD at T K, "
-                         f"e.g. md700); got {list(config.samplers)}")
+                         f"e.g. md700; skmd<h>: SKMD at kernel amplitude h, e.g. skmd1.5); got {list(config.samplers)}")
     check_feature_layers(config.ubmd_feature_layers, "ubmd_feature_layers")
     for name in ("trust_model", "keep_training_files", "replace_failed"):
         if not isinstance(getattr(config, name), bool):
@@ -92,7 +92,7 @@ def _check_numbers(config) -> None:
                                                 and abs(config.pressure_GPa) <= MAX_PRESSURE_GPA):
         raise ValueError(f"pressure_GPa must be finite and within ±{MAX_PRESSURE_GPA:g} GPa, "
                          f"got {config.pressure_GPa}")
-    for name in ("iterations", "walkers", "steps", "select", "start_frames", "model_channels",
+    for name in ("iterations", "walkers", "moves", "steps", "select", "start_frames", "model_channels",
                  "surrogate_epochs", "finetune_epochs", "ubmd_features", "label_batch", "trace_interval"):
         positive_int(name, getattr(config, name))
     if config.workers is not None:

@@ -95,8 +95,9 @@ class IterationStages:
         c, name, folder = self.config, sampler.name, self.run.iteration(sampler.name, k)
         if (folder / "candidates.extxyz").exists():
             return
-        self.log(f"iteration {k}/{c.iterations}: {name}: sampling {c.walkers} walks of {c.steps} steps each")
-        spec = sampler.spec(c.walkers, c.steps, seed=c.seed * 1000 + k)
+        moves = "" if c.moves == 1 else f" × {c.moves} moves"
+        self.log(f"iteration {k}/{c.iterations}: {name}: sampling {c.walkers} walkers{moves} of {c.steps} steps each")
+        spec = sampler.spec(c.walkers * c.moves, c.steps, seed=c.seed * 1000 + k)
         result = run_samplers([spec], {name: self.walker_starts(sampler, k)}, {name: sampler.factory(self.context(sampler, k))},
                               executor=self.executor, threads=resolve_threads(c.threads))[name]
         candidates = result["candidates"]
@@ -216,7 +217,7 @@ class IterationStages:
         previous = run.read_json(run.metrics(name, k - 1), {})
         self.log(learning.sentence(name, k, check, learning.test_change(previous, errors) if previous else ""))
         if sampling["max_atomic_uncertainty"]:
-            self.log(crossing_sentence(name, metrics, c.walkers))
+            self.log(crossing_sentence(name, metrics, c.walkers * c.moves))
         run.write_json(run.metrics(name, k), metrics)
         failed = (f" ({prepared['n_failed']} of {prepared['n_selected']} selected frames failed at the oracle, "
                   f"{prepared['n_replacements']} replaced)") if prepared["n_failed"] else ""

@@ -20,7 +20,7 @@ def compare(old: dict, new: dict, seed: int = 0) -> dict:
     for key, quantity in QUANTITY.items():
         unit = UNITS[key]
         a, b = new["per_frame"].get(quantity), old["per_frame"].get(quantity)
-        if not a or not b or len(a) != len(b):
+        if not a or not b or len(a) != len(b) or len(a) < 2:     # a paired comparison needs two frames
             continue
         comparison = paired_comparison(a, b, seed=seed)
         result[quantity] = {**comparison, "unit": unit, "verdict": verdict(comparison["median_difference"]),

@@ -1,8 +1,8 @@
 """Presets: campaigns shipped with skmd as YAML files (``skmd al --preset NAME``).
 
 A preset is a layer of settings under the user's ``--config`` file and flags, which both win over it.
-Its file paths (``structures``, ``test``) are relative to the preset file, so they name files shipped
-in the package. The studies of the papers are presets: ``ala2``, ``ala2-medium``, ``ala2-full``,
+Its file paths (:data:`PATH_SETTINGS`) are relative to the preset file, so they name files shipped in the
+package. The studies of the papers are presets: ``ala2``, ``ala2-medium``, ``ala2-full``, ``ala2-h2h``,
 ``ubmd-ala2``, ``ubmd-si`` and ``ubmd-co2``. Nothing here imports numpy.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from .config import read_yaml
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "data" / "presets"
-PATH_SETTINGS = ("structures", "test", "model", "replay")
+PATH_SETTINGS = ("structures", "test", "model", "replay", "start_labels")
 
 
 def preset_names() -> list:

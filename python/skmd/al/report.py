@@ -152,7 +152,7 @@ def crossing_sentence(name: str, m: dict, walkers: int) -> str:
 
 def crossing_lines(results) -> list:
     """Markdown: for every sampler whose walks stop at an uncertainty threshold, how each iteration's walks ended."""
-    walkers = results["config"]["walkers"]
+    walkers = results["config"]["walkers"] * results["config"].get("moves", 1)
     lines = [f"* {crossing_sentence(name, m, walkers)}" for name, r in results["samplers"].items()
              for m in r["iterations"] if "max_atomic_uncertainty" in m and m["max_atomic_uncertainty"]]
     return ["", "## Uncertainty threshold", ""] + lines if lines else []

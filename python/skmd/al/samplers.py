@@ -24,7 +24,7 @@ from ..tools.factories import load_factory
 from ..tools.sampler_defaults import MD_DEFAULTS, SKMD_DEFAULTS, UBMD_DEFAULTS, UDD_DEFAULTS
 from ..uncertainty.factory import UBMDFactory
 from ..uncertainty.feature_layers import DEFAULT_FEATURE_LAYERS
-from .sampler_names import md_temperature, sampler_kind
+from .sampler_names import md_temperature, sampler_kind, skmd_amplitude
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,8 @@ class SKMD:
 
 
 def builtin_samplers(config) -> list:
-    """The samplers a :class:`~skmd.al.config.CampaignConfig` names, with its settings (``md<T>``: MD at T K)."""
+    """The samplers a :class:`~skmd.al.config.CampaignConfig` names, with its settings (``md<T>``: MD at T K,
+    ``skmd<h>``: SKMD at kernel amplitude h, else ``skmd_amplitude``)."""
     shared = dict(dtype=config.sampling_dtype, trace=load_trace(config.trace), trace_interval=config.trace_interval,
                   max_volume_ratio=config.max_volume_ratio)
     md = dict(timestep_fs=config.timestep_fs, damping_fs=config.damping_fs, pressure_GPa=config.pressure_GPa,
@@ -222,8 +223,8 @@ def builtin_samplers(config) -> list:
                "udd": lambda name: UDD(config.temperature_K, **md, A=config.udd_A, B=config.udd_B,
                                        members=config.udd_members),
                "skmd": lambda name: SKMD(config.temperature_K, config.skmd_timestep_fs, config.skmd_friction,
-                                         config.skmd_amplitude, explore_fraction=config.skmd_explore_fraction,
-                                         **shared),
+                                         skmd_amplitude(name, config.skmd_amplitude), name=name,
+                                         explore_fraction=config.skmd_explore_fraction, **shared),
                "skmd-ud": lambda name: SKMD(config.temperature_K, config.timestep_fs, config.skmd_friction,
                                             config.skmd_amplitude if config.skmd_ud_amplitude is None
                                             else config.skmd_ud_amplitude, name=name,

@@ -57,22 +57,29 @@ def seed_tests(result: dict, targets: dict = TARGETS) -> dict:
         if any(v is None for v in values.values()):
             continue
         target = targets.get(quantity)
-        block = {f"{a} vs {b}": pair_test(values[a], values[b], target, len(pairs)) for a, b in pairs}
-        for key in ("p_t", "p_wilcoxon"):
-            adjusted = holm([entry[key] for entry in block.values()])
-            for entry, p in zip(block.values(), adjusted):
-                entry[f"{key}_holm"] = float(p)
-        for pair, entry in block.items():
-            entry["significant"] = bool(entry["p_t_holm"] < SIGNIFICANCE)
-            a, b = pair.split(" vs ")
-            mean = entry["difference"]["mean"]
-            lower = a if mean < 0 else b
-            entry["line"] = (f"{a} − {b} = {interval_text(entry['difference'])}: "
-                             + (f"{lower} lower, significant" if entry["significant"] else "not significant")
-                             + f" (paired t p = {entry['p_t_holm']:.2g}, Wilcoxon p = {entry['p_wilcoxon_holm']:.2g}, "
-                             "Holm)")
-        out[quantity] = {"pairs": block, "target": target}
+        out[quantity] = {"pairs": pairs_block(values, pairs, target), "target": target}
     return out
+
+
+def pairs_block(values: dict, pairs: list, target: float | None = None) -> dict:
+    """{"a vs b": test} for the ``pairs`` (a, b) of per-seed ``values`` {name: [value per seed]}: each
+    :func:`pair_test`, Holm-adjusted over these pairs (t and Wilcoxon), significant below
+    :data:`SIGNIFICANCE` (Holm-adjusted t), with a one-line reading."""
+    block = {f"{a} vs {b}": pair_test(values[a], values[b], target, len(pairs)) for a, b in pairs}
+    for key in ("p_t", "p_wilcoxon"):
+        adjusted = holm([entry[key] for entry in block.values()])
+        for entry, p in zip(block.values(), adjusted):
+            entry[f"{key}_holm"] = float(p)
+    for pair, entry in block.items():
+        entry["significant"] = bool(entry["p_t_holm"] < SIGNIFICANCE)
+        a, b = pair.split(" vs ")
+        mean = entry["difference"]["mean"]
+        lower = a if mean < 0 else b
+        entry["line"] = (f"{a} − {b} = {interval_text(entry['difference'])}: "
+                         + (f"{lower} lower, significant" if entry["significant"] else "not significant")
+                         + f" (paired t p = {entry['p_t_holm']:.2g}, Wilcoxon p = {entry['p_wilcoxon_holm']:.2g}, "
+                         "Holm)")
+    return block
 
 
 def interval_text(interval: dict) -> str:

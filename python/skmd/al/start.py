@@ -52,15 +52,16 @@ def check_structures(frames, npt: bool) -> bool:
     return all(periodic)
 
 
-def check_labelled(frames, path, stress: bool) -> None:
-    """ValueError unless every frame of a test file carries reference energy and forces (and stress)."""
+def check_labelled(frames, path, stress: bool, role: str = "test file") -> None:
+    """ValueError unless every frame of a labelled file (``role``: what it is for) carries reference energy and
+    forces (and stress)."""
     for index, atoms in enumerate(frames):
         try:
             label = reference_labels(atoms)
         except ValueError as error:
-            raise ValueError(f"the test file {path}, frame {index}: {error}") from None
+            raise ValueError(f"the {role} {path}, frame {index}: {error}") from None
         if stress and label.stress is None:
-            raise ValueError(f"the test file {path}, frame {index}: no reference stress, which an NPT campaign scores")
+            raise ValueError(f"the {role} {path}, frame {index}: no reference stress, which an NPT campaign uses")
 
 
 def perturbed_copies(structures, n_frames: int, displacement_A: float, strain: float, seed: int) -> list:

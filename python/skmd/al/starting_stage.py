@@ -26,14 +26,17 @@ from .training import kept
 START_PARTS = ("train", "calibration", "test")
 
 
-def starting_labels(run: RunDir, config, structures: list, store, log) -> dict:
+def starting_labels(run: RunDir, config, structures: list, store, log, given: list | None = None) -> dict:
     """{"train", "calibration", "test"}: lists of labelled frames (``test`` empty when a test file is given):
-    oracle labels of ``config.start_frames`` perturbed copies of ``structures``, split at random (seeded).
-    With ``replace_failed``, copies the oracle fails on are replaced by further copies of the same seeded
-    sequence, up to ``2 × start_frames`` copies in all."""
+    ``given`` labelled frames (``start_labels``), or oracle labels of ``config.start_frames`` perturbed copies
+    of ``structures``, split at random (seeded). With ``replace_failed``, copies the oracle fails on are
+    replaced by further copies of the same seeded sequence, up to ``2 × start_frames`` copies in all."""
     paths = {part: run.start_file(part) for part in START_PARTS}
     if all(path.exists() for path in paths.values()):
         return {part: run.read_frames(path) for part, path in paths.items()}
+    if given is not None:
+        log(f"starting data: the {len(given)} labelled frames of {config.start_labels} (no oracle calls)")
+        return _split(run, config, given, paths)
     if not run.start_file("frames").exists():
         frames = perturbed_copies(structures, config.start_frames, config.perturb_A, config.perturb_strain, config.seed)
         run.write_frames(run.start_file("frames"), frames)
@@ -53,6 +56,11 @@ def starting_labels(run: RunDir, config, structures: list, store, log) -> dict:
     if failures:
         log(f"starting data: {len(labelled)} of {config.start_frames} labels ({len(failures)} copies failed at "
             "the oracle)")
+    return _split(run, config, labelled, paths)
+
+
+def _split(run: RunDir, config, labelled: list, paths: dict) -> dict:
+    """The seeded split of the starting labels into ``paths`` (written), read back."""
     fractions = {"calibration": config.calibration_fraction}
     if config.test is None:
         fractions = {"test": config.test_fraction, **fractions}

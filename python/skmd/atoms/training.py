@@ -169,6 +169,8 @@ def train_surrogate(train_file, work_dir, e0s: dict, settings: SurrogateSettings
              f"--E0s={_e0s_text(e0s)}", f"--lr={settings.lr}",
              f"--forces_weight={settings.forces_weight}", f"--energy_weight={settings.energy_weight}",
              "--scaling=rms_forces_scaling", *stress_args(settings.stress_weight)]
+    if settings.patience is not None:
+        args.append(f"--patience={settings.patience}")
     return adopt_trained(run_mace_train(args, work_dir, name, threads=threads), work_dir / f"{name}.safetensors")
 
 

@@ -19,17 +19,21 @@ FLAGS = {
     "--out": ("out", str, "run directory; rerun the same command to resume"),
     "--model": ("model", str, "MACE model to start from: skmd's .safetensors, or a .model pickle with "
                               "--trust-model (default: train a surrogate on oracle labels)"),
-    "--samplers": ("samplers", str, "comma-separated subset of md, md<T> (MD at T K), skmd, skmd-ud, ubmd, udd"),
+    "--samplers": ("samplers", str, "comma-separated subset of md, md<T> (MD at T K), skmd, skmd<h> (SKMD at "
+                                    "kernel amplitude h), skmd-ud, ubmd, udd"),
     "--temperature": ("temperature_K", float, "temperature in K"),
     "--pressure": ("pressure_GPa", float, "pressure in GPa: NPT with stress labels (periodic cells); default NVT"),
     "--iterations": ("iterations", int, "active-learning iterations"),
-    "--walkers": ("walkers", int, "walks per sampler and iteration"),
+    "--walkers": ("walkers", int, "walkers per sampler"),
+    "--moves": ("moves", int, "walks per walker and iteration, one candidate each"),
     "--steps": ("steps", int, "steps per walk"),
     "--select": ("select", int, "labels per sampler and iteration"),
     "--selection": ("selection", str, "fps, max_det, lcmd, max_dist or random"),
     "--finetune": ("finetune", str, "full, lora, scratch or multihead (with --replay)"),
     "--replay": ("replay", str, "labelled extxyz frames of the base model's own data, replayed by multihead "
                                 "fine-tuning"),
+    "--start-labels": ("start_labels", str, "labelled extxyz frames (e.g. your DFT data) to start from instead of "
+                                            "oracle labels of perturbed copies"),
     "--test": ("test", str, "labelled extxyz file to score on (default: a held-out part of the starting labels)"),
     "--workers": ("workers", int, "process pool for sampling, labelling and scoring, and parallel trainings"),
     "--dask-scheduler": ("dask_scheduler", str, "address of a Dask scheduler to run the tasks on instead"),

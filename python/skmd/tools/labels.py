@@ -66,3 +66,16 @@ def strip_labels(atoms) -> None:
         atoms.info.pop(key, None)
     if FORCES_KEY in atoms.arrays:
         del atoms.arrays[FORCES_KEY]
+
+
+def with_reference_labels(atoms, index: int | None = None):
+    """A copy of ``atoms`` holding its reference labels (:func:`reference_labels`) in the REF_ keys MACE's
+    training reads, without a calculator; ValueError (pointing at ``index``) when it has none."""
+    label = reference_labels(atoms, index)
+    copy = atoms.copy()
+    strip_labels(copy)
+    copy.info[ENERGY_KEY] = label.energy
+    copy.arrays[FORCES_KEY] = label.forces
+    if label.stress is not None:
+        copy.info[STRESS_KEY] = label.stress
+    return copy

@@ -35,6 +35,7 @@ class SurrogateSettings:
     valid_fraction: float = 0.1
     stress_weight: float = 0.0   # > 0: also fit REF_stress (periodic data) with this loss weight
     dtype: str = "float64"       # mace_run_train's --default_dtype (see TRAINING_DTYPES)
+    patience: int | None = None  # stop after this many epochs without a better validation loss (None: mace's)
 
     def __post_init__(self):
         check_dtype(self.dtype)

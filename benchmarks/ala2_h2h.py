@@ -1,0 +1,148 @@
+"""The ala2-h2h head-to-head, one seed at a time, with its controls (issue #30, docs/ala2-h2h-protocol.md).
+
+``--seed N``: the ``ala2-h2h`` campaign with seed N into benchmarks/work/ala2_h2h/seed<N> (it resumes), then
+its controls (:mod:`skmd.al.controls`): no new labels, the ideal-data model (the shipped pool of thermal
+GFN2-xTB frames from every test-set basin, taken evenly, ``select`` per iteration, split and trained as a
+sampler's labels), and every sampler's final model retrained with a second training seed. Writes
+benchmarks/results/ala2_h2h/seed<N>.json: per sampler and control, the test errors after every iteration
+with the labels behind them.
+
+``--summary``: the seeds written so far, compared at the seed level (``skmd.al.seed_tests``: paired t and
+Wilcoxon over seeds, Holm over the four primary comparisons), and the data-efficiency curve: the final
+force RMSE against labels per sampler and the labels each needs to come within 1.25x of the ideal-data
+model's error at equal labels. Writes benchmarks/results/ala2_h2h/summary.json.
+Run: .venv/bin/python benchmarks/ala2_h2h.py --seed 0 --workers 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import mace  # noqa: F401  mace before e3nn
+from ase.io import read
+from skmd.al import Campaign, make_config
+from skmd.al.controls import labels_chain, retrained
+from skmd.al.presets import read_preset
+from skmd.al.run_dir import RunDir
+from skmd.al.seed_tests import pairs_block
+from skmd.studies.ala2_h2h import evenly
+from skmd.tools.machine import machine_info
+from skmd.tools.pool import process_pool
+
+HERE = Path(__file__).resolve().parent
+WORK, RESULTS = HERE / "work" / "ala2_h2h", HERE / "results" / "ala2_h2h"
+IDEAL = HERE.parent / "python" / "skmd" / "data" / "ala2_h2h" / "ideal.extxyz"
+#: the primary comparisons of the protocol (each SKMD arm against each MD temperature)
+PRIMARY = [("skmd", "md300"), ("skmd", "md700"), ("skmd1.5", "md300"), ("skmd1.5", "md700")]
+KEYS = ("force_rmse_meV_A", "energy_rmse_meV_atom")
+FIGURE = HERE.parent / "docs" / "figures" / "ala2_h2h_efficiency.png"
+
+
+def run_seed(seed: int, workers: int) -> dict:
+    config = make_config(read_preset("ala2-h2h"), {"out": str(WORK / f"seed{seed}"), "seed": seed,
+                                                   "workers": workers})
+    pool = process_pool(workers)
+    try:
+        campaign = Campaign(config, executor=pool)
+        results = campaign.run()
+    finally:
+        pool.shutdown()
+    run, test = RunDir(campaign.out), read(config.test, index=":")
+    ordered = evenly(read(IDEAL, index=":"), config.select * config.iterations)
+    batches = [ordered[k * config.select:(k + 1) * config.select] for k in range(config.iterations)]
+    controls = {"no_new_labels": labels_chain(run, campaign.config, campaign.trainer, "no-new-labels", [], test),
+                "ideal": labels_chain(run, campaign.config, campaign.trainer, "ideal", batches, test)}
+    retrains = {name: retrained(run, campaign.config, campaign.trainer, name, test) for name in results["samplers"]}
+    record = {"seed": seed, "initial": {k: results["initial"][k] for k in KEYS},
+              "samplers": {name: [{"labels": m["n_labelled"], "n_train": m["n_train"], "n_failed": m["n_failed"],
+                                   **{k: m[k] for k in KEYS}} for m in r["iterations"]]
+                           for name, r in results["samplers"].items()},
+              "controls": {name: [{"labels": m["n_new_labels"], "n_train": m["n_train"], **{k: m[k] for k in KEYS}}
+                                  for m in chain] for name, chain in controls.items()},
+              "retrained_second_seed": {name: {k: m[k] for k in KEYS} for name, m in retrains.items()},
+              "wall_s": results["wall_s"], "machine": machine_info(), "workers": workers}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"seed{seed}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def curve(rows: list, cumulative: bool) -> list:
+    """[(labels so far, force RMSE)] of one seed's iterations; sampler rows count each iteration's labels,
+    control rows the labels so far already."""
+    total, points = 0, []
+    for row in rows:
+        total = total + row["labels"] if cumulative else row["labels"]
+        points.append((total, row["force_rmse_meV_A"]))
+    return points
+
+
+def labels_to_reach(points: list, ideal: list) -> int | None:
+    """The labels after which a mean curve first comes within 1.25x of the ideal-data model's force RMSE at the
+    same iteration (equal labels); None if it never does."""
+    for (labels, rmse), (_, best) in zip(points, ideal):
+        if rmse <= 1.25 * best:
+            return labels
+    return None
+
+
+def summary() -> dict:
+    seeds = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("seed*.json"))]
+    if len(seeds) < 2:
+        raise SystemExit(f"{len(seeds)} seeds written; the seed-level tests need at least 2")
+    arms = {**{name: ("samplers", name, True) for name in seeds[0]["samplers"]},
+            **{f"control:{name}": ("controls", name, False) for name in seeds[0]["controls"]}}
+    per_seed = {arm: [curve(s[part][name], cumulative) for s in seeds] for arm, (part, name, cumulative) in arms.items()}
+    mean_curves = {arm: [(points[0][k][0], sum(p[k][1] for p in points) / len(points)) for k in range(len(points[0]))]
+                   for arm, points in per_seed.items()}
+    final = {arm: [points[-1][1] for points in curves] for arm, curves in per_seed.items()}
+    reach = {arm: labels_to_reach(points, mean_curves["control:ideal"]) for arm, points in mean_curves.items()
+             if not arm.startswith("control:")}
+    result = {"seeds": [s["seed"] for s in seeds], "final_force_rmse_meV_A": final,
+              "primary": pairs_block(final, PRIMARY, target=15.0),
+              "against_ideal": pairs_block(final, [(name, "control:ideal") for name in seeds[0]["samplers"]]),
+              "data_efficiency": {"mean_curves": mean_curves, "labels_within_1.25x_of_ideal": reach}}
+    (RESULTS / "summary.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    efficiency_figure(per_seed, FIGURE)
+    return result
+
+
+def efficiency_figure(per_seed: dict, path: Path) -> None:
+    """Force RMSE on the test set against new labels: every seed thin, the mean thick, controls dashed."""
+    import matplotlib  # lazy: only the summary draws
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for index, (arm, curves) in enumerate(per_seed.items()):
+        style = "--" if arm.startswith("control:") else "-"
+        colour = f"C{index}"
+        for points in curves:
+            ax.plot(*zip(*points), style, color=colour, lw=0.6, alpha=0.35)
+        mean = [(curves[0][k][0], sum(c[k][1] for c in curves) / len(curves)) for k in range(len(curves[0]))]
+        ax.plot(*zip(*mean), style, color=colour, lw=2, marker="o", label=f"{arm} ({len(curves)} seeds)")
+    ax.set_xlabel("new labels (each sampler's, or the control's)")
+    ax.set_ylabel("test force RMSE (meV/Å)")
+    ax.set_title("ala2-h2h: force error against labels")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--summary", action="store_true")
+    args = parser.parse_args()
+    if args.summary:
+        print(json.dumps(summary(), indent=1))
+    elif args.seed is not None:
+        print(json.dumps(run_seed(args.seed, args.workers), indent=1)[:4000])
+    else:
+        parser.error("give --seed N or --summary")
+
+
+if __name__ == "__main__":
+    main()
