@@ -8,7 +8,8 @@ arm's h is the largest admissible one.
 
 ``--pilot finetune``: full fine-tuning from the surrogate for 30, 60 and 100 epochs on the starting training
 labels plus 50 labelled MD 300 K pilot candidates (furthest-point picks), scored on validation labels only
-(the starting calibration frames and 100 labelled SKMD pilot candidates, never the test set). The lowest
+(the starting calibration frames and 100 labelled candidates of the SKMD arm the h pilot chose, never the
+test set). The lowest
 validation force RMSE wins; a tie within 2 % goes to fewer epochs.
 
 Writes benchmarks/results/ala2_h2h_pilot.json (both pilots, their rule's choice, CPU and threads).
@@ -75,20 +76,27 @@ def sample_and_label(name, sampler, config, threads: int) -> dict:
     return summary
 
 
-def h_pilot(threads: int) -> dict:
+def h_pilot(threads: int, finished_only: bool = False) -> dict:
+    """The h pilot's record; with ``finished_only``, from the arms already sampled (the others listed as not
+    run), its choice given only where the arms not run cannot change it (no larger h/N among them)."""
     config = _config()
     arms = _arms(config)
+    if finished_only:
+        arms = {name: s for name, s in arms.items() if (WORK / name / "summary.json").exists()}
     summaries = {name: sample_and_label(name, sampler, config, threads) for name, sampler in arms.items()}
     md = summaries["md300"]
     admissible = {name: bool(s["median_energy_eV"] <= md["median_energy_eV"] + ENERGY_MARGIN_EV
                              and s["failure_rate"] <= md["failure_rate"] + FAILURE_MARGIN)
                   for name, s in summaries.items() if name != "md300"}
+    not_run = [name for name in _arms(config) if name not in summaries]
     chosen = [name for name in admissible if admissible[name]]
     best = max(chosen, key=lambda name: float(name[4:])) if chosen else None
+    if best is not None and any(float(name[4:]) > float(best[4:]) for name in not_run):
+        best = None                      # an arm not run could still be the largest admissible one
     return {"rule": f"largest h/N in {list(RATIOS)} with median candidate energy <= MD 300 K's + {ENERGY_MARGIN_EV} eV "
                     f"and SCF failure rate <= MD 300 K's + {FAILURE_MARGIN:.0%}",
             "walkers": config.walkers, "moves": config.moves, "steps": config.steps, "seed": SEED,
-            "arms": summaries, "admissible": admissible, "chosen": best,
+            "arms": summaries, "not_run": not_run, "admissible": admissible, "chosen": best,
             "chosen_amplitude": None if best is None else float(best[4:])}
 
 
@@ -96,7 +104,8 @@ def finetune_pilot(threads: int) -> dict:
     from skmd.al.training import MACETrainer  # lazy: mace_run_train only here
     config = _config()
     md = read(WORK / "md300" / "labelled.extxyz", index=":")
-    skmd = [f for name in sorted(p.name for p in WORK.glob("skmd*")) for f in read(WORK / name / "labelled.extxyz", index=":")]
+    chosen = json.loads(RESULT.read_text())["h"]["chosen"]          # the h pilot first: its arm validates
+    skmd = read(WORK / chosen / "labelled.extxyz", index=":")
     thermal = read(config.start_labels, index=":")
     rng = np.random.default_rng(SEED)
     order = rng.permutation(len(thermal))
@@ -107,7 +116,7 @@ def finetune_pilot(threads: int) -> dict:
     new = [md[i] for i in picks]
     for frame in new:
         frame.info["skmd_source"] = "pilot/md300"
-    valid = start_valid + [skmd[i] for i in rng.permutation(len(skmd))[:100]]
+    valid = start_valid + [skmd[i] for i in rng.permutation(len(skmd))[:100]]   # the chosen SKMD arm's candidates
     WORK.mkdir(parents=True, exist_ok=True)
     write(WORK / "finetune_train.extxyz", start_train + new, format="extxyz")
     rows = {}
@@ -127,7 +136,7 @@ def finetune_pilot(threads: int) -> dict:
     chosen = min(e for e, row in rows.items() if row["force_rmse_meV_A"] <= 1.02 * best)
     return {"rule": "lowest validation force RMSE among full fine-tunings of 30, 60, 100 epochs; within 2 % "
                     "the fewest epochs", "n_train": len(start_train) + len(new), "n_valid": len(valid),
-            "validation": "starting calibration frames + 100 labelled SKMD pilot candidates (no test frame)",
+            "validation": f"starting calibration frames + 100 labelled {chosen} pilot candidates (no test frame)",
             "epochs": rows, "chosen_epochs": chosen}
 
 
@@ -135,6 +144,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pilot", choices=("h", "finetune"), required=True)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--finished-only", action="store_true",
+                        help="h pilot: record the arms sampled so far; a choice only where the rest cannot change it")
     parser.add_argument("--arm", help="h pilot: sample and label this arm only (cached), e.g. to run arms side by side")
     args = parser.parse_args()
     if args.arm:
@@ -142,7 +153,7 @@ def main() -> None:
         print(json.dumps(sample_and_label(args.arm, _arms(config)[args.arm], config, args.threads)))
         return
     record = json.loads(RESULT.read_text()) if RESULT.exists() else {}
-    result = h_pilot(args.threads) if args.pilot == "h" else finetune_pilot(args.threads)
+    result = h_pilot(args.threads, args.finished_only) if args.pilot == "h" else finetune_pilot(args.threads)
     record[args.pilot] = {**result, "machine": machine_info(), "threads": args.threads}
     RESULT.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(result, indent=1, ensure_ascii=False))

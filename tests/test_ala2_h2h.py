@@ -55,3 +55,13 @@ def test_the_preset_starts_every_walker_from_its_own_burned_in_frame():
                for j in range(i)) > 0.01                       # distinct walkers: SKMD's kernel needs them
     assert Path(config.model).name == "surrogate.safetensors" and Path(config.start_labels).name == "thermal.extxyz"
     assert config.walkers * config.moves == 3 * config.select    # the paper's 3 : 1
+
+
+def test_the_presets_h_is_the_h_pilots_choice_in_the_exploration_regime():
+    from skmd import kernel_regime
+    pilot = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "ala2_h2h_pilot.json")
+                       .read_text())["h"]
+    config = make_config(read_preset("ala2-h2h"))
+    assert config.skmd_amplitude == pilot["chosen_amplitude"] and pilot["admissible"][pilot["chosen"]]
+    assert kernel_regime(config.skmd_amplitude, config.walkers) == "exploration"
+    assert kernel_regime(1.5, config.walkers) == "boltzmann" and "skmd1.5" in config.samplers
