@@ -104,8 +104,8 @@ def finetune_pilot(threads: int) -> dict:
     from skmd.al.training import MACETrainer  # lazy: mace_run_train only here
     config = _config()
     md = read(WORK / "md300" / "labelled.extxyz", index=":")
-    chosen = json.loads(RESULT.read_text())["h"]["chosen"]          # the h pilot first: its arm validates
-    skmd = read(WORK / chosen / "labelled.extxyz", index=":")
+    arm = json.loads(RESULT.read_text())["h"]["chosen"]          # the h pilot first: its arm validates
+    skmd = read(WORK / arm / "labelled.extxyz", index=":")
     thermal = read(config.start_labels, index=":")
     rng = np.random.default_rng(SEED)
     order = rng.permutation(len(thermal))
@@ -136,7 +136,7 @@ def finetune_pilot(threads: int) -> dict:
     chosen = min(e for e, row in rows.items() if row["force_rmse_meV_A"] <= 1.02 * best)
     return {"rule": "lowest validation force RMSE among full fine-tunings of 30, 60, 100 epochs; within 2 % "
                     "the fewest epochs", "n_train": len(start_train) + len(new), "n_valid": len(valid),
-            "validation": f"starting calibration frames + 100 labelled {chosen} pilot candidates (no test frame)",
+            "validation": f"starting calibration frames + 100 labelled {arm} pilot candidates (no test frame)",
             "epochs": rows, "chosen_epochs": chosen}
 
 

@@ -65,3 +65,13 @@ def test_the_presets_h_is_the_h_pilots_choice_in_the_exploration_regime():
     assert config.skmd_amplitude == pilot["chosen_amplitude"] and pilot["admissible"][pilot["chosen"]]
     assert kernel_regime(config.skmd_amplitude, config.walkers) == "exploration"
     assert kernel_regime(1.5, config.walkers) == "boltzmann" and "skmd1.5" in config.samplers
+
+
+def test_the_presets_fine_tuning_is_the_fine_tuning_pilots_choice():
+    pilot = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "ala2_h2h_pilot.json")
+                       .read_text())["finetune"]
+    config = make_config(read_preset("ala2-h2h"))
+    best = min(row["force_rmse_meV_A"] for row in pilot["epochs"].values())
+    assert config.finetune_epochs == pilot["chosen_epochs"] == min(
+        int(e) for e, row in pilot["epochs"].items() if row["force_rmse_meV_A"] <= 1.02 * best)
+    assert config.finetune == "full" and "test" not in pilot["validation"].replace("no test frame", "")
