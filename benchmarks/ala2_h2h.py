@@ -48,7 +48,7 @@ def run_seed(seed: int, workers: int) -> dict:
         results = campaign.run()
     finally:
         pool.shutdown()
-    run, test = RunDir(campaign.out), read(config.test, index=":")
+    run, test = RunDir(campaign.out), campaign.test_frames     # the shipped test set, read and checked once
     ordered = evenly(read(IDEAL, index=":"), config.select * config.iterations)
     batches = [ordered[k * config.select:(k + 1) * config.select] for k in range(config.iterations)]
     controls = {"no_new_labels": labels_chain(run, campaign.config, campaign.trainer, "no-new-labels", [], test),
