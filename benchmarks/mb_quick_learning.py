@@ -3,7 +3,8 @@
     python benchmarks/mb_quick_learning.py [--seed 0] → benchmarks/results/mb_quick_learning.json
 
 The quick run's median test force RMSE rises for most samplers. Two explanations compete: (1) the quick
-training (Adam, 200 warm-started epochs per iteration) does not fit the new labels; (2) the test set
+training (Adam, 200 warm-started epochs per iteration when this ran; the full study's 400 since) does not
+fit the new labels; (2) the test set
 (exact Boltzmann samples at kT = 4, all nearest basin A) lies where the samplers' labels do not go. This
 diagnostic separates them, with the protocol fixed before it ran:
 

@@ -5,6 +5,7 @@ It installs only the extras that command names, so a command that needs an unins
 (PyPI; pip's cache makes repeats quick) and takes a few minutes, hence slow. The test command is
 run by ``.ci/run`` itself, the same way.
 """
+import json
 import os
 import re
 import shutil
@@ -45,6 +46,10 @@ def test_the_main_command_works_in_a_fresh_copy_with_only_its_own_extras(tmp_pat
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = copy / "runs" / "mb-al-quick"
     assert (out / "results.json").is_file() and list(out.glob("*.png")), sorted(p.name for p in out.iterdir())
+    # the main job's story: every sampler's models learn where its points went (held-out labels, never trained on)
+    from skmd.studies.mb_learning import learning_loop
+    story = learning_loop(json.loads((out / "results.json").read_text()))
+    assert len(story) == 4 and all(s["learned_where_it_went"] for s in story.values()), story
     skmd_lines = [line for line in done.stderr.splitlines() if not line.startswith("WARNING: Location")]
     assert not any("Traceback" in line or "UserWarning" in line for line in skmd_lines), "\n".join(skmd_lines)
     # the same venv, without the 'atoms' extra: an atomistic command says which extra to install, in one line

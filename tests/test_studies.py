@@ -50,15 +50,17 @@ def test_rmse_note_says_when_the_test_set_lies_where_no_data_went():
 
 
 @pytest.mark.slow
-def test_mb_al_cli_writes_every_output(tmp_path):
+def test_mb_al_cli_writes_every_output(tmp_path, capsys):
     out = tmp_path / "al"
     assert main(["mb-al", "--trials", "2", "--iterations", "2", "--quick", "--seed", "3", "--backend", "numpy",
                  "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     assert set(results["samplers"]) == {"langevin", "skmd", "a-skmd", "udd"}
     for name, r in results["samplers"].items():
         assert np.array(r["energy_rmse"]).shape == (2, 3)
         assert np.array(r["force_rmse"]).shape == (2, 3)
+        assert np.array(r["held_out_force_rmse"], float).shape == (2, 3) == np.array(r["held_out_energy_rmse"]).shape
         assert r["wall_s"] > 0
         data = np.load(out / "points" / name / "trial_001.npz")
         assert data["points"].shape[1] == 2 and data["points"].shape[0] == data["iteration"].shape[0]
@@ -83,6 +85,34 @@ def test_mb_al_cli_writes_every_output(tmp_path):
     recomputed = json.loads(json.dumps(mbs.al_statistics(results["samplers"], results["config"]["kT"],
                                                          seed=results["config"]["seed"])))
     assert recomputed == stats
+    # what it prints: that 2 trials cannot give a significant difference, and each sampler's story in one line
+    assert "With 2 trials no comparison here can be significant: the smallest Holm-adjusted p needs at least " \
+           f"{stats['force_rmse']['final']['smallest_significant_n']} trials" in printed
+    for name, r in results["samplers"].items():
+        held = np.nanmedian(np.array(r["held_out_force_rmse"], float), axis=0)
+        assert f"{name}: force RMSE where its points went (held-out labels) {held[0]:.3g} → {held[-1]:.3g}" in printed
+
+
+def test_held_out_curves_score_every_iterations_models_on_the_final_held_out_labels():
+    from skmd.modules.nn import TrainingConfig, train_mlps
+    from skmd.studies.mb_al import padded
+    from skmd.studies.mb_learning import held_out_curves, learning_loop
+    rng = np.random.default_rng(0)
+    data = [(x, *mbs.label(x)) for x in (mbs.basin_samples(24, 4.0, rng) for _ in range(3))]
+    valid = [(x[:4], e[:4], f[:4]) for x, e, f in data]
+    valid[2] = (np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)))          # a trial that held nothing out
+    short = TrainingConfig(epochs=50, first_epochs=50)
+    first = train_mlps(*padded([(x[4:], e[4:], f[4:]) for x, e, f in data]), short, seed=0)
+    second = train_mlps(*padded([(x[4:], e[4:], f[4:]) for x, e, f in data]), short, seed=0, init=first)
+    curves = held_out_curves([first, second], valid)
+    assert curves["held_out_force_rmse"][2] == [None, None]
+    b1_rmse = np.sqrt(np.mean((second.member(1).energy_forces(valid[1][0])[1] - valid[1][2]) ** 2))
+    assert curves["held_out_force_rmse"][1][1] == pytest.approx(b1_rmse)
+    results = {"samplers": {"s": {"held_out_force_rmse": curves["held_out_force_rmse"], "force_rmse": [[3, 2]] * 3,
+                                  "acquired_nearest_minimum": {"A": 0.3, "B": 0.7, "C": 0.0}}}}
+    story = learning_loop(results)["s"]
+    assert story["test"] == (3.0, 2.0) and story["test_improved"] and story["reached_A"]
+    assert story["learned_where_it_went"] == (story["held_out"][1] < story["held_out"][0])
 
 
 def test_mb_al_is_deterministic_for_a_seed(tmp_path):

@@ -21,7 +21,8 @@ from .potentials import MLPPotential
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Adam on the full batch. ``epochs`` for warm starts, ``first_epochs`` from scratch."""
+    """Adam on the full batch, cosine schedule from ``learning_rate`` to a twentieth of it: ``epochs`` for
+    warm starts, ``first_epochs`` from scratch."""
 
     hidden: int = 20
     lam: float = 5.0
@@ -79,22 +80,24 @@ def train_mlps(points, energies, forces, mask, config: TrainingConfig, seed: int
     params = [p.clone().requires_grad_(True) for p in (W1, b1, w2, b2)]
     optimizer = torch.optim.Adam(params, lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=config.learning_rate / 20)
-    X.requires_grad_(True)
     for _ in range(epochs):
         optimizer.zero_grad()
-        W1p, b1p, w2p, b2p = params
-        hidden = torch.tanh(torch.einsum("gnd,ghd->gnh", X, W1p) + b1p[:, None, :])
-        energy = hidden @ w2p[:, :, None]
-        energy = energy[..., 0] + b2p[:, None]
-        (grad,) = torch.autograd.grad(energy.sum(), X, create_graph=True)
-        loss_points = config.energy_weight * (energy - TE) ** 2 + config.force_weight * ((-grad - TF) ** 2).sum(-1)
-        loss = (loss_points * M).sum()
-        loss.backward()
+        _loss(params, X, M, TE, TF, config).backward()
         optimizer.step()
         scheduler.step()
     W1p, b1p, w2p, b2p = (p.detach().numpy() for p in params)
     return MLPPotential(W1p[:, None], b1p[:, None], (w2p * scale[:, None])[:, None],
                         (b2p * scale + mean)[:, None], lam=config.lam, center=center)
+
+
+def _loss(params, X, M, TE, TF, config):
+    """The summed per-model loss (paper eq. 1, scaled units); forces from the analytic gradient of E."""
+    W1, b1, w2, b2 = params
+    hidden = (X @ W1.transpose(1, 2) + b1[:, None, :]).tanh()                  # (G, n, H)
+    energy = (hidden @ w2[:, :, None])[..., 0] + b2[:, None]
+    grad = (((1 - hidden ** 2) * w2[:, None, :]) @ W1)                       # dE/dx (G, n, 2)
+    loss_points = config.energy_weight * (energy - TE) ** 2 + config.force_weight * ((-grad - TF) ** 2).sum(-1)
+    return (loss_points * M).sum()
 
 
 def committee_potential(models: MLPPotential, n_chains: int) -> MLPPotential:

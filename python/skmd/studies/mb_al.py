@@ -24,7 +24,7 @@ from ..tools.progress import progress
 from . import mueller_brown as mbs
 from . import plots
 from .mb_defaults import EXPLORATION_AMPLITUDE, SAMPLERS, TAU_AT_RULE, TAU_EXPLORATION
-from .mb_learning import held_out, learning_check, validation_rmse, worse_iterations
+from .mb_learning import held_out, held_out_curves, learning_check, validation_rmse, worse_iterations
 from ..tools.rundir import check_config, make_run_directory
 
 
@@ -72,8 +72,9 @@ class ALConfig:
         return self
 
 
-QUICK = dict(trials=4, iterations=4, test_size=500,
-             training=TrainingConfig(epochs=200, first_epochs=800))
+#: the quick smoke run: fewer trials, iterations and test points than the full study, the same training
+#: (benchmarks/mb_quick_learning.py found the 200 epochs per iteration it once used too few to fit UDD's labels)
+QUICK = dict(trials=4, iterations=4, test_size=500)
 
 
 def regime_settings(name: str, n_particles: int = 32) -> dict:
@@ -211,7 +212,7 @@ def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
         valid = [(np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2))) for _ in range(B)]
         iteration_of = [np.zeros(config.n_initial, dtype=int) for _ in range(B)]
         valid_iteration = [np.zeros(0, dtype=int) for _ in range(B)]
-        model, energy_rmse, force_rmse, acquired, checks = model0, [e0], [f0], [], []
+        model, energy_rmse, force_rmse, acquired, checks, models = model0, [e0], [f0], [], [], [model0]
         bar = progress(range(1, config.iterations + 1), desc=f"mb-al {name}", enable=show_progress)
         for it in bar:
             new = acquirer.acquire(model, data)
@@ -227,6 +228,7 @@ def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
                 iteration_of[b] = np.concatenate([iteration_of[b], np.full((~hold).sum(), it)])
             before = validation_rmse(model, valid)
             model = trainer([tuple(d) for d in data], init=model)
+            models.append(model)
             checks.append(learning_check(before, validation_rmse(model, valid), sum(len(v[0]) for v in valid),
                                          seed=config.seed))
             e_r, f_r = rmse(model, test_x, test_e, test_f)
@@ -237,6 +239,7 @@ def run_study(config: ALConfig, out_dir, show_progress: bool = True) -> dict:
         every = [np.concatenate([d[0][config.n_initial:], v[0]]) for d, v in zip(data, valid)]
         results["samplers"][name] = {"energy_rmse": np.array(energy_rmse).T.tolist(),
                                      "force_rmse": np.array(force_rmse).T.tolist(), "wall_s": wall,
+                                     **held_out_curves(models, valid),
                                      "n_acquired": np.array(acquired).T.tolist(),
                                      "n_validation": [len(v[0]) for v in valid],
                                      "learning_check": checks, "worse_iterations": worse_iterations(checks),

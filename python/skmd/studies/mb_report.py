@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..al.learning import sentence
 from ..modules.kernels import kernel_regime, regime_sentence
 from .figure_tools import MB_ENERGY, MB_FORCE
+from .mb_learning import REACHED_A, learning_loop
 
 
 def regime_line(config: dict) -> str:
@@ -28,6 +29,18 @@ def learning_lines(results) -> list[str]:
     return lines
 
 
+def story_lines(results) -> list[str]:
+    """One line per sampler: its median force RMSE, initial → final, where its points went and on the test set."""
+    lines = []
+    for name, s in learning_loop(results).items():
+        held, test = s["held_out"], s["test"]
+        reached = "reached A" if s["reached_A"] else f"did not reach A (< {100 * REACHED_A:.0f} %)"
+        lines.append(f"{name}: force RMSE where its points went (held-out labels) {held[0]:.3g} → {held[1]:.3g}; "
+                     f"on the test set (basin A) {test[0]:.3g} → {test[1]:.3g}; {100 * s['share_nearest_A']:.0f} % of "
+                     f"its points nearest A, {reached}.")
+    return lines
+
+
 def summary_table(results) -> str:
     """The regime, a markdown table: final median RMSEs with 95 % intervals, and the significant force-RMSE orderings."""
     stats = results["statistics"]
@@ -44,7 +57,11 @@ def summary_table(results) -> str:
         verdict = "significant" if c["significant"] else "not significant"
         lines.append(f"final force RMSE {pair}: median difference {_interval(c['median_difference'])} {MB_FORCE}, "
                      f"Holm p = {c['p_holm']:.2g} ({verdict})")
-    return "\n".join(lines + [""] + learning_lines(results))
+    needed, trials = stats["force_rmse"]["final"].get("smallest_significant_n"), results["config"]["trials"]
+    if needed and trials < needed:
+        lines.append(f"With {trials} trials no comparison here can be significant: the smallest Holm-adjusted p "
+                     f"needs at least {needed} trials (--trials).")
+    return "\n".join(lines + [""] + story_lines(results) + [""] + learning_lines(results))
 
 
 def _interval(summary) -> str:

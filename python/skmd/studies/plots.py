@@ -3,7 +3,6 @@
 (see :mod:`skmd.studies.figure_tools`)."""
 from __future__ import annotations
 
-import textwrap
 
 from pathlib import Path
 
@@ -11,16 +10,14 @@ import numpy as np
 
 from ..backends import NUMPY
 from ..md.udd import udd_bias
-from ..modules.nn import TrainingConfig
 from ..modules.potentials import MuellerBrown
 from .figure_tools import MB_COORDINATE, MB_ENERGY, MB_FORCE, integer_axis, iteration_scale, note, pyplot, save
 from .mb_report import regime_line
-from .mueller_brown import BOX_HIGH, BOX_LOW, MINIMUM_NAMES, rmse_thresholds
+from .mb_rmse_figure import COLORS, NAMES, al_settings, rmse_figure, test_set_note  # noqa: F401  the study's figure API
+from .mueller_brown import BOX_HIGH, BOX_LOW, MINIMUM_NAMES
 
 AL_FIGURES = {"rmse": "mb_al_rmse.png", "landscape": "mb_al_landscape.png", "acquisition": "mb_al_acquisition.png"}
 W2_FIGURE = "mb_w2.png"
-COLORS = {"langevin": "tab:blue", "skmd": "tab:orange", "a-skmd": "tab:green", "udd": "tab:red"}
-NAMES = {"langevin": "Langevin", "skmd": "SKMD (fixed T)", "a-skmd": "a-SKMD (adaptive stop)", "udd": "UDD"}
 ENERGY_RANGE = (-150.0, 100.0)   # the landscape's colour scale; V is clipped to it
 
 
@@ -48,74 +45,6 @@ def plot_landscape(ax, levels=np.linspace(*ENERGY_RANGE, 26), filled=False, labe
     if labels:
         ax.set(xlabel=f"x {MB_COORDINATE}", ylabel=f"y {MB_COORDINATE}")
     return shaded
-
-
-def al_settings(config: dict, runs: str = "") -> str:
-    """One line of the mb-al settings that matter for its figures, from ``results["config"]``; ``runs`` says
-    which trials and seeds (default: the config's own)."""
-    its = config["iterations"]
-    runs = runs or f"{config['trials']} trials, seed {config['seed']}"
-    return (f"h = {config['amplitude']:g}, a-SKMD τ = {config['tau']:g}, kT = {config['kT']:g}; "
-            f"{its} iteration{'s' * (its != 1)} × {config['per_iteration']} points; {runs}")
-
-
-def rmse_figure(path, results):
-    """Median and interquartile band over trials of the test-set RMSE against iteration (paper Fig. 2)."""
-    config = results["config"]
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), layout="constrained")
-    thresholds = rmse_thresholds(config["kT"])
-    panels = (("energy_rmse", f"test-set energy RMSE ({MB_ENERGY})", "kT"),
-              ("force_rmse", f"test-set force-component RMSE\n({MB_FORCE})", "kT / 0.1"))
-    for ax, (key, ylabel, threshold_name) in zip(axes, panels):
-        for name, r in results["samplers"].items():
-            values = np.array(r[key])
-            its = np.arange(values.shape[1])
-            q1, med, q3 = np.percentile(values, [25, 50, 75], axis=0)
-            ax.plot(its, med, "o-", ms=3, color=COLORS.get(name), label=NAMES.get(name, name))
-            ax.fill_between(its, q1, q3, color=COLORS.get(name), alpha=0.2)
-        ax.axhline(thresholds[key], color="0.4", ls=":", lw=1)
-        ax.annotate(f"threshold {threshold_name} = {thresholds[key]:g}", (0, thresholds[key]), xytext=(2, 3),
-                    textcoords="offset points", fontsize=8, color="0.3")
-        ax.set(yscale="log", xlabel=f"active-learning iteration (0 = the {config['n_initial']} initial points)",
-               ylabel=ylabel)
-        integer_axis(ax.xaxis)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"Müller–Brown active learning (skmd mb-al): test-set RMSE, median and interquartile range over "
-                 f"trials\n{al_settings(config)}", fontsize=11)
-    text = ("How to read: lower is better; a line that falls means that iteration's labels improved the model "
-            "on the test set. " + test_set_note(results))
-    if text:
-        bottom = 0.03 + 0.025 * len(textwrap.wrap(text, 175))      # room for the note's lines (4 lines: 0.13)
-        fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
-        note(fig, text, width=175)
-    save(fig, path)
-
-
-def test_set_note(results) -> str:
-    """What the test set holds against where each sampler's points went (nearest minimum), and, where the
-    two do not overlap, what the test RMSE then measures. Empty for results without these records."""
-    test = results.get("test_set", {}).get("nearest_minimum")
-    if not test:
-        return ""
-    config = results["config"]
-    where = "/".join(MINIMUM_NAMES)
-    shares = "/".join(f"{100 * test[m]:.0f}" for m in MINIMUM_NAMES)
-    reached = {name: r["acquired_nearest_minimum"]["A"] for name, r in results["samplers"].items()
-               if "acquired_nearest_minimum" in r}
-    text = (f"Test set: {config['test_size']} exact Boltzmann samples at kT = {config['kT']:g}, nearest minimum "
-            f"{where}: {shares} %. Acquired points nearest A: "
-            + ", ".join(f"{name} {100 * a:.0f} %" for name, a in reached.items()) + ".")
-    if test["A"] >= 0.5 and any(a < 0.05 for a in reached.values()):
-        text += (" A sampler whose points do not reach A is scored on the model's extrapolation into A (mostly a "
-                 "constant energy offset), which can grow while its error near its own data falls.")
-    epochs, full = config["training"]["epochs"], TrainingConfig().epochs
-    if epochs < full:
-        text += (f" This run retrains {epochs} epochs per iteration (the full study {full}), too few to fit points "
-                 "in a new basin; trained to convergence (benchmarks/mb_quick_learning.py, seed 0), a sampler "
-                 "whose points reach A ends below its start, and those that miss A still do not.")
-    return text
 
 
 def landscape_figure(path, out_dir, results, trial=0):
