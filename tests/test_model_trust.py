@@ -256,3 +256,23 @@ def test_skmd_writes_only_safetensors_files(tmp_path, genuine):
         save_mace(genuine, tmp_path / "model.model")
     with pytest.raises(ValueError, match="no MACE model file"):
         load_mace(tmp_path / "missing.safetensors")
+
+
+def test_a_model_trained_in_float32_is_stored_in_float32_without_loss(tmp_path, genuine, frames):
+    """Weights that are all float32 numbers (float32 training) are stored as float32: half the file, the same
+    energies to the last bit; any weight that is not keeps the whole file float64."""
+    from skmd.al.publish import tensor_dtypes
+    as32 = copy.deepcopy(genuine).float().double()          # a float32-trained model, held in float64
+    as64 = copy.deepcopy(as32)
+    with torch.no_grad():
+        next(as64.parameters()).view(-1)[0] += 1e-12        # one weight that float32 cannot hold
+    wide = save_mace(as64, tmp_path / "wide.safetensors")
+    narrow = save_mace(as32, tmp_path / "narrow.safetensors")
+    floats = lambda path: [d for d in tensor_dtypes(path) if d.startswith("F")]  # noqa: E731
+    assert floats(wide) == ["F64"] and floats(narrow) == ["F32"]
+    assert narrow.stat().st_size < 0.6 * wide.stat().st_size
+    loaded = load_mace(narrow)
+    assert next(loaded.parameters()).dtype == torch.float64
+    for name, value in as32.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    np.testing.assert_array_equal(energies(loaded, frames), energies(as32, frames))

@@ -124,7 +124,11 @@ def load_model(path, device: str = "cpu", trusted: bool = False):
 
 
 def save_model(model, path) -> Path:
-    """Write ``model`` (a mace ``ScaleShiftMACE``) to ``path`` (``*.safetensors``) in skmd's safe format."""
+    """Write ``model`` (a mace ``ScaleShiftMACE``) to ``path`` (``*.safetensors``) in skmd's safe format.
+
+    Its floating-point tensors are stored in float32 when every one of them is exactly a float32 number (a
+    model trained in float32, held in float64: half the file, nothing lost), else in float64;
+    :func:`load_model` returns float64 either way."""
     path = Path(path)
     if path.suffix != SUFFIX:
         raise ValueError(f"skmd writes models as {SUFFIX} files (a .model file is mace's pickle), got {path}")
@@ -135,8 +139,11 @@ def save_model(model, path) -> Path:
         raise ValueError(f"mace cannot extract this model's configuration: {config['error']}")
     if config.get("cueq_config") is not None:
         raise ValueError("convert a cuEquivariance model to e3nn (mace's convert_cueq_e3nn) before saving it")
-    tensors = {name: value.detach().to("cpu").double().contiguous().clone() if value.is_floating_point()
-               else value.detach().to("cpu").contiguous().clone() for name, value in model.state_dict().items()}
+    tensors = {name: value.detach().to("cpu").contiguous().clone() for name, value in model.state_dict().items()}
+    floats = [name for name, value in tensors.items() if value.is_floating_point()]
+    exact32 = all(torch.equal(tensors[name].float().double(), tensors[name].double()) for name in floats)
+    for name in floats:          # float32 where that loses nothing (a model trained in float32), else float64
+        tensors[name] = tensors[name].float() if exact32 else tensors[name].double()
     metadata = {"skmd_format": FORMAT, "model_class": MODEL_CLASS, "mace_version": mace.__version__,
                 "config": json.dumps({key: _encode(value, key) for key, value in config.items()})}
     path.parent.mkdir(parents=True, exist_ok=True)
