@@ -139,11 +139,8 @@ def save_model(model, path) -> Path:
         raise ValueError(f"mace cannot extract this model's configuration: {config['error']}")
     if config.get("cueq_config") is not None:
         raise ValueError("convert a cuEquivariance model to e3nn (mace's convert_cueq_e3nn) before saving it")
-    tensors = {name: value.detach().to("cpu").contiguous().clone() for name, value in model.state_dict().items()}
-    floats = [name for name, value in tensors.items() if value.is_floating_point()]
-    exact32 = all(torch.equal(tensors[name].float().double(), tensors[name].double()) for name in floats)
-    for name in floats:          # float32 where that loses nothing (a model trained in float32), else float64
-        tensors[name] = tensors[name].float() if exact32 else tensors[name].double()
+    tensors = narrowest({name: value.detach().to("cpu").contiguous().clone()
+                         for name, value in model.state_dict().items()})
     metadata = {"skmd_format": FORMAT, "model_class": MODEL_CLASS, "mace_version": mace.__version__,
                 "config": json.dumps({key: _encode(value, key) for key, value in config.items()})}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,6 +148,27 @@ def save_model(model, path) -> Path:
     save_file(tensors, str(partial), metadata=metadata)
     os.replace(partial, path)
     return path
+
+
+def narrowest(tensors: dict) -> dict:
+    """``tensors`` with every floating-point one in float32 if all of them are float32 numbers (nothing is
+    lost), else in float64."""
+    floats = [name for name, value in tensors.items() if value.is_floating_point()]
+    exact32 = all(torch.equal(tensors[name].float().double(), tensors[name].double()) for name in floats)
+    return {name: (value.float() if exact32 else value.double()) if name in floats else value
+            for name, value in tensors.items()}
+
+
+def compact_copy(source, target) -> Path:
+    """Copy the safe model file ``source`` to ``target`` with its tensors as :func:`narrowest` stores them
+    (a file written before skmd stored float32-trained models in float32 shrinks by half, losslessly)."""
+    if not is_safe_model(source):
+        raise ValueError(f"{source} is not a model in skmd's safe format")
+    with safe_open(str(source), framework="pt") as handle:
+        metadata = handle.metadata()
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    save_file(narrowest(load_file(str(source))), str(target), metadata=metadata)
+    return Path(target)
 
 
 def convert_model(source, target, trusted: bool = False) -> Path:
