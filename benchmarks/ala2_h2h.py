@@ -1,7 +1,7 @@
 """The ala2-h2h head-to-head, one seed at a time, with its controls (issue #30, docs/ala2-h2h-protocol.md).
 
 ``--seed N``: the ``ala2-h2h`` campaign with seed N into benchmarks/work/ala2_h2h/seed<N> (it resumes), then
-its controls (:mod:`skmd.al.controls`): no new labels, the ideal-data model (the shipped pool of thermal
+its controls (:mod:`skmd.al.controls`, ``--workers`` of them at a time): no new labels, the ideal-data model (the shipped pool of thermal
 GFN2-xTB frames from every test-set basin, taken evenly, ``select`` per iteration, split and trained as a
 sampler's labels), and every sampler's final model retrained with a second training seed. Writes
 benchmarks/results/ala2_h2h/seed<N>.json: per sampler and control, the test errors after every iteration
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mace  # noqa: F401  mace before e3nn
@@ -51,9 +52,13 @@ def run_seed(seed: int, workers: int) -> dict:
     run, test = RunDir(campaign.out), campaign.test_frames     # the shipped test set, read and checked once
     ordered = evenly(read(IDEAL, index=":"), config.select * config.iterations)
     batches = [ordered[k * config.select:(k + 1) * config.select] for k in range(config.iterations)]
-    controls = {"no_new_labels": labels_chain(run, campaign.config, campaign.trainer, "no-new-labels", [], test),
-                "ideal": labels_chain(run, campaign.config, campaign.trainer, "ideal", batches, test)}
-    retrains = {name: retrained(run, campaign.config, campaign.trainer, name, test) for name in results["samplers"]}
+    config, trainer = campaign.config, campaign.trainer
+    with ThreadPoolExecutor(workers) as threads:     # each fine-tuning is its own mace_run_train process
+        chains = {"ideal": threads.submit(labels_chain, run, config, trainer, "ideal", batches, test),
+                  "no_new_labels": threads.submit(labels_chain, run, config, trainer, "no-new-labels", [], test)}
+        again = {name: threads.submit(retrained, run, config, trainer, name, test) for name in results["samplers"]}
+        controls = {name: chains[name].result() for name in ("no_new_labels", "ideal")}
+        retrains = {name: future.result() for name, future in again.items()}
     record = {"seed": seed, "initial": {k: results["initial"][k] for k in KEYS},
               "samplers": {name: [{"labels": m["n_labelled"], "n_train": m["n_train"], "n_failed": m["n_failed"],
                                    **{k: m[k] for k in KEYS}} for m in r["iterations"]]
