@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .. import (AdaptiveStop, FixedSteps, GaussianKernel, NoiseStream, OverdampedLangevin, Periodic, SKMD, UDD,
-                UncertaintyThreshold)
 from ..backends import get_backend
 from ..modules.nn import TrainingConfig, committee_potential, train_mlps
 from ..modules.kernels import fidelity_amplitude, kernel_regime
@@ -23,6 +21,7 @@ from ..tools.checks import positive, positive_int
 from ..tools.progress import progress
 from . import mueller_brown as mbs
 from . import plots
+from .mb_acquire import Acquirer
 from .mb_defaults import EXPLORATION_AMPLITUDE, SAMPLERS, TAU_AT_RULE, TAU_EXPLORATION
 from .mb_learning import held_out, held_out_curves, learning_check, validation_rmse, worse_iterations
 from ..tools.rundir import check_config, make_run_directory
@@ -130,58 +129,6 @@ class Trainer:
                 members.append((x[keep], e[keep], f[keep]))
         models = self(members, init=init)
         return committee_potential(models, len(datasets)), models
-
-
-# --------------------------------------------------------------------------- samplers
-class Acquirer:
-    """Runs one sampler for all trials, one acquisition round at a time."""
-
-    def __init__(self, name, config: ALConfig, initial_points, trainer, noise_seed):
-        self.name, self.config, self.trainer = name, config, trainer
-        self.noise = NoiseStream(noise_seed, dim=2, chains=len(initial_points))
-        self.position = initial_points[:, :1].copy()
-        self.initial = initial_points
-        self.sampler = None
-        self.committee_models = None
-        self.committee_rngs = [np.random.default_rng([config.seed, 7, b]) for b in range(len(initial_points))]
-        self.snapshot = None
-
-    def common(self):
-        c = self.config
-        return dict(kT=c.kT, dt=c.dt, gamma=c.gamma, noise=self.noise, backend=c.backend, bound=c.bound)
-
-    def acquire(self, model, datasets):
-        c = self.config
-        if self.name == "langevin":
-            sampler = OverdampedLangevin(model, self.position, acquisition=Periodic(c.period, c.per_iteration),
-                                         **self.common())
-            points = sampler.run(1)
-            self.position = sampler.walkers_batch.copy()
-            return points
-        if self.name in ("skmd", "a-skmd"):
-            if self.sampler is None:
-                stopping = (FixedSteps(c.period) if self.name == "skmd"
-                            else AdaptiveStop(tau=c.tau, t_min=c.t_min, t_max=c.t_max))
-                self.sampler = SKMD(model, self.initial.copy(), kernel=GaussianKernel(c.amplitude, "median"),
-                                    stopping=stopping, bandwidth_schedule="initial", **self.common())
-            else:
-                self.sampler.update_potential(model)
-            self.snapshot = {"ensemble": self.sampler.ensemble_batch[0].copy(),
-                             "bandwidth": float(self.sampler._fixed_bandwidth[0]), "model": model.member(0)}
-            return self.sampler.run(1)
-        committee, self.committee_models = self.trainer.committee(datasets, self.committee_rngs,
-                                                                  init=self.committee_models)
-        sampler = UDD(committee, self.position[:, 0], A=c.udd_A, B=c.udd_B,
-                      acquisition=_udd_rule(c), **self.common())
-        points = sampler.run(1)
-        self.position = sampler.position_batch[:, None].copy()
-        self.snapshot = {"committee": committee.member(0)}
-        return points
-
-
-def _udd_rule(c):
-    return UncertaintyThreshold(threshold=c.udd_threshold, n_points=c.per_iteration,
-                                max_steps=c.udd_max_steps, min_gap=c.udd_min_gap)
 
 
 # --------------------------------------------------------------------------- the study
