@@ -57,7 +57,8 @@ def rmse_figure(path, results):
     text = "How to read: lower is better; a line that falls means that iteration's labels improved the model. "
     if len(rows) == 2:
         text += ("Top: every iteration's models on the labels each sampler held out (never trained on), so "
-                 "the models learn where their sampler went if these lines fall. Bottom: the test set. ")
+                 "the models learn where their sampler went if these lines fall; each sampler has its own points, "
+                 "so compare a line with its own start, not with the others. Bottom: the test set. ")
     text += test_set_note(results)
     bottom = 0.02 + 0.1 * len(textwrap.wrap(text, 175)) / (2.2 * len(rows))     # room for the note's lines
     fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
