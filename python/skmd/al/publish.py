@@ -1,9 +1,9 @@
 """Publish the final models of campaigns compared over seeds: one folder anyone can score on another test set.
 
 ``publish_models(run_dirs, folder)`` copies each finished run's final models (skmd's ``.safetensors``:
-tensors and a JSON header, no code; float32 where that loses nothing,
-:func:`skmd.atoms.model_files.compact_copy`) to ``folder/seed<S>/<sampler>.safetensors`` and writes
-``folder/manifest.json``: per model its sampler, seed, the labels it was trained on, the code that made it
+tensors and a JSON header, no code) to ``folder/seed<S>/<sampler>.safetensors`` through
+:func:`skmd.atoms.model_files.convert_model` (the model is rebuilt, so a damaged file is refused, and stored
+as ``save_model`` stores it: float32 where that loses nothing) and writes ``folder/manifest.json``: per model its sampler, seed, the labels it was trained on, the code that made it
 (skmd version and git commits of every invocation of the run, from ``runs.json``), its tensor dtypes,
 size and sha256. ``skmd export`` turns any of them into a mace ``.model``.
 """
@@ -25,7 +25,7 @@ def tensor_dtypes(path: Path) -> list:
 def publish_models(run_dirs, folder) -> dict:
     """Copy the final models of finished campaigns of one config (several seeds; refused in one line as
     :func:`skmd.al.over_seeds.read_runs` refuses them) into ``folder`` with ``manifest.json``; returns it."""
-    from ..atoms.model_files import compact_copy  # noqa: PLC0415  lazy: imports torch and mace
+    from ..atoms.model_files import convert_model  # noqa: PLC0415  lazy: imports torch and mace
     runs = read_runs([str(d) for d in run_dirs])
     folder = Path(folder)
     models = []
@@ -34,8 +34,7 @@ def publish_models(run_dirs, folder) -> dict:
         for name, sampler in run["samplers"].items():
             source, final = Path(sampler["final_model"]), sampler["iterations"][-1]
             target = folder / f"seed{seed}" / f"{name}.safetensors"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            compact_copy(source, target)
+            convert_model(source, target)            # a safe file: read without trust, stored as save_model stores
             models.append({"sampler": name, "seed": seed, "file": str(target.relative_to(folder)),
                            "sha256": file_sha256(target), "bytes": target.stat().st_size, "dtypes": tensor_dtypes(target),
                            "new_labels": sum(m["n_labelled"] for m in sampler["iterations"]),

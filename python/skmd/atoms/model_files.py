@@ -159,18 +159,6 @@ def narrowest(tensors: dict) -> dict:
             for name, value in tensors.items()}
 
 
-def compact_copy(source, target) -> Path:
-    """Copy the safe model file ``source`` to ``target`` with its tensors as :func:`narrowest` stores them
-    (a file written before skmd stored float32-trained models in float32 shrinks by half, losslessly)."""
-    if not is_safe_model(source):
-        raise ValueError(f"{source} is not a model in skmd's safe format")
-    with safe_open(str(source), framework="pt") as handle:
-        metadata = handle.metadata()
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
-    save_file(narrowest(load_file(str(source))), str(target), metadata=metadata)
-    return Path(target)
-
-
 def convert_model(source, target, trusted: bool = False) -> Path:
     """Read the model in ``source`` (a pickle only with ``trusted=True``) and write it to ``target`` safely."""
     return save_model(load_model(source, trusted=trusted), target)
