@@ -11,12 +11,17 @@ with the labels behind them.
 Wilcoxon over seeds, Holm over the four primary comparisons), and the data-efficiency curve: the final
 force RMSE against labels per sampler and the labels each needs to come within 1.25x of the ideal-data
 model's error at equal labels. Writes benchmarks/results/ala2_h2h/summary.json.
+``--seed N --save-state``: the seed's run directory into benchmarks/state/ala2_h2h/seed<N> (in git, without
+the models nothing reads again, :mod:`h2h_state`); ``--seed N`` puts it back first when the run directory is
+missing, so a seed spans sessions.
+
 Run: .venv/bin/python benchmarks/ala2_h2h.py --seed 0 --workers 2
 """
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,8 +36,10 @@ from skmd.studies.ala2_h2h import evenly
 from skmd.tools.machine import machine_info
 from skmd.tools.pool import process_pool
 
+from h2h_state import restore_state, save_state
+
 HERE = Path(__file__).resolve().parent
-WORK, RESULTS = HERE / "work" / "ala2_h2h", HERE / "results" / "ala2_h2h"
+WORK, RESULTS, STATE = (HERE / part / "ala2_h2h" for part in ("work", "results", "state"))
 IDEAL = HERE.parent / "python" / "skmd" / "data" / "ala2_h2h" / "ideal.extxyz"
 #: the primary comparisons of the protocol (each SKMD arm against each MD temperature)
 PRIMARY = [("skmd", "md300"), ("skmd", "md700"), ("skmd1.5", "md300"), ("skmd1.5", "md700")]
@@ -41,6 +48,8 @@ FIGURE = HERE.parent / "docs" / "figures" / "ala2_h2h_efficiency.png"
 
 
 def run_seed(seed: int, workers: int) -> dict:
+    if restore_state(WORK / f"seed{seed}", STATE / f"seed{seed}"):
+        print(f"seed {seed}: resuming from {STATE / f'seed{seed}'}")
     config = make_config(read_preset("ala2-h2h"), {"out": str(WORK / f"seed{seed}"), "seed": seed,
                                                    "workers": workers})
     pool = process_pool(workers)
@@ -140,8 +149,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--summary", action="store_true")
+    parser.add_argument("--save-state", action="store_true")
     args = parser.parse_args()
-    if args.summary:
+    if args.save_state and args.seed is not None:
+        files = save_state(WORK / f"seed{args.seed}", STATE / f"seed{args.seed}",
+                           finished=(RESULTS / f"seed{args.seed}.json").exists())
+        log = WORK / f"seed{args.seed}.log"
+        if log.exists():        # once per session: this session's log after the earlier ones
+            with open(STATE / f"seed{args.seed}.log", "a") as kept:
+                kept.write(f"--- the log of the session saved at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n")
+                kept.write(log.read_text())
+        print(f"seed {args.seed}: {len(files)} files kept in {STATE / f'seed{args.seed}'}")
+    elif args.summary:
         print(json.dumps(summary(), indent=1))
     elif args.seed is not None:
         print(json.dumps(run_seed(args.seed, args.workers), indent=1)[:4000])
