@@ -17,6 +17,8 @@ diagnostic separates them, with the protocol fixed before it ran:
 
 If the refits fit their labels but the test error still does not fall where a sampler's labels miss
 basin A, the quick run's picture is set by where the samplers went, not by the training.
+(Since the quick run itself trains to convergence with this rule, its "as run" and "converged" columns
+differ only in that the refit starts from the initial model on the final labels.)
 """
 from __future__ import annotations
 
@@ -29,7 +31,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import skmd
 from skmd.modules import nn
@@ -42,40 +43,11 @@ WINDOW, MIN_FALL, LR, FLOOR, CAP = 100, 0.01, 0.01, 64, 20_000
 
 
 def converged_fit(points, energies, forces, mask, config, seed, init=None):
-    """The models of :func:`skmd.modules.nn.train_mlps`, trained until the loss stops falling (the module's
-    schedule). Returns (MLPPotential, epochs)."""
-    G, n, _ = points.shape
-    center = np.asarray(config.center, float)
-    quartic_e, quartic_f = nn._quartic(points, config.lam, center)
-    target_e, target_f = energies - quartic_e, forces - quartic_f
-    counts = np.maximum(mask.sum(axis=1), 1.0)
-    mean = (target_e * mask).sum(axis=1) / counts
-    scale = np.maximum(np.sqrt(((target_e - mean[:, None]) ** 2 * mask).sum(axis=1) / counts), 1.0)
-    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)  # noqa: E731
-    X, M = t(points), t(mask / counts[:, None])
-    TE, TF = t((target_e - mean[:, None]) / scale[:, None]), t(target_f / scale[:, None, None])
-    params = [t(init.W1[:, 0]), t(init.b1[:, 0]), t(init.w2[:, 0] / scale[:, None]), t((init.b2[:, 0] - mean) / scale)]
-    params = [p.clone().requires_grad_(True) for p in params]
-    optimizer, rate, best, epochs = torch.optim.Adam(params, lr=LR), LR, np.inf, 0
-    while epochs < CAP:
-        optimizer.zero_grad()
-        loss = nn._loss(params, X, M, TE, TF, config)          # the study's own loss (analytic dE/dx)
-        loss.backward()
-        optimizer.step()
-        epochs += 1
-        if epochs % WINDOW == 0:
-            value = float(loss.detach())
-            if value < best * (1 - MIN_FALL):
-                best = value
-                continue
-            rate /= 2
-            if rate < LR / FLOOR:
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = rate
-    W1, b1, w2, b2 = (p.detach().numpy() for p in params)
-    return MLPPotential(W1[:, None], b1[:, None], (w2 * scale[:, None])[:, None], (b2 * scale + mean)[:, None],
-                        lam=config.lam, center=center), epochs
+    """The models of :func:`skmd.modules.nn.train_mlps`, trained until the loss stops falling (its "plateau"
+    schedule, whose defaults are the rule above). Returns (MLPPotential, epochs)."""
+    return nn.fit_mlps(points, energies, forces, mask, replace(config, schedule="plateau", learning_rate=LR,
+                                                               plateau_window=WINDOW, plateau_min_fall=MIN_FALL,
+                                                               plateau_floor=FLOOR, max_epochs=CAP), seed, init)
 
 
 def force_rmse(model, b, x, f) -> float:

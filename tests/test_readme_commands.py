@@ -50,6 +50,9 @@ def test_the_main_command_works_in_a_fresh_copy_with_only_its_own_extras(tmp_pat
     from skmd.studies.mb_learning import learning_loop
     story = learning_loop(json.loads((out / "results.json").read_text()))
     assert len(story) == 4 and all(s["learned_where_it_went"] for s in story.values()), story
+    # and a sampler whose points reach basin A (UDD here) ends better on the test set there, none worse
+    reached = [s for s in story.values() if s["reached_A"]]
+    assert reached and all(s["test_improved"] for s in reached), story
     skmd_lines = [line for line in done.stderr.splitlines() if not line.startswith("WARNING: Location")]
     assert not any("Traceback" in line or "UserWarning" in line for line in skmd_lines), "\n".join(skmd_lines)
     # the same venv, without the 'atoms' extra: an atomistic command says which extra to install, in one line

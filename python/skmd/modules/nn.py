@@ -1,9 +1,9 @@
 """The Müller–Brown neural-network potential: MLP 2 → H (tanh) → 1 plus a fixed confining quartic.
 
-    E(x) = w2 · tanh(W1 x + b1) + b2 + λ ‖x − c‖⁴,   F = −∇E (autograd in training)
+    E(x) = w2 · tanh(W1 x + b1) + b2 + λ ‖x − c‖⁴,   F = −∇E (analytic, in training too)
 
 Many independent models (trials × committee members) are trained at once as one batched
-torch problem; each has its own data (padded, with a mask) and its own loss
+NumPy problem; each has its own data (padded, with a mask) and its own loss
 
     L_g = (1/n_g) Σ_i [ w_E (E_i − Ê_i)² + w_F ‖F_i − F̂_i‖² ]      (paper eq. 1)
 
@@ -21,8 +21,11 @@ from .potentials import MLPPotential
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Adam on the full batch, cosine schedule from ``learning_rate`` to a twentieth of it: ``epochs`` for
-    warm starts, ``first_epochs`` from scratch."""
+    """Full-batch Adam (PyTorch's update rule, in NumPy). ``schedule="cosine"``: the rate falls from
+    ``learning_rate`` to a twentieth of it over ``epochs`` for warm starts, ``first_epochs`` from scratch.
+    ``schedule="plateau"`` trains to convergence instead: the rate halves whenever the loss (summed over
+    the models trained together) falls by less than ``plateau_min_fall`` over ``plateau_window`` epochs,
+    and training stops once the rate is below ``learning_rate / plateau_floor`` (or at ``max_epochs``)."""
 
     hidden: int = 20
     lam: float = 5.0
@@ -32,6 +35,11 @@ class TrainingConfig:
     learning_rate: float = 0.01
     energy_weight: float = 1.0
     force_weight: float = 0.1
+    schedule: str = "cosine"
+    plateau_window: int = 100
+    plateau_min_fall: float = 0.01
+    plateau_floor: int = 64
+    max_epochs: int = 20_000
 
 
 def _quartic(x, lam, center):
@@ -41,15 +49,21 @@ def _quartic(x, lam, center):
 
 
 def train_mlps(points, energies, forces, mask, config: TrainingConfig, seed: int, init=None) -> MLPPotential:
-    """Train G independent MLPs; returns one MLPPotential with weights of shape (G, 1, H, 2).
+    """Train G independent MLPs; returns one MLPPotential with weights of shape (G, 1, H, 2)
+    (:func:`fit_mlps` without its epoch count)."""
+    return fit_mlps(points, energies, forces, mask, config, seed, init)[0]
+
+
+def fit_mlps(points, energies, forces, mask, config: TrainingConfig, seed: int, init=None) -> tuple:
+    """Train G independent MLPs; returns (one MLPPotential with weights of shape (G, 1, H, 2), epochs run).
 
     Args:
         points (G, n, 2), energies (G, n), forces (G, n, 2): padded training data.
         mask (G, n): 1 for real points, 0 for padding.
-        init: an MLPPotential with G model sets to warm-start from, or None (random init).
+        init: an MLPPotential with G model sets to warm-start from, or None (random init, from ``seed``).
     """
-    import torch  # noqa: PLC0415  lazy: torch is the ml extra
-
+    if config.schedule not in ("cosine", "plateau"):
+        raise ValueError(f"schedule is 'cosine' or 'plateau', got {config.schedule!r}")
     G, n, _ = points.shape
     center = np.asarray(config.center, float)
     quartic_e, quartic_f = _quartic(points, config.lam, center)
@@ -59,45 +73,100 @@ def train_mlps(points, energies, forces, mask, config: TrainingConfig, seed: int
     mean = (target_e * mask).sum(axis=1) / counts
     spread = np.sqrt(((target_e - mean[:, None]) ** 2 * mask).sum(axis=1) / counts)
     scale = np.maximum(spread, 1.0)
-
-    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)  # noqa: E731
-    X, M = t(points), t(mask / counts[:, None])
-    TE = t((target_e - mean[:, None]) / scale[:, None])
-    TF = t(target_f / scale[:, None, None])
-    generator = torch.Generator().manual_seed(int(seed))
-    H = config.hidden
+    data = (np.asarray(points, float), mask / counts[:, None], (target_e - mean[:, None]) / scale[:, None],
+            target_f / scale[:, None, None])
     if init is None:
-        W1 = torch.randn(G, H, 2, generator=generator, dtype=torch.float64) * 1.5
-        b1 = torch.randn(G, H, generator=generator, dtype=torch.float64) * 1.0
-        w2 = torch.randn(G, H, generator=generator, dtype=torch.float64) / np.sqrt(H)
-        b2 = torch.zeros(G, dtype=torch.float64)
-        epochs = config.first_epochs
+        params, epochs = _random_init(G, config.hidden, seed), config.first_epochs
     else:
-        W1, b1 = t(init.W1[:, 0]), t(init.b1[:, 0])
-        w2 = t(init.w2[:, 0] / scale[:, None])
-        b2 = t((init.b2[:, 0] - mean) / scale)
+        params = [init.W1[:, 0].copy(), init.b1[:, 0].copy(), init.w2[:, 0] / scale[:, None],
+                  (init.b2[:, 0] - mean) / scale]
         epochs = config.epochs
-    params = [p.clone().requires_grad_(True) for p in (W1, b1, w2, b2)]
-    optimizer = torch.optim.Adam(params, lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=config.learning_rate / 20)
-    for _ in range(epochs):
-        optimizer.zero_grad()
-        _loss(params, X, M, TE, TF, config).backward()
-        optimizer.step()
-        scheduler.step()
-    W1p, b1p, w2p, b2p = (p.detach().numpy() for p in params)
+    params = [np.array(p, float) for p in params]
+    if config.schedule == "cosine":
+        _adam_cosine(params, data, config, epochs)
+    else:
+        epochs = _adam_plateau(params, data, config)
+    W1p, b1p, w2p, b2p = params
     return MLPPotential(W1p[:, None], b1p[:, None], (w2p * scale[:, None])[:, None],
-                        (b2p * scale + mean)[:, None], lam=config.lam, center=center)
+                        (b2p * scale + mean)[:, None], lam=config.lam, center=center), epochs
 
 
-def _loss(params, X, M, TE, TF, config):
-    """The summed per-model loss (paper eq. 1, scaled units); forces from the analytic gradient of E."""
+def _random_init(G: int, H: int, seed: int) -> list:
+    """W1 (G, H, 2), b1 (G, H), w2 (G, H), b2 (G,) drawn from torch's generator (the study's random stream)."""
+    import torch  # noqa: PLC0415  lazy: torch is the ml extra
+
+    generator = torch.Generator().manual_seed(int(seed))
+    W1 = torch.randn(G, H, 2, generator=generator, dtype=torch.float64) * 1.5
+    b1 = torch.randn(G, H, generator=generator, dtype=torch.float64) * 1.0
+    w2 = torch.randn(G, H, generator=generator, dtype=torch.float64) / np.sqrt(H)
+    return [W1.numpy(), b1.numpy(), w2.numpy(), np.zeros(G)]
+
+
+BETAS, EPSILON = (0.9, 0.999), 1e-8
+
+
+class _Adam:
+    """PyTorch's Adam update (``BETAS``, ``EPSILON``, its defaults) on NumPy arrays, in place."""
+
+    def __init__(self, params: list):
+        self.params, self.step = params, 0
+        self.first = [np.zeros_like(p) for p in params]
+        self.second = [np.zeros_like(p) for p in params]
+
+    def update(self, grads: list, rate: float) -> None:
+        self.step += 1
+        (beta1, beta2), epsilon = BETAS, EPSILON
+        correction1, root_correction2 = 1 - beta1 ** self.step, np.sqrt(1 - beta2 ** self.step)
+        for p, g, m, v in zip(self.params, grads, self.first, self.second):
+            m += (1 - beta1) * (g - m)
+            v *= beta2
+            v += (1 - beta2) * g * g
+            p -= (rate / correction1) * m / (np.sqrt(v) / root_correction2 + epsilon)
+
+
+def _adam_cosine(params: list, data: tuple, config: TrainingConfig, epochs: int) -> None:
+    adam, top, low = _Adam(params), config.learning_rate, config.learning_rate / 20
+    for epoch in range(epochs):
+        adam.update(loss_and_gradients(params, *data, config)[1], low + (top - low) * (1 + np.cos(np.pi * epoch / epochs)) / 2)
+
+
+def _adam_plateau(params: list, data: tuple, config: TrainingConfig) -> int:
+    """Adam until the loss stops falling (see :class:`TrainingConfig`); returns the epochs run."""
+    adam, rate, best = _Adam(params), config.learning_rate, np.inf
+    for epoch in range(1, config.max_epochs + 1):
+        loss, grads = loss_and_gradients(params, *data, config)
+        adam.update(grads, rate)
+        if epoch % config.plateau_window == 0:
+            if loss < best * (1 - config.plateau_min_fall):
+                best = loss
+                continue
+            rate /= 2
+            if rate < config.learning_rate / config.plateau_floor:
+                return epoch
+    return config.max_epochs
+
+
+def loss_and_gradients(params: list, X, M, TE, TF, config: TrainingConfig) -> tuple:
+    """The summed per-model loss (paper eq. 1, scaled units; forces from the analytic gradient of E) and its
+    gradients with respect to ``params`` = [W1 (G, H, 2), b1 (G, H), w2 (G, H), b2 (G,)].
+
+    X (G, n, 2) points, M (G, n) per-point weights (mask / count), TE (G, n), TF (G, n, 2) targets."""
     W1, b1, w2, b2 = params
-    hidden = (X @ W1.transpose(1, 2) + b1[:, None, :]).tanh()                  # (G, n, H)
+    hidden = np.tanh(X @ W1.transpose(0, 2, 1) + b1[:, None, :])             # (G, n, H)
+    slope = 1.0 - hidden * hidden
     energy = (hidden @ w2[:, :, None])[..., 0] + b2[:, None]
-    grad = (((1 - hidden ** 2) * w2[:, None, :]) @ W1)                       # dE/dx (G, n, 2)
-    loss_points = config.energy_weight * (energy - TE) ** 2 + config.force_weight * ((-grad - TF) ** 2).sum(-1)
-    return (loss_points * M).sum()
+    weighted = slope * w2[:, None, :]
+    grad = weighted @ W1                                                       # dE/dx (G, n, 2)
+    energy_error, force_error = energy - TE, -grad - TF
+    loss = float((M * (config.energy_weight * energy_error ** 2 + config.force_weight * (force_error ** 2).sum(-1))).sum())
+    d_energy = (2 * config.energy_weight) * M * energy_error                   # dL/dE (G, n)
+    d_grad = (-2 * config.force_weight) * M[..., None] * force_error           # dL/d(dE/dx) (G, n, 2)
+    d_weighted = d_grad @ W1.transpose(0, 2, 1)                                # (G, n, H)
+    d_hidden = d_energy[..., None] * w2[:, None, :] - 2 * hidden * d_weighted * w2[:, None, :]
+    d_pre = d_hidden * slope
+    d_W1 = weighted.transpose(0, 2, 1) @ d_grad + d_pre.transpose(0, 2, 1) @ X
+    d_w2 = (d_weighted * slope).sum(1) + (hidden * d_energy[..., None]).sum(1)
+    return loss, [d_W1, d_pre.sum(1), d_w2, d_energy.sum(1)]
 
 
 def committee_potential(models: MLPPotential, n_chains: int) -> MLPPotential:

@@ -71,9 +71,10 @@ class ALConfig:
         return self
 
 
-#: the quick smoke run: fewer trials, iterations and test points than the full study, the same training
-#: (benchmarks/mb_quick_learning.py found the 200 epochs per iteration it once used too few to fit UDD's labels)
-QUICK = dict(trials=4, iterations=4, test_size=500)
+#: the quick run: fewer trials, iterations and test points than the full study, each training run to
+#: convergence (the "plateau" schedule) instead of a fixed epoch count, which under-fits a sampler's labels in a
+#: new basin within 4 iterations (benchmarks/mb_quick_learning.py; docs/mueller-brown.md)
+QUICK = dict(trials=4, iterations=4, test_size=500, training=TrainingConfig(schedule="plateau"))
 
 
 def regime_settings(name: str, n_particles: int = 32) -> dict:

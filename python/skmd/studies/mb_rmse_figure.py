@@ -84,7 +84,7 @@ def test_set_note(results) -> str:
         text += (" A sampler whose points do not reach A is scored on the model's extrapolation into A (mostly a "
                  "constant energy offset), which can grow while its error near its own data falls.")
     epochs, full = config["training"]["epochs"], TrainingConfig().epochs
-    if epochs < full:
+    if config["training"].get("schedule", "cosine") == "cosine" and epochs < full:
         text += (f" This run retrains {epochs} epochs per iteration (the full study {full}), too few to fit points "
                  "in a new basin; trained to convergence (benchmarks/mb_quick_learning.py, seed 0), a sampler "
                  "whose points reach A ends below its start, and those that miss A still do not.")
