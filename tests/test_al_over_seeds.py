@@ -21,7 +21,7 @@ from skmd.tools.seed_stats import t_power
 from skmd.tools.stats import holm, t_interval
 
 TINY = ["--samplers", "md700,skmd", "--iterations", "1", "--walkers", "3", "--steps", "5", "--select", "2",
-        "--start-frames", "16", "--surrogate-epochs", "2", "--finetune-epochs", "3", "--valid-fraction", "0.2"]
+        "--start-frames", "16", "--surrogate-epochs", "1", "--finetune-epochs", "1", "--valid-fraction", "0.2"]
 
 
 def _results_file(folder, **settings):

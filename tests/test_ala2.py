@@ -259,7 +259,7 @@ def test_skmd_ala2_quick_end_to_end_and_resumed_without_new_oracle_calls(tmp_pat
     from skmd.al.presets import read_preset
     out = tmp_path / "run"
     argv = ["ala2", "--quick", "--out", str(out), "--iterations", "1", "--walkers", "3", "--steps", "5",
-            "--select", "2", "--start-frames", "24", "--surrogate-epochs", "2", "--finetune-epochs", "3",
+            "--select", "2", "--start-frames", "24", "--surrogate-epochs", "1", "--finetune-epochs", "1",
             "--valid-fraction", "0.2"]
     assert main(argv) == 0, capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())

@@ -151,7 +151,7 @@ def test_the_paper_preset_runs_end_to_end_at_a_quick_scale(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     argv = ["al", "--preset", "ubmd-ala2-paper", "--out", "run", "--iterations", "2", "--walkers", "2",
             "--steps", "40", "--ubmd-interval", "20", "--ubmd-window", "10", "--select", "2",
-            "--surrogate-epochs", "3", "--start-frames", "60", "--ubmd-alpha", "0.2"]   # 60 xTB labels, not 220
+            "--surrogate-epochs", "1", "--start-frames", "60", "--ubmd-alpha", "0.2"]   # 60 xTB labels, not 220
     assert main(argv) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["config"]["starts"] == "labelled" and results["config"]["calibration"] == "random"
