@@ -21,7 +21,7 @@ def add_commands(sub) -> None:
                         f"{TAU_AT_RULE:g}, samples the target, stays in its basin)")
     p.add_argument("--amplitude", type=float, default=None, help=AMPLITUDE_HELP)
     p.add_argument("--tau", type=float, default=None, help="a-SKMD stop threshold (default: the regime's)")
-    add_common_flags(p, "runs/mb-al", "4 trials × 4 iterations, 500 test points (< 60 s)")
+    add_common_flags(p, "runs/mb-al", "4 trials × 4 iterations, 500 test points, every model trained to convergence (about 50 CPU-s)")
     p.set_defaults(func=_main_al)
     p = sub.add_parser("mb-w2", help="Müller–Brown Boltzmann fidelity: W2 of SKMD vs Langevin (paper Fig. 4)")
     p.add_argument("--trials", type=int, default=None)
