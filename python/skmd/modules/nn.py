@@ -127,7 +127,8 @@ class _Adam:
 def _adam_cosine(params: list, data: tuple, config: TrainingConfig, epochs: int) -> None:
     adam, top, low = _Adam(params), config.learning_rate, config.learning_rate / 20
     for epoch in range(epochs):
-        adam.update(loss_and_gradients(params, *data, config)[1], low + (top - low) * (1 + np.cos(np.pi * epoch / epochs)) / 2)
+        rate = low + (top - low) * (1 + np.cos(np.pi * epoch / epochs)) / 2
+        adam.update(loss_and_gradients(params, *data, config)[1], rate)
 
 
 def _adam_plateau(params: list, data: tuple, config: TrainingConfig) -> int:
