@@ -152,8 +152,9 @@ def main() -> None:
     parser.add_argument("--save-state", action="store_true")
     args = parser.parse_args()
     if args.save_state and args.seed is not None:
-        files = save_state(WORK / f"seed{args.seed}", STATE / f"seed{args.seed}",
-                           finished=(RESULTS / f"seed{args.seed}.json").exists())
+        work = WORK / f"seed{args.seed}"        # finished: the campaign and its controls (seed<N>.json, written last)
+        files = save_state(work, STATE / f"seed{args.seed}",
+                           finished=(work / "results.json").exists() and (RESULTS / f"seed{args.seed}.json").exists())
         log = WORK / f"seed{args.seed}.log"
         if log.exists():        # once per session: this session's log after the earlier ones
             with open(STATE / f"seed{args.seed}.log", "a") as kept:

@@ -15,6 +15,8 @@ Models kept (each about 1 MB):
 * finished seed (its ``seed<N>.json`` written): only each sampler's final models, which get published.
 
 mace's working folders (``training*/``, present only with ``keep_training_files``) are never kept.
+A restored seed resumes only in a checkout at the same path: its config.json names the shipped inputs
+(structures, surrogate, starting labels, test set) by absolute path, and a changed input is refused.
 """
 from __future__ import annotations
 
@@ -61,17 +63,23 @@ def kept_files(root: Path, finished: bool) -> list:
 
 
 def save_state(work: Path, state: Path, finished: bool) -> list:
-    """Replace ``state`` by the kept files of run directory ``work`` (written beside it, then renamed, so an
-    interrupted save leaves the previous state whole); returns the files kept."""
+    """Replace ``state`` by the kept files of run directory ``work`` (written beside it and swapped in, so an
+    interrupted save leaves a whole state, the old or the new); returns the files kept. ValueError, and the
+    state left as it is, when ``work`` is no run directory (a seed this session neither ran nor restored)."""
     work, state = Path(work), Path(state)
+    if not (work / "config.json").is_file():
+        raise ValueError(f"{work} holds no run (no config.json): nothing to save, {state} left as it is")
     files = kept_files(work, finished)
-    partial = state.with_name(state.name + ".partial")
+    partial, old = (state.with_name(state.name + suffix) for suffix in (".partial", ".old"))
     shutil.rmtree(partial, ignore_errors=True)
     for relative in files:
         (partial / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(work / relative, partial / relative)
-    shutil.rmtree(state, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+    if state.exists():
+        state.rename(old)
     partial.rename(state)
+    shutil.rmtree(old, ignore_errors=True)
     return files
 
 

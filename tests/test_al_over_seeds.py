@@ -13,6 +13,7 @@ from skmd.al.config import make_config
 from skmd.al.over_seeds import compare_runs, read_runs, render_markdown
 from skmd.al.over_seeds_claims import FAILS, HOLDS, UNKNOWN, seed_test, significantly_lower
 from skmd.al.presets import read_preset
+from skmd.al.publish import publish_models
 from skmd.al.seed_tests import seed_tests
 from skmd.studies.ala2_claims import claims
 from skmd.studies.ala2_over_seeds import ALA2
@@ -201,3 +202,15 @@ def test_two_real_campaigns_compared_over_seeds(two_seeds, tmp_path, capsys):
         result["samplers"]["skmd"]["iterations"][-1]["force_rmse_meV_A"]
     text = render_markdown(general)
     assert "| cells visited (cumulative) |" in text and "claims" not in text and "φ/ψ" not in text
+    # runs moved elsewhere (kept in git, restored in another folder) publish their own final models, not the
+    # files at the absolute paths their results.json recorded
+    moved = [tmp_path / "moved" / d.name for d in two_seeds]
+    moved[0].parent.mkdir()
+    for source, target in zip(two_seeds, moved):
+        source.rename(target)
+    try:
+        again = publish_models(moved, tmp_path / "from-moved")
+    finally:
+        for source, target in zip(two_seeds, moved):
+            target.rename(source)
+    assert [m["sha256"] for m in again["models"]] == [m["sha256"] for m in manifest["models"]]

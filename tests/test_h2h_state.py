@@ -3,6 +3,8 @@ the models a resumed seed reads, drops the rest, and comes back only where no ru
 import sys
 from pathlib import Path
 
+import pytest
+
 from skmd.al.controls import _folder as control_folder
 from skmd.al.run_dir import RunDir
 
@@ -19,6 +21,7 @@ def seed_in_progress(root: Path) -> RunDir:
     """A run directory as a seed leaves it mid-way: md300 through iteration 3, skmd through 1 with iteration 2
     trained but not scored, the ideal-data control through 2, one training-noise control done, one not."""
     run = RunDir(root)
+    touch(run.root / "config.json", "{}")
     touch(run.starting_models(1)[0])
     touch(run.initial_score, "{}")
     touch(run.labels / "md300" / "iter01" / "job.json", "{}")
@@ -69,5 +72,18 @@ def test_a_saved_seed_comes_back_only_where_no_run_directory_exists(tmp_path):
     assert not restore_state(run.root, state)              # a run directory exists: left as it is
     fresh = tmp_path / "elsewhere" / "seed0"
     assert restore_state(fresh, state)
-    assert sorted(kept_files(fresh, finished=False)) == sorted(kept_files(state, finished=False))
+    files = lambda root: sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())  # noqa: E731
+    assert files(fresh) == files(state) and (fresh / "model0" / "model.safetensors").is_file()
     assert not restore_state(tmp_path / "other", tmp_path / "no-state")
+    # saving a seed this session never ran is refused, and the saved state stays
+    with pytest.raises(ValueError, match="holds no run"):
+        save_state(tmp_path / "work" / "seed7", state, finished=False)
+    assert (state / "samplers" / "md300" / "iter03" / "model0.safetensors").exists()
+    # a second save replaces the state: a model no longer kept is gone, no .partial or .old is left
+    touch(run.metrics("skmd", 2), "{}")
+    touch(run.models("skmd", 3, 1)[0])
+    touch(run.metrics("skmd", 3), "{}")
+    save_state(run.root, state, finished=False)
+    assert not (state / "samplers" / "skmd" / "iter01" / "model0.safetensors").exists()
+    assert (state / "samplers" / "skmd" / "iter03" / "model0.safetensors").exists()
+    assert sorted(p.name for p in state.parent.iterdir()) == ["seed0"]

@@ -4,7 +4,7 @@ convergence: it stops on its own, below the cap, with a lower loss than the fixe
 import numpy as np
 import pytest
 
-from skmd.modules.nn import TrainingConfig, _Adam, fit_mlps, loss_and_gradients
+from skmd.modules.nn import PlateauRate, TrainingConfig, _Adam, fit_mlps, loss_and_gradients
 from skmd.studies import mueller_brown as mbs
 from skmd.studies.mb_al import padded
 
@@ -74,3 +74,14 @@ def test_the_plateau_schedule_trains_to_convergence_and_stops_on_its_own():
     assert force_rmse(converged) < force_rmse(short)
     with pytest.raises(ValueError, match="schedule"):
         fit_mlps(X, E, F, M, TrainingConfig(schedule="adamw"), seed=0)
+
+
+def test_the_plateau_rate_halves_on_a_stalled_window_and_stops_below_its_floor():
+    schedule = PlateauRate(0.01, window=10, min_fall=0.01, floor=4)
+    assert [schedule.after(e, 100.0) for e in range(1, 10)] == [0.01] * 9    # between windows: unchanged
+    assert schedule.after(10, 100.0) == 0.01             # the first window counts as a fall (best was inf)
+    assert schedule.after(20, 98.0) == 0.01              # 2 % below the best: a fall, best 98
+    assert schedule.after(30, 97.5) == 0.005             # 0.5 % below it: halved, best stays 98
+    assert schedule.after(40, 97.1) == 0.01 / 4          # 0.9 % below 98: halved again, at the floor
+    assert schedule.after(50, 90.0) == 0.01 / 4          # a fall: the rate stays
+    assert schedule.after(60, 89.5) is None              # halved below 0.01 / 4: stop

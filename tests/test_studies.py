@@ -145,6 +145,23 @@ def test_mb_reruns_with_other_settings_are_refused(tmp_path, capsys):
     assert "other settings (trials)" in capsys.readouterr().err
 
 
+def test_a_run_saved_before_a_nested_setting_grew_a_field_resumes_with_its_default(tmp_path):
+    """mb-al's ``training`` gained fields (schedule, plateau_*): a config.json written before them holds the
+    old fields only; those missing count as their defaults, so the same settings resume and others are named."""
+    from dataclasses import replace
+    from skmd.modules.nn import TrainingConfig
+    from skmd.studies.mb_al import ALConfig
+    from skmd.tools.rundir import check_config
+    check_config(tmp_path, ALConfig())
+    saved = json.loads((tmp_path / "config.json").read_text())
+    for field in ("schedule", "plateau_window", "plateau_min_fall", "plateau_floor", "max_epochs"):
+        del saved["training"][field]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    check_config(tmp_path, ALConfig())                     # the defaults: the same settings
+    with pytest.raises(ValueError, match=r"other settings \(training\)"):
+        check_config(tmp_path, replace(ALConfig(), training=TrainingConfig(schedule="plateau")))
+
+
 def test_mb_al_rejects_bad_flags(tmp_path, capsys):
     assert main(["mb-al", "--samplers", "langevin,metadynamics", "--out", str(tmp_path), "--no-progress"]) == 2
     assert "unknown samplers" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from ..tools.files import file_sha256, safetensors_header
 from ..tools.rundir import write_json
 from .invocations import invocations
 from .over_seeds import MAY_DIFFER, read_runs
+from .run_dir import RunDir
 
 
 def tensor_dtypes(path: Path) -> list:
@@ -32,7 +33,10 @@ def publish_models(run_dirs, folder) -> dict:
     for run in runs:
         seed, made_by = run["config"]["seed"], invocations(Path(run["run_dir"]))
         for name, sampler in run["samplers"].items():
-            source, final = Path(sampler["final_model"]), sampler["iterations"][-1]
+            # the final model's path inside this run directory (results.json's final_model is absolute, so it
+            # would point at the folder the run was made in, not at a copy of it)
+            source = RunDir(run["run_dir"]).models(name, len(sampler["iterations"]), 1)[0]
+            final = sampler["iterations"][-1]
             target = folder / f"seed{seed}" / f"{name}.safetensors"
             convert_model(source, target)            # a safe file: read without trust, stored as save_model stores
             models.append({"sampler": name, "seed": seed, "file": str(target.relative_to(folder)),

@@ -131,19 +131,38 @@ def _adam_cosine(params: list, data: tuple, config: TrainingConfig, epochs: int)
         adam.update(loss_and_gradients(params, *data, config)[1], rate)
 
 
+class PlateauRate:
+    """The "plateau" schedule's learning rate: every ``window`` epochs the loss is compared with the last one
+    that counted as a fall; less than ``min_fall`` (relative) below it halves the rate, and a rate below
+    ``start / floor`` ends training (:meth:`after` returns None)."""
+
+    def __init__(self, start: float, window: int, min_fall: float, floor: int):
+        self.rate, self.start, self.window, self.min_fall, self.floor = start, start, window, min_fall, floor
+        self.best = np.inf
+
+    def after(self, epoch: int, loss: float) -> float | None:
+        """The rate for the next epoch, given epoch ``epoch`` (from 1) and its loss; None: stop."""
+        if epoch % self.window == 0:
+            if loss < self.best * (1 - self.min_fall):
+                self.best = loss
+            else:
+                self.rate /= 2
+                if self.rate < self.start / self.floor:
+                    return None
+        return self.rate
+
+
 def _adam_plateau(params: list, data: tuple, config: TrainingConfig) -> int:
     """Adam until the loss stops falling (see :class:`TrainingConfig`); returns the epochs run."""
-    adam, rate, best = _Adam(params), config.learning_rate, np.inf
+    adam = _Adam(params)
+    schedule = PlateauRate(config.learning_rate, config.plateau_window, config.plateau_min_fall, config.plateau_floor)
+    rate = config.learning_rate
     for epoch in range(1, config.max_epochs + 1):
         loss, grads = loss_and_gradients(params, *data, config)
         adam.update(grads, rate)
-        if epoch % config.plateau_window == 0:
-            if loss < best * (1 - config.plateau_min_fall):
-                best = loss
-                continue
-            rate /= 2
-            if rate < config.learning_rate / config.plateau_floor:
-                return epoch
+        rate = schedule.after(epoch, loss)
+        if rate is None:
+            return epoch
     return config.max_epochs
 
 

@@ -62,7 +62,7 @@ def _saved_settings(out: Path) -> dict | None:
 def check_config(out: Path, config, extra: dict | None = None, *, free=("backend",), growable=()) -> None:
     """Save the settings (any study's config dataclass) in ``out/config.json``, or refuse to resume
     a run made with other settings. A setting missing from an older config.json counts as its
-    default value. The same settings resume the run (or, for a study without checkpoints, rewrite
+    default value, a field missing from a nested setting (e.g. ``training``) as that field's default. The same settings resume the run (or, for a study without checkpoints, rewrite
     every file of it). ``extra`` holds settings outside the dataclass (e.g. ``{"oracle":
     "module:function"}``); one missing from an older config.json is added. Settings in ``free`` may
     change between runs (where the work runs, not what it computes); a setting in ``growable`` may
@@ -80,6 +80,8 @@ def check_config(out: Path, config, extra: dict | None = None, *, free=("backend
 
     def differs(key) -> bool:
         before = saved.get(key, defaults[key])
+        if isinstance(before, dict) and isinstance(defaults[key], dict):     # a nested setting's missing fields too
+            before = {**defaults[key], **before}
         if key in free or before == current[key]:
             return False
         return not (key in growable and before is not None and current[key] is not None and current[key] > before)
