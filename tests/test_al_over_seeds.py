@@ -213,4 +213,7 @@ def test_two_real_campaigns_compared_over_seeds(two_seeds, tmp_path, capsys):
     finally:
         for source, target in zip(two_seeds, moved):
             target.rename(source)
-    assert [m["sha256"] for m in again["models"]] == [m["sha256"] for m in manifest["models"]]
+    assert [m["run_dir"] for m in again["models"]] == [str(moved[m["seed"]]) for m in again["models"]]
+    for before, after in zip(manifest["models"], again["models"]):      # the same numbers, from the moved files
+        first, second = load_file(tmp_path / "models" / before["file"]), load_file(tmp_path / "from-moved" / after["file"])
+        assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
