@@ -293,14 +293,29 @@ def test_a_user_system_through_the_command_line_with_a_yaml_file(tmp_path, oracl
 
 
 def _trainings_of(out) -> list:
-    """Process ids of the mace_run_train runs whose command line names ``out`` (Linux /proc)."""
+    """Process ids of the mace_run_train runs working in ``out`` (their cwd, or their command line, names it;
+    Linux /proc): a training forked from the warm process has that process's command line but its own cwd."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
             words = (entry / "cmdline").read_bytes().decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if entry.name.isdigit() and "run_train" in words and str(out) in words:
+        if entry.name.isdigit() and "run_train" in words and (str(out) in words or cwd.startswith(str(out))):
+            found.append(int(entry.name))
+    return found
+
+
+def _warm_processes_of(pid: int) -> list:
+    """Process ids of the warm training processes (skmd.atoms.training_process) started by process ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if entry.name.isdigit() and len(words) >= 4 and b"_start_training" in words[2] and words[3] == str(pid).encode():
             found.append(int(entry.name))
     return found
 
@@ -330,6 +345,7 @@ def test_a_killed_campaign_resumes_without_a_second_oracle_call(tmp_path, oracle
         process.wait(timeout=60)
         time.sleep(1.0)         # the training, just started, takes seconds more; killed with its parent, it is gone
         assert _trainings_of(out) == [], "a mace_run_train outlived the killed campaign"
+        assert _warm_processes_of(process.pid) == [], "the warm training process outlived the killed campaign"
     finally:
         try:
             os.killpg(process.pid, signal.SIGKILL)

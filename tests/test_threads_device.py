@@ -1,7 +1,6 @@
 """``--threads`` and ``--device`` reach every task and every training, and a serial task leaves the
 process's own thread settings alone (skmd.tools.threads, skmd.tools.device)."""
 import os
-import subprocess
 
 import numpy as np
 import pytest
@@ -78,19 +77,20 @@ def test_a_serial_scoring_leaves_the_process_alone(two_threads, tmp_path):
     assert _process_threads() == (2, {name: "2" for name in ENV_VARIABLES})
 
 
-def test_a_training_subprocess_gets_the_campaigns_threads_in_its_own_environment(tmp_path, monkeypatch):
-    from skmd.atoms import training
+def test_a_training_process_gets_the_campaigns_threads_in_its_own_environment(tmp_path, monkeypatch):
+    from skmd.atoms import training, training_process
     seen = {}
 
-    def fake_run(command, **kwargs):
-        seen.update(kwargs)
+    def fake_run(args, log_path, cwd, env):
+        seen.update(env=env, cwd=cwd)
         (tmp_path / "m.model").write_text("")
-        return subprocess.CompletedProcess(command, 0)
+        return 0
 
-    monkeypatch.setattr(training.subprocess, "run", fake_run)
+    monkeypatch.setattr(training_process._WARM_PROCESS, "run", fake_run)
     before = dict(os.environ)
     assert training.run_mace_train(["--name=m"], tmp_path, "m", threads=2) == tmp_path / "m.model"
     assert {name: seen["env"][name] for name in ENV_VARIABLES} == {name: "2" for name in ENV_VARIABLES}
+    assert seen["cwd"] == tmp_path
     assert dict(os.environ) == before                        # this process's environment is not touched
 
 

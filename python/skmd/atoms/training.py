@@ -1,14 +1,15 @@
 """Training and fine-tuning MACE models with mace-torch's own ``mace_run_train``.
 
 Nothing here reimplements training: each function builds the command line of
-``python -m mace.cli.run_train`` (the ``mace_run_train`` entry point), runs it in a subprocess
+``python -m mace.cli.run_train`` (the ``mace_run_train`` entry point), runs it in a process of its own
+(forked from a warm process that has imported torch and mace, :mod:`skmd.atoms.training_process`)
 with its log kept, and returns the trained model in skmd's safe format (``<name>.safetensors`` in
 the work directory, see :mod:`skmd.atoms.model_files`). The datasets are extxyz files with
 ``REF_energy`` (eV) and ``REF_forces`` (eV/Å), as :mod:`skmd.atoms.oracle` writes them.
 
 Model files and trust: the ``--foundation_model`` pickle mace reads is written by skmd into the work
 directory from a safe file; the ``.model`` mace writes back is converted to the safe file as soon
-as the run returns (trusted: skmd's own subprocess wrote it there) and never read again.
+as the run returns (trusted: skmd's own training process wrote it there) and never read again.
 
 Fine-tuning follows the paper's E.2 protocol by default: LoRA of rank 4 (``mace.modules.lora``
 through ``--lora``; the adapters are merged into the saved model), a first stage with force/energy
@@ -28,10 +29,7 @@ applies (``--force_mh_ft_lr=True``; without it mace would set its own learning r
 """
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +37,10 @@ from ase import Atoms
 from ase.io import iread
 
 from ..tools.labels import ENERGY_KEY, FORCES_KEY, STRESS_KEY, reference_labels
-from ..tools.threads import thread_environment
 from .descriptors import MACEDescriptor
 from .mace_models import load_mace
 from .model_files import adopt_trained, check_readable, convert_model, is_safe_model, write_training_pickle
+from .training_process import run_training_process
 from .training_data import replay_copy, replay_frames, training_size  # noqa: F401  (re-exported)
 from ..tools.training_settings import (FINETUNE_MODES, TRAINING_DTYPES,  # noqa: F401  (re-exported)
                                       FinetuneSettings, SurrogateSettings, check_dtype)
@@ -108,27 +106,10 @@ def _e0s_text(e0s: dict) -> str:
     return str({int(z): float(e) for z, e in e0s.items()})
 
 
-#: runs mace_run_train in a child that dies with this process (Linux: PR_SET_PDEATHSIG), so that a killed
-#: campaign leaves no training behind to write into the work directory its rerun trains in again; it sets
-#: torch's threads from OMP_NUM_THREADS (mace sets none) and says in the log how many it trains on
-_DIES_WITH_PARENT = (
-    "import os, runpy, sys\n"
-    "if sys.platform.startswith('linux'):\n"
-    "    import ctypes, signal\n"
-    "    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))\n"       # 1: PR_SET_PDEATHSIG
-    "    if os.getppid() != int(sys.argv[1]):\n"                  # the parent died before the line above
-    "        sys.exit('skmd: the process that started this training is gone')\n"
-    "import torch\n"
-    "torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))\n"
-    "print(f'skmd: mace_run_train on {torch.get_num_threads()} torch threads '\n"
-    "      f'(OMP_NUM_THREADS={os.environ[\"OMP_NUM_THREADS\"]})', flush=True)\n"
-    "sys.argv = ['mace_run_train', *sys.argv[2:]]\n"
-    "runpy.run_module('mace.cli.run_train', run_name='__main__', alter_sys=True)\n")
-
-
 def run_mace_train(args: list, work_dir: Path, name: str, threads: int = 1) -> Path:
     """Run ``mace_run_train`` with ``args`` on ``threads`` threads (its own environment's OMP/MKL/OpenBLAS
-    counts and torch's, whatever this process's are); return the ``.model`` pickle it saved (stage two
+    counts and torch's, whatever this process's are), in a child of skmd's warm training process
+    (:mod:`skmd.atoms.training_process`); return the ``.model`` pickle it saved (stage two
     when present). Callers convert it at once with :func:`~skmd.atoms.model_files.adopt_trained`.
 
     Raises RuntimeError with the tail of mace's log when training fails.
@@ -136,13 +117,11 @@ def run_mace_train(args: list, work_dir: Path, name: str, threads: int = 1) -> P
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / f"{name}.stdout"
-    with open(log_path, "w") as log:
-        completed = subprocess.run([sys.executable, "-c", _DIES_WITH_PARENT, str(os.getpid()), *map(str, args)],
-                                   stdout=log, stderr=subprocess.STDOUT, cwd=work_dir, check=False,
-                                   env=thread_environment(threads))
-    if completed.returncode != 0:
-        tail = log_path.read_text()[-3000:]
-        raise RuntimeError(f"mace_run_train failed (exit {completed.returncode}); log {log_path}:\n{tail}")
+    device = "cuda" if any(str(a).startswith("--device=cuda") for a in args) else "cpu"
+    status = run_training_process(args, log_path, work_dir, threads, device)
+    if status != 0:
+        tail = log_path.read_text()[-3000:] if log_path.is_file() else "(no log: the training did not start)"
+        raise RuntimeError(f"mace_run_train failed (exit {status}); log {log_path}:\n{tail}")
     for candidate in (work_dir / f"{name}_stagetwo.model", work_dir / f"{name}.model"):
         if candidate.is_file():
             return candidate
