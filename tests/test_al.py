@@ -315,7 +315,7 @@ def _warm_processes_of(pid: int) -> list:
             words = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if entry.name.isdigit() and len(words) >= 4 and b"_start_training" in words[2] and words[3] == str(pid).encode():
+        if entry.name.isdigit() and words[3:5] == [b"warm", str(pid).encode()] and b"def serve" in words[2]:
             found.append(int(entry.name))
     return found
 
@@ -341,6 +341,7 @@ def test_a_killed_campaign_resumes_without_a_second_oracle_call(tmp_path, oracle
         while not training.exists() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert process.poll() is None, process.stderr.read().decode()
+        assert _warm_processes_of(process.pid), "no warm training process found"
         os.kill(process.pid, signal.SIGKILL)      # the campaign's process only, as the OOM killer or kill -9 does
         process.wait(timeout=60)
         time.sleep(1.0)         # the training, just started, takes seconds more; killed with its parent, it is gone

@@ -31,6 +31,7 @@ def _trainer():
 def test_a_warm_training_gives_the_model_a_fresh_process_gives(tmp_path, monkeypatch):
     write_extxyz(tmp_path / "train.extxyz", _copper(12, 0))
     warm = load_file(_trainer()(None, tmp_path / "train.extxyz", tmp_path / "warm", seed=3))
+    assert training_process._WARM_PROCESS._warm is not None and training_process._WARM_PROCESS.unusable is None
     log = (tmp_path / "warm" / "model.stdout").read_text()
     assert "skmd: mace_run_train on 1 torch threads (OMP_NUM_THREADS=1)" in log and "Using CPU" in log
     monkeypatch.setattr(training_process._WARM_PROCESS, "run",
@@ -46,27 +47,30 @@ def test_a_killed_warm_process_ends_its_training_and_the_next_one_starts_it_agai
     long = MACETrainer(mode="scratch", e0s={29: -0.1}, valid_fraction=0.25, scratch_epochs=100000, channels=8)
     outcome = {}
 
-    def train():
+    def train(name):
         try:
-            long(None, tmp_path / "train.extxyz", tmp_path / "long", seed=0)
+            long(None, tmp_path / "train.extxyz", tmp_path / name, seed=0)
         except RuntimeError as error:
-            outcome["error"] = str(error)
+            outcome[name] = str(error)
 
-    thread = threading.Thread(target=train)
-    thread.start()
-    log, deadline = tmp_path / "long" / "model.stdout", time.monotonic() + 120
-    while not (log.exists() and "Epoch" in log.read_text()) and time.monotonic() < deadline:
+    threads = [threading.Thread(target=train, args=(name,)) for name in ("one", "two")]   # two at once
+    for thread in threads:
+        thread.start()
+    logs, deadline = [tmp_path / name / "model.stdout" for name in ("one", "two")], time.monotonic() + 180
+    while not all(log.exists() and "Epoch" in log.read_text() for log in logs) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert "Epoch" in log.read_text(), log.read_text()[-2000:]         # the training is under way
-    first = training_process._WARM_PROCESS._process.pid
+    assert all("Epoch" in log.read_text() for log in logs)          # both trainings are under way
+    first = training_process._WARM_PROCESS._warm.process.pid
     os.kill(first, signal.SIGKILL)
-    thread.join(timeout=60)
-    assert "stopped during a training" in outcome["error"]
+    for thread in threads:
+        thread.join(timeout=60)
+    assert all("stopped during a training" in outcome[name] for name in ("one", "two")), outcome
     time.sleep(1.0)
-    assert not _processes_working_in(tmp_path / "long"), "the training outlived its warm process"
+    for name in ("one", "two"):
+        assert not _processes_working_in(tmp_path / name), "a training outlived its warm process"
     with pytest.raises(RuntimeError, match="wrote no help.model"):      # --help: mace starts and exits 0
         training.run_mace_train(["--help"], tmp_path, "help")
-    assert training_process._WARM_PROCESS._process.pid != first
+    assert training_process._WARM_PROCESS._warm.process.pid != first
 
 
 def _processes_working_in(directory) -> list:
@@ -96,6 +100,23 @@ def test_relative_paths_mean_what_they_mean_in_the_calling_process(tmp_path, mon
     assert "--train_file" in (tmp_path / "b" / "second.log").read_text()
 
 
+@pytest.mark.slow
+def test_a_warm_process_whose_imports_start_threads_is_not_forked_from(tmp_path, monkeypatch):
+    """Forking a process with threads is unsafe: then every training starts fresh."""
+    fake = tmp_path / "fake" / "mace"
+    (fake / "cli").mkdir(parents=True)
+    (fake / "__init__.py").write_text("import threading, time\n"
+                                      "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n")
+    (fake / "cli" / "__init__.py").write_text("")
+    (fake / "cli" / "run_train.py").write_text("import sys\ndef main():\n    print('fake mace', sys.argv[1:])\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
+    warm = training_process.WarmTrainingProcess()
+    assert warm.run(["--flag"], tmp_path / "log", tmp_path, dict(os.environ)) == 0
+    assert warm.unusable == "the imports started 1 threads" and warm._warm is None
+    assert "fake mace ['--flag']" in (tmp_path / "log").read_text()        # it ran, in a fresh process
+
+
+@pytest.mark.slow
 def test_a_warm_process_that_cannot_import_mace_says_so(tmp_path, monkeypatch):
     fake = tmp_path / "fake" / "mace"
     fake.mkdir(parents=True)
