@@ -12,9 +12,12 @@ Every training dies with its parent (Linux ``PR_SET_PDEATHSIG``), sets torch's t
 OMP_NUM_THREADS (mace sets none), says in its log how many it trains on, and runs mace's own
 ``mace_run_train`` entry point, ``mace.cli.run_train.main``.
 """
+import atexit
+import ctypes
 import json
 import os
 import select
+import signal
 import sys
 import traceback
 
@@ -22,8 +25,6 @@ import traceback
 def die_with_parent(parent: int) -> None:
     """Be killed when process ``parent`` ends; exit now if it has ended already (Linux only)."""
     if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))          # 1: PR_SET_PDEATHSIG
         if os.getppid() != parent:                               # it ended before the line above
             sys.exit("skmd: the process that started this training is gone")
@@ -32,12 +33,12 @@ def die_with_parent(parent: int) -> None:
 def start_training(parent: int, argv: list) -> None:
     """Run ``mace_run_train argv`` in this process, a child of ``parent``."""
     die_with_parent(parent)
-    import torch
+    import torch  # noqa: PLC0415  lazy: after the parent check, as a fresh run imports it
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     print(f"skmd: mace_run_train on {torch.get_num_threads()} torch threads "
           f"(OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})", flush=True)
     sys.argv = ["mace_run_train", *argv]
-    from mace.cli.run_train import main
+    from mace.cli.run_train import main  # noqa: PLC0415  lazy: imported once the training's log is open
     main()
 
 
@@ -65,8 +66,8 @@ def serve(campaign: int) -> None:
     os.dup2(null, 2)
     before = dict(os.environ)
     try:
-        import mace.cli.run_train  # noqa: F401  the imports every training would pay
-        import torch  # noqa: F401
+        import mace.cli.run_train  # noqa: F401, PLC0415  lazy: the imports every training would pay, here once
+        import torch  # noqa: F401, PLC0415  lazy: as above
     except Exception as error:
         reply(replies, f"error {type(error).__name__}: {error}")
         return
@@ -125,7 +126,6 @@ def fork_training(request: dict, replies, null: int, set_on_import: dict):
         os.environ.update(request["env"])
         os.environ.update(set_on_import)
         status = exit_status(lambda: start_training(parent, request["argv"]))
-        import atexit
         atexit._run_exitfuncs()          # what a fresh process runs at its end (mace's logging, ...)
     finally:
         sys.stdout.flush()
