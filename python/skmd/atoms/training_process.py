@@ -76,7 +76,7 @@ class WarmTrainingProcess:
         """Run ``mace_run_train args`` in a child of the warm process; its exit status (as subprocess gives it).
         Relative ``log_path`` and ``cwd`` mean what they mean in this process."""
         log_path, cwd = Path(log_path).resolve(), Path(cwd).resolve()
-        for attempt in (1, 2):      # a warm process found dead when writing is started again, once
+        for _ in range(2):          # a warm process found dead when writing is started again, once
             with self._lock:
                 warm = self._ensure_running()
                 if warm is None:
