@@ -144,6 +144,23 @@ def efficiency_figure(per_seed: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def keep_log(log: Path, kept: Path) -> None:
+    """Append to ``kept`` the part of the work log not kept yet (the byte count kept so far is in
+    ``<log>.kept``, so saving twice in a session, or in a session whose work folder survived, adds each line once)."""
+    if not log.exists():
+        return
+    marker = log.with_name(log.name + ".kept")
+    done = int(marker.read_text()) if marker.exists() else 0
+    text = log.read_bytes()
+    if len(text) < done:        # a new log under the same name: keep it whole
+        done = 0
+    if len(text) > done:
+        with open(kept, "ab") as out:
+            out.write(f"--- the log of the session saved at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n".encode())
+            out.write(text[done:])
+    marker.write_text(str(len(text)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int)
@@ -155,11 +172,7 @@ def main() -> None:
         work = WORK / f"seed{args.seed}"        # finished: the campaign and its controls (seed<N>.json, written last)
         files = save_state(work, STATE / f"seed{args.seed}",
                            finished=(work / "results.json").exists() and (RESULTS / f"seed{args.seed}.json").exists())
-        log = WORK / f"seed{args.seed}.log"
-        if log.exists():        # once per session: this session's log after the earlier ones
-            with open(STATE / f"seed{args.seed}.log", "a") as kept:
-                kept.write(f"--- the log of the session saved at {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n")
-                kept.write(log.read_text())
+        keep_log(WORK / f"seed{args.seed}.log", STATE / f"seed{args.seed}.log")
         print(f"seed {args.seed}: {len(files)} files kept in {STATE / f'seed{args.seed}'}")
     elif args.summary:
         print(json.dumps(summary(), indent=1))

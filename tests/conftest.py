@@ -39,3 +39,21 @@ def rattled_copies(atoms, n, scale=0.05, seed=0):
         frame.positions += scale * rng.standard_normal(frame.positions.shape)
         frames.append(frame)
     return frames
+
+
+def processes_where(match) -> list:
+    """Process ids (Linux /proc) for which ``match(argv, cwd)`` is true: ``argv`` the command line's words
+    (list of str), ``cwd`` the current directory (str). Processes that end or deny access while read are skipped."""
+    from pathlib import Path  # noqa: PLC0415  only the process-watching tests need it
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if match(argv, cwd):
+            found.append(int(entry.name))
+    return found

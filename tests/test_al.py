@@ -24,6 +24,7 @@ from ase.io import read, write  # noqa: E402
 
 import al_user_parts  # noqa: E402
 from al_user_parts import ORACLE_LOG, oracle_calls  # noqa: E402
+from conftest import processes_where  # noqa: E402
 from skmd.cli.main import main  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
@@ -293,31 +294,15 @@ def test_a_user_system_through_the_command_line_with_a_yaml_file(tmp_path, oracl
 
 
 def _trainings_of(out) -> list:
-    """Process ids of the mace_run_train runs working in ``out`` (their cwd, or their command line, names it;
-    Linux /proc): a training forked from the warm process has that process's command line but its own cwd."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            words = (entry / "cmdline").read_bytes().decode(errors="replace")
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if entry.name.isdigit() and "run_train" in words and (str(out) in words or cwd.startswith(str(out))):
-            found.append(int(entry.name))
-    return found
+    """Process ids of the mace_run_train runs working in ``out`` (their cwd, or their command line, names it):
+    a training forked from the warm process has that process's command line but its own cwd."""
+    return processes_where(lambda argv, cwd: "run_train" in " ".join(argv)
+                           and (str(out) in " ".join(argv) or cwd.startswith(str(out))))
 
 
 def _warm_processes_of(pid: int) -> list:
     """Process ids of the warm training processes (skmd.atoms.training_process) started by process ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if entry.name.isdigit() and words[3:5] == [b"warm", str(pid).encode()] and b"def serve" in words[2]:
-            found.append(int(entry.name))
-    return found
+    return processes_where(lambda argv, cwd: argv[3:5] == ["warm", str(pid)] and "def serve" in argv[2])
 
 
 def _al_command(out, structures, **settings):

@@ -19,6 +19,7 @@ from safetensors.numpy import load_file  # noqa: E402
 from skmd.al.training import MACETrainer  # noqa: E402
 from skmd.atoms import training, training_process  # noqa: E402
 from skmd.atoms.oracle import write_extxyz  # noqa: E402
+from conftest import processes_where  # noqa: E402
 from test_training_dtype import _copper  # noqa: E402
 
 
@@ -67,22 +68,10 @@ def test_a_killed_warm_process_ends_its_training_and_the_next_one_starts_it_agai
     assert all("stopped during a training" in outcome[name] for name in ("one", "two")), outcome
     time.sleep(1.0)
     for name in ("one", "two"):
-        assert not _processes_working_in(tmp_path / name), "a training outlived its warm process"
+        assert not processes_where(lambda argv, cwd: cwd == str(tmp_path / name)), "a training outlived its warm process"
     with pytest.raises(RuntimeError, match="wrote no help.model"):      # --help: mace starts and exits 0
         training.run_mace_train(["--help"], tmp_path, "help")
     assert training_process._WARM_PROCESS._warm.process.pid != first
-
-
-def _processes_working_in(directory) -> list:
-    """Process ids whose current directory is ``directory`` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and os.readlink(entry / "cwd") == str(directory):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 @pytest.mark.slow
