@@ -276,3 +276,14 @@ def test_a_model_trained_in_float32_is_stored_in_float32_without_loss(tmp_path, 
     for name, value in as32.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value), name
     np.testing.assert_array_equal(energies(loaded, frames), energies(as32, frames))
+
+
+def test_the_same_model_saved_twice_is_the_same_file(tmp_path, genuine):
+    """Equal tensors and metadata give equal bytes, so a published model's SHA-256 names its contents (the
+    safetensors writer orders its metadata differently on every call; skmd sorts the header)."""
+    from skmd.tools.files import file_sha256, safetensors_header
+    paths = [save_mace(genuine, tmp_path / f"copy{k}.safetensors") for k in range(4)]
+    again = model_files.convert_model(paths[0], tmp_path / "converted.safetensors")
+    assert len({file_sha256(path) for path in [*paths, again]}) == 1
+    header = safetensors_header(paths[1])          # json keeps the file's order of keys
+    assert list(header) == sorted(header) and list(header["__metadata__"]) == sorted(header["__metadata__"])

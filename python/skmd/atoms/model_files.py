@@ -28,7 +28,7 @@ import warnings
 from pathlib import Path
 
 from ..tools import mace_first  # noqa: F401  (imports mace quietly, before e3nn)
-from ..tools.files import safetensors_header
+from ..tools.files import canonical_safetensors, safetensors_header
 import mace
 import numpy as np
 import torch
@@ -146,6 +146,7 @@ def save_model(model, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     save_file(tensors, str(partial), metadata=metadata)
+    canonical_safetensors(partial)          # the same model, the same bytes (and SHA-256), in every process
     os.replace(partial, path)
     return path
 

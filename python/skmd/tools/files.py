@@ -80,3 +80,21 @@ def safetensors_header(path) -> dict:
     if not isinstance(header, dict):
         raise ValueError(f"{path}: not a safetensors file (its header is no JSON object)")
     return header
+
+
+def canonical_safetensors(path) -> None:
+    """Rewrite the safetensors file at ``path`` in place with its JSON header's keys sorted (tensors and
+    metadata alike), so that equal tensors and metadata give equal bytes and an equal SHA-256: the writer
+    (safetensors' Rust code) orders the metadata as a hash map does, differently in every process. The
+    tensor bytes and their offsets are unchanged; the header is padded with spaces to a multiple of 8 bytes,
+    as the writer pads it."""
+    path = Path(path)
+    header = safetensors_header(path)
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        handle.seek(8 + length)
+        data = handle.read()
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as handle:
+        handle.write(struct.pack("<Q", len(text)) + text + data)
