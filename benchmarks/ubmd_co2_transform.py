@@ -291,7 +291,6 @@ def markdown_table(result: dict) -> str:
 def main(argv=None) -> int:
     import argparse
     import json
-    import subprocess
     import time
 
     from skmd.tools.machine import machine_info, source_commit

@@ -131,7 +131,7 @@ def decide(results: dict) -> tuple[str, str]:
     if len(passing) < 2:
         return (passing[0] if passing else "readout"), f"coverage (a): passing {passing}"
     first, second = sorted(passing, key=lambda name: -results[name]["spearman"])
-    (low_1, high_1), (low_2, high_2) = results[first]["spearman_ci95"], results[second]["spearman_ci95"]
+    low_1, high_2 = results[first]["spearman_ci95"][0], results[second]["spearman_ci95"][1]
     if low_1 > high_2:
         return first, "higher Spearman, intervals disjoint (b)"
     sharp, blunt = sorted(passing, key=lambda name: results[name]["mean_atomic_u"])

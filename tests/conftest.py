@@ -1,5 +1,6 @@
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,7 +45,6 @@ def rattled_copies(atoms, n, scale=0.05, seed=0):
 def processes_where(match) -> list:
     """Process ids (Linux /proc) for which ``match(argv, cwd)`` is true: ``argv`` the command line's words
     (list of str), ``cwd`` the current directory (str). Processes that end or deny access while read are skipped."""
-    from pathlib import Path  # noqa: PLC0415  only the process-watching tests need it
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -123,3 +123,18 @@ def test_function_level_imports_say_why():
                 offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert not offenders, ("function-level imports without '# noqa: PLC0415  lazy: <reason>' (move them to the "
                            "module top, or say why they must wait):\n" + "\n".join(offenders))
+
+
+def test_no_unused_or_undefined_names():
+    """pyflakes' checks (ruff's F rules: undefined names, unused imports and variables, redefinitions) over the
+    package, the tests, the benchmarks and the examples: a name that is never used or never defined is a bug
+    waiting or a leftover."""
+    import subprocess  # noqa: PLC0415  lazy: only this test starts a process
+    import sys  # noqa: PLC0415  lazy: only this test starts a process
+    import pytest  # noqa: PLC0415  lazy: only this test can skip
+    pytest.importorskip("ruff", reason="ruff is in the test extras: pip install -e '.[test]'")
+    root = PACKAGE.parents[1]
+    folders = [str(root / name) for name in ("python", "tests", "benchmarks", "examples") if (root / name).is_dir()]
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "F",
+                           "--output-format", "concise", *folders], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
