@@ -1,0 +1,62 @@
+"""The ala2-h2h summary's derived numbers and its Markdown report (benchmarks/ala2_h2h.py --summary).
+
+``against_ideal_ratios(seeds)``: per sampler, the final force RMSE over the ideal-data control's at equal
+labels, one ratio per seed, with its 95 % t-interval over seeds. ``training_noise(seeds)``: per sampler, the
+final model's force RMSE minus the same labels retrained with a second training seed. ``report(result)``:
+the Markdown of benchmarks/results/ala2_h2h/summary.md, every number read from the summary's JSON.
+"""
+from __future__ import annotations
+
+from skmd.al.seed_tests import interval_text
+from skmd.tools.stats import t_interval
+
+FORCE = "force_rmse_meV_A"
+#: the issue's bar: the best sampler's final force RMSE within this factor of the ideal-data model's
+IDEAL_BAR = 1.5
+
+
+def against_ideal_ratios(seeds: list) -> dict:
+    """{sampler: t-interval of (final force RMSE / ideal control's final force RMSE) over seeds}."""
+    return {name: t_interval([s["samplers"][name][-1][FORCE] / s["controls"]["ideal"][-1][FORCE] for s in seeds])
+            for name in seeds[0]["samplers"]}
+
+
+def training_noise(seeds: list) -> dict:
+    """{sampler: t-interval over seeds of (final force RMSE − the same labels retrained with another seed)}."""
+    return {name: t_interval([s["samplers"][name][-1][FORCE] - s["retrained_second_seed"][name][FORCE]
+                              for s in seeds])
+            for name in seeds[0]["samplers"]}
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def report(result: dict) -> str:
+    """The summary as Markdown: final errors per arm, the primary tests, the ideal-data bar, the controls and
+    the data-efficiency readings (meV/Å throughout)."""
+    seeds = result["seeds"]
+    lines = [f"# ala2-h2h over {len(seeds)} seeds ({', '.join(map(str, seeds))})", "",
+             "Final whole-test-set force RMSE (meV/Å): mean [95 % t-interval over seeds], then per seed.", "",
+             _row(["arm", "mean [95 % CI]", "per seed"]), _row(["---"] * 3)]
+    for arm, values in result["final_force_rmse_meV_A"].items():
+        lines.append(_row([arm, interval_text(t_interval(values)), ", ".join(f"{v:.1f}" for v in values)]))
+    lines += ["", "Primary comparisons (paired over seeds, Holm over the four):", ""]
+    for entry in result["primary"].values():
+        detectable = entry.get("detectable_at_80pct_power")
+        lines.append(f"- {entry['line']}" + (f"; these seeds detect {detectable:.0f} meV/Å at 80 % power"
+                                              if detectable else ""))
+    lines += ["", f"Final force RMSE over the ideal-data control's at equal labels (the bar is {IDEAL_BAR}×):", ""]
+    for name, interval in result["ratio_to_ideal"].items():
+        lines.append(f"- {name}: {interval_text(interval)}")
+    lines += ["", "Training noise (final − the same labels retrained with a second training seed; mean over seeds "
+              "[95 % CI], and the mean of its size):", ""]
+    for name, interval in result["training_noise"].items():
+        size = sum(abs(v) for v in interval["values"]) / len(interval["values"])
+        lines.append(f"- {name}: {interval_text(interval)} meV/Å; mean |difference| {size:.1f} meV/Å")
+    reach = result["data_efficiency"]["labels_within_1.25x_of_ideal"]
+    most = max(points[-1][0] for points in result["data_efficiency"]["mean_curves"].values())
+    lines += ["", "New labels after which the mean curve is within 1.25× of the ideal-data control at equal labels:",
+              ""] + [f"- {name}: {labels if labels is not None else f'not within the campaign ({most} labels)'}"
+                     for name, labels in reach.items()]
+    return "\n".join(lines) + "\n"

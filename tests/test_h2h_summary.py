@@ -1,0 +1,55 @@
+"""benchmarks/ala2_h2h.py --summary: the seed-level tests, the ideal-data ratios, the training noise and the
+data-efficiency readings over the seeds written, as JSON and as the Markdown the docs quote."""
+import copy
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mace")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import ala2_h2h  # noqa: E402
+
+SEED0 = ROOT / "benchmarks" / "results" / "ala2_h2h" / "seed0.json"
+
+
+def shifted(record: dict, seed: int, by: dict) -> dict:
+    """``record`` as seed ``seed`` with every force RMSE of arm ``name`` raised by ``by[name]`` meV/Å."""
+    out = copy.deepcopy(record)
+    out["seed"] = seed
+    for part in ("samplers", "controls"):
+        for name, rows in out[part].items():
+            for row in rows:
+                row["force_rmse_meV_A"] += by.get(name, 0.0)
+    return out
+
+
+def test_the_summary_compares_at_the_seed_level_and_reads_every_number_from_the_seeds(tmp_path, monkeypatch):
+    if not SEED0.is_file():
+        pytest.skip(f"{SEED0} is written by the head-to-head's first seed")
+    monkeypatch.setattr(ala2_h2h, "RESULTS", tmp_path)
+    monkeypatch.setattr(ala2_h2h, "FIGURE", tmp_path / "efficiency.png")
+    record = json.loads(SEED0.read_text())
+    (tmp_path / "seed0.json").write_text(json.dumps(record))
+    with pytest.raises(SystemExit, match="at least 2"):
+        ala2_h2h.summary()
+    offsets = [{"md700": 3.0, "skmd": -2.0}, {"md700": -1.0, "ideal": 4.0}]
+    for seed, by in enumerate(offsets, start=1):
+        (tmp_path / f"seed{seed}.json").write_text(json.dumps(shifted(record, seed, by)))
+    result = ala2_h2h.summary()
+    final = record["samplers"]["md700"][-1]["force_rmse_meV_A"]
+    assert result["seeds"] == [0, 1, 2]
+    assert result["final_force_rmse_meV_A"]["md700"] == pytest.approx([final, final + 3, final - 1])
+    assert set(result["primary"]) == {"skmd vs md300", "skmd vs md700", "skmd1.5 vs md300", "skmd1.5 vs md700"}
+    ideal = [record["controls"]["ideal"][-1]["force_rmse_meV_A"] + d for d in (0, 0, 4)]
+    assert result["ratio_to_ideal"]["md700"]["values"] == pytest.approx(
+        [f / i for f, i in zip([final, final + 3, final - 1], ideal)])
+    noise = final - record["retrained_second_seed"]["md700"]["force_rmse_meV_A"]
+    assert result["training_noise"]["md700"]["values"] == pytest.approx([noise, noise + 3, noise - 1])
+    report = (tmp_path / "summary.md").read_text()
+    assert report.startswith("# ala2-h2h over 3 seeds (0, 1, 2)")
+    assert f"{final + 3:.1f}" in report and "Holm" in report and "1.5×" in report
+    assert (tmp_path / "efficiency.png").read_bytes()[:4] == b"\x89PNG"
