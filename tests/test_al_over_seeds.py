@@ -112,6 +112,26 @@ def test_seed_tests_orient_each_pair_and_adjust_over_the_pairs():
     assert t_power(entry["detectable_at_80pct_power"], entry["sd_of_differences"], 5, 0.05 / 3) == pytest.approx(0.8)
 
 
+def test_with_two_skmd_arms_claim_b_holds_when_one_arm_is_below_every_other_sampler():
+    """ala2-h2h runs skmd and skmd1.5: (b) asks whether one of them beats both MDs; the other SKMD arm is
+    no rival. skmd1.5 below md300 and md700 in every seed by 20–30 meV/Å; skmd above both."""
+    forces = {"skmd": [180.0, 191.0, 185.0, 179.0, 188.0], "skmd1.5": [140.0, 150.0, 146.0, 139.0, 149.0],
+              "md300": [170.0, 181.0, 171.0, 168.0, 180.0], "md700": [165.0, 176.0, 168.0, 161.0, 175.0]}
+    result = {"n_seeds": 5, "samplers": {name: _sampler({"force_rmse_meV_A": t_interval(v)})
+                                         for name, v in forces.items()}}
+    result["seed_tests"] = seed_tests(result)
+    verdict = claims(result)["b"]
+    assert verdict["verdict"] == HOLDS, verdict["summary"]
+    assert "skmd1.5's final force RMSE significantly below that of 2 of 2" in verdict["summary"]
+    tests = verdict["numbers"]["tests"]
+    assert set(tests) == {"skmd", "skmd1.5"} and set(tests["skmd"]) == {"md300", "md700"}
+    forces["skmd1.5"] = [v + 60.0 for v in forces["skmd1.5"]]          # now both arms sit above both MDs
+    result = {"n_seeds": 5, "samplers": {name: _sampler({"force_rmse_meV_A": t_interval(v)})
+                                         for name, v in forces.items()}}
+    result["seed_tests"] = seed_tests(result)
+    assert claims(result)["b"]["verdict"] == FAILS
+
+
 @pytest.fixture(scope="module")
 def two_seeds(tmp_path_factory):
     """Two tiny campaigns of the ala2 preset with skmd and md700 (GFN2-xTB), seeds 0 and 1."""
