@@ -94,6 +94,25 @@ def test_a_training_process_gets_the_campaigns_threads_in_its_own_environment(tm
     assert dict(os.environ) == before                        # this process's environment is not touched
 
 
+def test_a_cuda_training_starts_a_fresh_process_and_a_cpu_one_forks_from_the_warm_one(tmp_path, monkeypatch):
+    """CUDA cannot follow a fork: the device the trainer was given (not a guess from the flags) picks the path."""
+    from skmd.atoms import training, training_process
+    taken = []
+
+    def path(kind):
+        def run(args, log_path, cwd, env):
+            taken.append(kind)
+            (tmp_path / "m.model").write_text("")
+            return 0
+        return run
+
+    monkeypatch.setattr(training_process._WARM_PROCESS, "run", path("warm"))
+    monkeypatch.setattr(training_process, "run_fresh", path("fresh"))
+    training.run_mace_train(["--name=m"], tmp_path, "m", device="cpu")
+    training.run_mace_train(["--name=m"], tmp_path, "m", device="cuda")
+    assert taken == ["warm", "fresh"]
+
+
 @pytest.mark.slow
 def test_mace_run_train_reports_the_threads_it_trains_on(tmp_path):
     """The real subprocess (``--help``: mace starts and exits before training) says it runs on 2 threads."""
@@ -114,8 +133,8 @@ def test_the_campaigns_threads_and_device_reach_its_trainer(tmp_path, monkeypatc
     from skmd.atoms import training
     seen = {}
 
-    def capture(args, work_dir, name, threads=1):
-        seen.update(args=list(args), threads=threads)
+    def capture(args, work_dir, name, threads=1, device="cpu"):
+        seen.update(args=list(args), threads=threads, device=device)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(training, "run_mace_train", capture)
@@ -124,7 +143,7 @@ def test_the_campaigns_threads_and_device_reach_its_trainer(tmp_path, monkeypatc
     write_extxyz(tmp_path / "train.extxyz", _copper(20, labelled=True))
     with pytest.raises(KeyboardInterrupt):
         trainer(None, tmp_path / "train.extxyz", tmp_path / "work", seed=0)
-    assert seen["threads"] == 2 and trainer.device == "cpu"
+    assert seen["threads"] == 2 and trainer.device == seen["device"] == "cpu"
     assert [a for a in seen["args"] if a.startswith("--device")] == ["--device=cpu"]
     assert "--save_cpu" in seen["args"] and set(training.END_PHASE_ARGS) <= set(seen["args"])
 

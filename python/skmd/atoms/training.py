@@ -106,18 +106,19 @@ def _e0s_text(e0s: dict) -> str:
     return str({int(z): float(e) for z, e in e0s.items()})
 
 
-def run_mace_train(args: list, work_dir: Path, name: str, threads: int = 1) -> Path:
+def run_mace_train(args: list, work_dir: Path, name: str, threads: int = 1, device: str = "cpu") -> Path:
     """Run ``mace_run_train`` with ``args`` on ``threads`` threads (its own environment's OMP/MKL/OpenBLAS
     counts and torch's, whatever this process's are), in a child of skmd's warm training process
-    (:mod:`skmd.atoms.training_process`); return the ``.model`` pickle it saved (stage two
-    when present). Callers convert it at once with :func:`~skmd.atoms.model_files.adopt_trained`.
+    (:mod:`skmd.atoms.training_process`; ``device`` "cuda": a fresh process, as CUDA cannot follow a fork);
+    return the ``.model`` pickle it saved (stage two when present). ``args`` name the same device
+    (``--device=``, :func:`_common_args`). Callers convert it at once with
+    :func:`~skmd.atoms.model_files.adopt_trained`.
 
     Raises RuntimeError with the tail of mace's log when training fails.
     """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / f"{name}.stdout"
-    device = "cuda" if any(str(a).startswith("--device=cuda") for a in args) else "cpu"
     status = run_training_process(args, log_path, work_dir, threads, device)
     if status != 0:
         tail = log_path.read_text()[-3000:] if log_path.is_file() else "(no log: the training did not start)"
@@ -150,7 +151,8 @@ def train_surrogate(train_file, work_dir, e0s: dict, settings: SurrogateSettings
              "--scaling=rms_forces_scaling", *stress_args(settings.stress_weight)]
     if settings.patience is not None:
         args.append(f"--patience={settings.patience}")
-    return adopt_trained(run_mace_train(args, work_dir, name, threads=threads), work_dir / f"{name}.safetensors")
+    return adopt_trained(run_mace_train(args, work_dir, name, threads=threads, device=device),
+                         work_dir / f"{name}.safetensors")
 
 
 def foundation_e0s(foundation_model) -> dict:
@@ -192,7 +194,8 @@ def finetune(foundation_model, train_file, work_dir, settings: FinetuneSettings 
              f"--swa_lr={settings.stage_two_lr}", f"--swa_forces_weight={settings.stage_two_forces_weight}",
              f"--swa_energy_weight={settings.stage_two_energy_weight}",
              *stress_args(settings.stress_weight, stage_two=True)]
-    trained, target = run_mace_train(args, work_dir, name, threads=threads), work_dir / f"{name}.safetensors"
+    trained = run_mace_train(args, work_dir, name, threads=threads, device=device)
+    target = work_dir / f"{name}.safetensors"
     if settings.mode == "multihead":
         return adopt_trained(trained, target, head=NEW_HEAD)   # the new head alone; pt_head is dropped
     return adopt_trained(trained, target)
