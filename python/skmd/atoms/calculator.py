@@ -22,6 +22,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ..tools.checks import finite_structure
 from ..tools.device import resolve_device
 from .descriptors import DTYPES, MAX_BATCH_ATOMS, MACEDescriptor
+from .model_guard import building
 
 
 class MACEDescriptorCalculator(Calculator):
@@ -47,7 +48,8 @@ class MACEDescriptorCalculator(Calculator):
         device = resolve_device(device)
         parameter = next(model.parameters())
         if parameter.dtype != DTYPES[dtype] or parameter.device.type != device:
-            model = copy.deepcopy(model).to(dtype=DTYPES[dtype], device=device)
+            with building():
+                model = copy.deepcopy(model).to(dtype=DTYPES[dtype], device=device)
         self.model = model
         self.dtype = dtype
         self.device = device

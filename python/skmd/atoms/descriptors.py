@@ -21,6 +21,7 @@ from mace import tools
 from mace.modules.utils import extract_invariant
 
 from ..tools.checks import element_names, finite_structure, positive_int
+from .model_guard import running
 
 POOLINGS = ("sum", "mean")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -124,7 +125,8 @@ class MACEDescriptor:
 
     def _evaluate_batch(self, frames, stress: list) -> list:
         batch = self._collate(frames)
-        out = self.model(batch, compute_force=True, compute_stress=any(stress), training=False)
+        with running():
+            out = self.model(batch, compute_force=True, compute_stress=any(stress), training=False)
         energies = _numpy(out["energy"])
         forces = _numpy(out["forces"])
         descriptors = _numpy(self._pool(out["node_feats"].detach(), batch))
@@ -163,7 +165,8 @@ class MACEDescriptor:
     def _jacobian_batch(self, frames) -> list:
         batch = self._collate(frames)
         batch["positions"].requires_grad_(True)
-        descriptors = self._pool(self.model(batch, compute_force=False, training=False)["node_feats"], batch)
+        with running():
+            descriptors = self._pool(self.model(batch, compute_force=False, training=False)["node_feats"], batch)
         n_features = descriptors.shape[1]
         # row m of every graph's Jacobian at once: graphs share no atoms, so ∂(Σ_g d_gm)/∂x_g = ∂d_gm/∂x_g
         summed = descriptors.sum(dim=0)

@@ -11,6 +11,7 @@ from e3nn import o3
 from mace import modules
 
 from .model_files import load_model, save_model, write_training_pickle
+from .model_guard import building
 
 DEFAULT_ELEMENTS = (1, 6, 7, 8)
 
@@ -32,8 +33,9 @@ def build_mace(channels: int = 32, max_L: int = 1, num_interactions: int = 2, r_
         warnings.filterwarnings("ignore", module="torch.jit")
         warnings.filterwarnings("ignore", message=".*TorchScript.*")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
-        model = _scale_shift_mace(block, r_max, num_interactions, z, irreps, energies, avg_num_neighbors)
-    return model.double()
+        with building():
+            model = _scale_shift_mace(block, r_max, num_interactions, z, irreps, energies, avg_num_neighbors)
+            return model.double()
 
 
 def _scale_shift_mace(block, r_max, num_interactions, z, irreps, energies, avg_num_neighbors):

@@ -23,12 +23,12 @@ import inspect
 import json
 import os
 import struct
-import threading
 import warnings
 from pathlib import Path
 
 from ..tools import mace_first  # noqa: F401  (imports mace quietly, before e3nn)
 from ..tools.files import canonical_safetensors, safetensors_header
+from .model_guard import building
 import mace
 import numpy as np
 import torch
@@ -44,11 +44,6 @@ SUFFIX = ".safetensors"
 MODEL_CLASS = "ScaleShiftMACE"
 GATES = ("silu", "tanh", "relu", "gelu", "sigmoid", "softplus")   # torch.nn.functional names
 TRUST_HINT = "load it only if you trust its source: trusted=True (command line: --trust-model); see docs/model-files.md"
-#: every build, copy or unpickling of a model holds this lock: torch's default dtype is process-wide (builds
-#: switch it to float64), and torch.fx's code generation, which e3nn runs while building a model and torch
-#: while unpickling or copying one, is not thread-safe (two fine-tunings side by side on threads failed with
-#: "module is not installed as a submodule")
-_BUILD_LOCK = threading.RLock()
 #: one freshly built model per architecture (the ``config`` text of a file) in this process. Building a MACE
 #: takes seconds (mace computes its Clebsch–Gordan coupling matrices anew each time) and a campaign reads
 #: models of one architecture many times, so later reads copy the built one (a tenth of a second) and load
@@ -113,7 +108,7 @@ def load_model(path, device: str = "cpu", trusted: bool = False):
         return _load_safe(path).to(device)   # safetensors and JSON only, whatever the file holds by now
     if not trusted or not looks_pickled(path):   # decided here, at the one torch.load, not by an earlier check
         raise untrusted(path)
-    with _BUILD_LOCK:
+    with building():
         try:
             model = torch.load(path, map_location=device, weights_only=False)
         except Exception as error:  # noqa: BLE001  (a damaged or foreign pickle: one line, not a traceback)
@@ -178,7 +173,7 @@ def write_training_pickle(safe_path, pickle_path) -> Path:
         # 0.3.16's run_train squeezes a (1, n) table and indexes it per element, which fails for n = 1
         # ("invalid index of a 0-dim tensor", run_train.py: the pt_head E0s of multi-head fine-tuning)
         model.atomic_energies_fn.atomic_energies = energies.reshape(-1)
-    with _BUILD_LOCK:
+    with building():
         torch.save(model, pickle_path)
     return pickle_path
 
@@ -205,7 +200,7 @@ def _one_head(model, head: str):
         raise ValueError(f"the trained model has heads {heads}, not {head!r}")
     if len(heads) == 1:
         return model
-    with _BUILD_LOCK:                       # the new model is built in the process-wide default dtype
+    with building():                       # the new model is built in the process-wide default dtype
         previous = torch.get_default_dtype()
         torch.set_default_dtype(torch.float64)
         try:
@@ -223,7 +218,7 @@ def _load_safe(path: Path):
         config = {key: _decode(value, key) for key, value in json.loads(metadata["config"]).items()}
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: unreadable model config ({error})") from None
-    with _BUILD_LOCK:
+    with building():
         if metadata["config"] not in _BUILT:
             while len(_BUILT) >= _BUILT_KEPT:
                 _BUILT.pop(next(iter(_BUILT)))

@@ -17,6 +17,7 @@ from mace import data as mace_data
 from mace import tools
 
 from ..atoms.descriptors import atom_chunks
+from ..atoms.model_guard import running
 from ..tools.checks import element_names, finite_structure
 
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
@@ -109,7 +110,8 @@ def forward_many(model, frames, with_strain: bool | None = None) -> Pass:
             raise ValueError("frames of one pass must all be periodic or all not; split them with batch_groups")
         with_strain = periodic.pop()
     batch = frames_batch(model, frames)
-    out = model(batch, training=False, compute_force=False, compute_displacement=with_strain)
+    with running():
+        out = model(batch, training=False, compute_force=False, compute_displacement=with_strain)
     volumes = np.array([abs(np.linalg.det(atoms.cell.array)) for atoms in frames]) if with_strain else None
     return Pass(energies=out["energy"], node_feats=out["node_feats"], positions=batch["positions"],
                 strain=out["displacement"] if with_strain else None, volumes=volumes,
