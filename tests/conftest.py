@@ -12,6 +12,10 @@ os.environ.setdefault("SKMD_BACKEND", "numpy")
 # sums otherwise differ in the last digits between two runs, and two xdist workers oversubscribe 2 cores.
 for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
+# and one torch thread per campaign, its training processes included: without $SKMD_THREADS a serial campaign
+# takes every core (skmd.tools.threads.threads_per_job), so two workers' trainings ran 2 + 2 threads on 2 cores,
+# and a mace_run_train step was 5x slower than on 1 thread
+os.environ.setdefault("SKMD_THREADS", "1")
 warnings.filterwarnings("ignore", message="skmd: Julia is not available here")
 
 
