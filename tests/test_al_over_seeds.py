@@ -108,6 +108,8 @@ def test_seed_tests_orient_each_pair_and_adjust_over_the_pairs():
     assert seed_test(result, "force_rmse_meV_A", "md300", "skmd")["difference"]["mean"] == pytest.approx(19.6)
     verdict = claims(result)["b"]
     assert verdict["verdict"] == FAILS and "below that of 1 of 2" in verdict["summary"]
+    assert set(verdict["numbers"]["tests"]) == {"skmd"}              # per arm, as with several arms
+    assert set(verdict["numbers"]["tests"]["skmd"]) == {"md300", "md700"}
     entry = block["pairs"]["skmd vs md300"]
     assert t_power(entry["detectable_at_80pct_power"], entry["sd_of_differences"], 5, 0.05 / 3) == pytest.approx(0.8)
 

@@ -82,7 +82,7 @@ def lowest_error(result: dict) -> dict:
                               for arm in arms) + "; "
                     + "; ".join(f"{arm} − {other} = {span(t['difference'])} meV/Å, Holm p = {t['p_t_holm']:.2g}"
                                 for arm, against in tests.items() for other, t in against.items()),
-                    tests=tests if len(arms) > 1 else tests[arms[0]], n_seeds=result["n_seeds"])
+                    tests=tests, n_seeds=result["n_seeds"])   # {arm: {other: test}}, one arm or several
 
 
 def uniformly_accurate(result: dict) -> dict:
