@@ -10,7 +10,8 @@ with the labels behind them.
 ``--summary``: the seeds written so far, compared at the seed level (``skmd.al.seed_tests``: paired t and
 Wilcoxon over seeds, Holm over the four primary comparisons), and the data-efficiency curve: the final
 force RMSE against labels per sampler and the labels each needs to come within 1.25x of the ideal-data
-model's error at equal labels; each sampler's final force RMSE over the ideal-data model's, and the training
+model's error at equal labels; each sampler's final force RMSE over the ideal-data model's, the share of the
+ideal-data model's gain over no new labels that its labels bought, and the training
 noise (:mod:`h2h_report`). Writes benchmarks/results/ala2_h2h/summary.json and summary.md.
 ``--seed N --save-state``: the seed's run directory into benchmarks/state/ala2_h2h/seed<N> (in git, without
 the models nothing reads again, :mod:`h2h_state`); ``--seed N`` puts it back first when the run directory is
@@ -37,7 +38,7 @@ from skmd.studies.ala2_h2h import evenly
 from skmd.tools.machine import machine_info
 from skmd.tools.pool import process_pool
 
-from h2h_report import against_ideal_ratios, report, training_noise
+from h2h_report import against_ideal_ratios, report, share_of_ideal_gain, training_noise
 from h2h_state import restore_state, save_state
 
 HERE = Path(__file__).resolve().parent
@@ -117,7 +118,8 @@ def summary() -> dict:
     result = {"seeds": [s["seed"] for s in seeds], "final_force_rmse_meV_A": final,
               "primary": pairs_block(final, PRIMARY, target=15.0),
               "against_ideal": pairs_block(final, [(name, "control:ideal") for name in seeds[0]["samplers"]]),
-              "ratio_to_ideal": against_ideal_ratios(seeds), "training_noise": training_noise(seeds),
+              "ratio_to_ideal": against_ideal_ratios(seeds), "share_of_ideal_gain": share_of_ideal_gain(seeds),
+              "training_noise": training_noise(seeds),
               "data_efficiency": {"mean_curves": mean_curves, "labels_within_1.25x_of_ideal": reach}}
     (RESULTS / "summary.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / "summary.md").write_text(report(result))

@@ -1,7 +1,9 @@
 """The ala2-h2h summary's derived numbers and its Markdown report (benchmarks/ala2_h2h.py --summary).
 
 ``against_ideal_ratios(seeds)``: per sampler, the final force RMSE over the ideal-data control's at equal
-labels, one ratio per seed, with its 95 % t-interval over seeds. ``training_noise(seeds)``: per sampler, the
+labels, one ratio per seed, with its 95 % t-interval over seeds. ``share_of_ideal_gain(seeds)``: per sampler,
+how much of the ideal-data control's gain over the no-new-labels control its labels bought, per seed (added
+after two seeds were seen; descriptive, no verdict reads it). ``training_noise(seeds)``: per sampler, the
 final model's force RMSE minus the same labels retrained with a second training seed. ``report(result)``:
 the Markdown of benchmarks/results/ala2_h2h/summary.md, every number read from the summary's JSON.
 """
@@ -19,6 +21,16 @@ def against_ideal_ratios(seeds: list) -> dict:
     """{sampler: t-interval of (final force RMSE / ideal control's final force RMSE) over seeds}."""
     return {name: t_interval([s["samplers"][name][-1][FORCE] / s["controls"]["ideal"][-1][FORCE] for s in seeds])
             for name in seeds[0]["samplers"]}
+
+
+def share_of_ideal_gain(seeds: list) -> dict:
+    """{sampler: t-interval over seeds of (no new labels − sampler) / (no new labels − ideal data)}, final force
+    RMSEs at equal labels: 1 when a sampler's labels are worth as much as the ideal data, 0 when they are worth
+    no more than continued training on the starting labels."""
+    def share(seed: dict, name: str) -> float:
+        none, ideal = (seed["controls"][c][-1][FORCE] for c in ("no_new_labels", "ideal"))
+        return (none - seed["samplers"][name][-1][FORCE]) / (none - ideal)
+    return {name: t_interval([share(s, name) for s in seeds]) for name in seeds[0]["samplers"]}
 
 
 def training_noise(seeds: list) -> dict:
@@ -48,6 +60,10 @@ def report(result: dict) -> str:
                                               if detectable else ""))
     lines += ["", f"Final force RMSE over the ideal-data control's at equal labels (the bar is {IDEAL_BAR}×):", ""]
     for name, interval in result["ratio_to_ideal"].items():
+        lines.append(f"- {name}: {interval_text(interval)}")
+    lines += ["", "Share of the ideal-data control's gain over the no-new-labels control that each sampler's labels "
+              "bought (1: worth the ideal data; 0: worth no more than continued training; descriptive):", ""]
+    for name, interval in result["share_of_ideal_gain"].items():
         lines.append(f"- {name}: {interval_text(interval)}")
     lines += ["", "Training noise (final − the same labels retrained with a second training seed; mean over seeds "
               "[95 % CI], and the mean of its size):", ""]

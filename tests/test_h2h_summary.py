@@ -47,9 +47,12 @@ def test_the_summary_compares_at_the_seed_level_and_reads_every_number_from_the_
     ideal = [record["controls"]["ideal"][-1]["force_rmse_meV_A"] + d for d in (0, 0, 4)]
     assert result["ratio_to_ideal"]["md700"]["values"] == pytest.approx(
         [f / i for f, i in zip([final, final + 3, final - 1], ideal)])
+    none = [record["controls"]["no_new_labels"][-1]["force_rmse_meV_A"]] * 3
+    assert result["share_of_ideal_gain"]["md700"]["values"] == pytest.approx(
+        [(n - f) / (n - i) for n, f, i in zip(none, [final, final + 3, final - 1], ideal)])
     noise = final - record["retrained_second_seed"]["md700"]["force_rmse_meV_A"]
     assert result["training_noise"]["md700"]["values"] == pytest.approx([noise, noise + 3, noise - 1])
     report = (tmp_path / "summary.md").read_text()
     assert report.startswith("# ala2-h2h over 3 seeds (0, 1, 2)")
-    assert f"{final + 3:.1f}" in report and "Holm" in report and "1.5×" in report
+    assert f"{final + 3:.1f}" in report and "Holm" in report and "1.5×" in report and "gain" in report
     assert (tmp_path / "efficiency.png").read_bytes()[:4] == b"\x89PNG"
