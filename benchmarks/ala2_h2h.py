@@ -123,19 +123,27 @@ def summary() -> dict:
               "data_efficiency": {"mean_curves": mean_curves, "labels_within_1.25x_of_ideal": reach}}
     (RESULTS / "summary.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / "summary.md").write_text(report(result))
-    efficiency_figure(per_seed, FIGURE)
+    efficiency_figure(per_seed, FIGURE, initial=sum(s["initial"][KEYS[0]] for s in seeds) / len(seeds))
     return result
 
 
-def efficiency_figure(per_seed: dict, path: Path) -> None:
-    """Force RMSE on the test set against new labels: every seed thin, the mean thick, controls dashed."""
+def efficiency_figure(per_seed: dict, path: Path, initial: float) -> None:
+    """Force RMSE on the test set against new labels: every seed thin, the mean thick, the ideal-data control
+    dashed; the starting model (``initial``, meV/Å) and the no-new-labels control, which gain no labels, are
+    horizontal lines (the latter at its final mean)."""
     import matplotlib  # lazy: only the summary draws
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.axhline(initial, color="0.5", ls=":", lw=1.2, label="starting model")
     for index, (arm, curves) in enumerate(per_seed.items()):
-        style = "--" if arm.startswith("control:") else "-"
         colour = f"C{index}"
+        finals = [c[-1][1] for c in curves]
+        if all(labels == 0 for c in curves for labels, _ in c):       # no labels to plot against
+            ax.axhline(sum(finals) / len(finals), color=colour, ls="-.", lw=1.5,
+                       label=f"{arm}, final ({len(curves)} seeds)")
+            continue
+        style = "--" if arm.startswith("control:") else "-"
         for points in curves:
             ax.plot(*zip(*points), style, color=colour, lw=0.6, alpha=0.35)
         mean = [(curves[0][k][0], sum(c[k][1] for c in curves) / len(curves)) for k in range(len(curves[0]))]
