@@ -134,7 +134,7 @@ def efficiency_figure(per_seed: dict, path: Path, initial: float) -> None:
     import matplotlib  # lazy: only the summary draws
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(8.6, 4.2))
     ax.axhline(initial, color="0.5", ls=":", lw=1.2, label="starting model")
     for index, (arm, curves) in enumerate(per_seed.items()):
         colour = f"C{index}"
@@ -151,7 +151,7 @@ def efficiency_figure(per_seed: dict, path: Path, initial: float) -> None:
     ax.set_xlabel("new labels (each sampler's, or the control's)")
     ax.set_ylabel("test force RMSE (meV/Å)")
     ax.set_title("ala2-h2h: force error against labels")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))     # beside the axes, off the curves
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
