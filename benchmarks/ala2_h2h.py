@@ -38,7 +38,7 @@ from skmd.studies.ala2_h2h import evenly
 from skmd.tools.machine import machine_info
 from skmd.tools.pool import process_pool
 
-from h2h_report import against_ideal_ratios, report, share_of_ideal_gain, training_noise
+from h2h_report import FORCE, against_ideal_ratios, report, share_of_ideal_gain, training_noise
 from h2h_state import restore_state, save_state
 
 HERE = Path(__file__).resolve().parent
@@ -46,7 +46,7 @@ WORK, RESULTS, STATE = (HERE / part / "ala2_h2h" for part in ("work", "results",
 IDEAL = HERE.parent / "python" / "skmd" / "data" / "ala2_h2h" / "ideal.extxyz"
 #: the primary comparisons of the protocol (each SKMD arm against each MD temperature)
 PRIMARY = [("skmd", "md300"), ("skmd", "md700"), ("skmd1.5", "md300"), ("skmd1.5", "md700")]
-KEYS = ("force_rmse_meV_A", "energy_rmse_meV_atom")
+KEYS = (FORCE, "energy_rmse_meV_atom")
 FIGURE = HERE.parent / "docs" / "figures" / "ala2_h2h_efficiency.png"
 
 
@@ -123,7 +123,7 @@ def summary() -> dict:
               "data_efficiency": {"mean_curves": mean_curves, "labels_within_1.25x_of_ideal": reach}}
     (RESULTS / "summary.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / "summary.md").write_text(report(result))
-    efficiency_figure(per_seed, FIGURE, initial=sum(s["initial"][KEYS[0]] for s in seeds) / len(seeds))
+    efficiency_figure(per_seed, FIGURE, initial=sum(s["initial"][FORCE] for s in seeds) / len(seeds))
     return result
 
 
@@ -138,9 +138,8 @@ def efficiency_figure(per_seed: dict, path: Path, initial: float) -> None:
     ax.axhline(initial, color="0.5", ls=":", lw=1.2, label="starting model")
     for index, (arm, curves) in enumerate(per_seed.items()):
         colour = f"C{index}"
-        finals = [c[-1][1] for c in curves]
         if all(labels == 0 for c in curves for labels, _ in c):       # no labels to plot against
-            ax.axhline(sum(finals) / len(finals), color=colour, ls="-.", lw=1.5,
+            ax.axhline(sum(c[-1][1] for c in curves) / len(curves), color=colour, ls="-.", lw=1.5,
                        label=f"{arm}, final ({len(curves)} seeds)")
             continue
         style = "--" if arm.startswith("control:") else "-"
