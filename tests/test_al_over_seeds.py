@@ -4,6 +4,7 @@ in more than the seed (fast), the alanine-dipeptide study's verdicts' criteria o
 without (slow)."""
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from skmd.al.config import make_config
 from skmd.al.over_seeds import compare_runs, read_runs, render_markdown
 from skmd.al.over_seeds_claims import FAILS, HOLDS, UNKNOWN, seed_test, significantly_lower
 from skmd.al.presets import read_preset
-from skmd.al.publish import publish_models
+from skmd.al.publish import portable_path, publish_models
 from skmd.al.seed_tests import seed_tests
 from skmd.studies.ala2_claims import claims
 from skmd.studies.ala2_over_seeds import ALA2
@@ -152,7 +153,7 @@ def two_seeds(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_two_real_campaigns_compared_over_seeds(two_seeds, tmp_path, capsys):
+def test_two_real_campaigns_compared_over_seeds(two_seeds, tmp_path, capsys, monkeypatch):
     runs = [json.loads((d / "results.json").read_text()) for d in two_seeds]
     result = compare_runs(two_seeds[::-1], ALA2)
     assert result["seeds"] == [0, 1] and result["n_seeds"] == 2 and list(result["samplers"]) == ["md700", "skmd"]
@@ -205,6 +206,11 @@ def test_two_real_campaigns_compared_over_seeds(two_seeds, tmp_path, capsys):
     printed = capsys.readouterr()
     assert printed.out == text and "published 4 final models" in printed.err
     manifest = json.loads((tmp_path / "models" / "manifest.json").read_text())
+    # no folder of this machine in it: each input file by its name, with its sha256
+    test_file = Path(runs[0]["config"]["test"])
+    assert manifest["config"]["test"] == test_file.name == manifest["inputs"]["test"]["path"]
+    assert manifest["inputs"]["test"]["sha256"] == hashlib.sha256(test_file.read_bytes()).hexdigest()
+    assert str(tmp_path) not in json.dumps(manifest) and "/tmp" not in json.dumps(manifest)
     assert sorted((m["seed"], m["sampler"]) for m in manifest["models"]) == [
         (0, "md700"), (0, "skmd"), (1, "md700"), (1, "skmd")]
     for model, run in ((m, runs[m["seed"]]) for m in manifest["models"]):
@@ -230,12 +236,22 @@ def test_two_real_campaigns_compared_over_seeds(two_seeds, tmp_path, capsys):
     moved[0].parent.mkdir()
     for source, target in zip(two_seeds, moved):
         source.rename(target)
+    monkeypatch.chdir(tmp_path)                       # run folders under the working folder: named relative to it
     try:
         again = publish_models(moved, tmp_path / "from-moved")
     finally:
         for source, target in zip(two_seeds, moved):
             target.rename(source)
-    assert [m["run_dir"] for m in again["models"]] == [str(moved[m["seed"]]) for m in again["models"]]
+    assert [m["run_dir"] for m in again["models"]] == [f"moved/seed{m['seed']}" for m in again["models"]]
     for before, after in zip(manifest["models"], again["models"]):      # the same numbers, from the moved files
         first, second = load_file(tmp_path / "models" / before["file"]), load_file(tmp_path / "from-moved" / after["file"])
         assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_published_paths_name_no_folder_of_this_machine(tmp_path, monkeypatch):
+    from skmd.studies.ala2_testset import SHIPPED_TESTSET
+    assert portable_path(SHIPPED_TESTSET) == "skmd/data/ala2_testset.extxyz"      # shipped with skmd
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert portable_path(Path("runs/seed0")) == portable_path(tmp_path / "runs" / "seed0") == "runs/seed0"
+    assert portable_path(Path("/elsewhere/structures.extxyz")) == "structures.extxyz"

@@ -5,7 +5,10 @@ tensors and a JSON header, no code) to ``folder/seed<S>/<sampler>.safetensors`` 
 :func:`skmd.atoms.model_files.convert_model` (the model is rebuilt, so a damaged file is refused, and stored
 as ``save_model`` stores it: float32 where that loses nothing) and writes ``folder/manifest.json``: per model its sampler, seed, the labels it was trained on, the code that made it
 (skmd version and git commits of every invocation of the run, from ``runs.json``), its tensor dtypes,
-size and sha256. ``skmd export`` turns any of them into a mace ``.model``.
+size and sha256. The manifest's ``config`` names no folder of the machine that ran it: a file shipped with skmd
+is written ``skmd/data/...``, one under the working folder relative to it, any other by its name, and ``inputs`` gives every input file's
+sha256, so that a reader can check they start from the same structures, model and test set.
+``skmd export`` turns any of them into a mace ``.model``.
 """
 from __future__ import annotations
 
@@ -21,6 +24,28 @@ from .run_dir import RunDir
 def tensor_dtypes(path: Path) -> list:
     """The dtypes of a safetensors file's tensors, read from its header."""
     return sorted({entry["dtype"] for key, entry in safetensors_header(path).items() if key != "__metadata__"})
+
+
+def portable_path(path: Path) -> str:
+    """``path`` without this machine's folders: ``skmd/...`` inside the installed package, relative to the
+    working folder under it, else the file's name alone (its sha256 in the manifest says which file it was)."""
+    path = path.resolve()
+    package = Path(__file__).resolve().parent.parent
+    for root, prefix in ((package, Path("skmd")), (Path.cwd().resolve(), Path())):
+        if path.is_relative_to(root):
+            return (prefix / path.relative_to(root)).as_posix()
+    return path.name
+
+
+def portable_config(config: dict) -> tuple[dict, dict]:
+    """The config with every value that names a file made portable (:func:`portable_path`), and
+    ``{key: {"path", "sha256"}}`` of those files."""
+    portable, inputs = dict(config), {}
+    for key, value in config.items():
+        if isinstance(value, str) and value and Path(value).is_file():
+            portable[key] = portable_path(Path(value))
+            inputs[key] = {"path": portable[key], "sha256": file_sha256(value)}
+    return portable, inputs
 
 
 def publish_models(run_dirs, folder) -> dict:
@@ -43,10 +68,11 @@ def publish_models(run_dirs, folder) -> dict:
                            "sha256": file_sha256(target), "bytes": target.stat().st_size, "dtypes": tensor_dtypes(target),
                            "new_labels": sum(m["n_labelled"] for m in sampler["iterations"]),
                            "train_labels": final["n_train"], "calibration_labels": final["n_calibration"],
-                           "test_force_rmse_meV_A": final["force_rmse_meV_A"], "run_dir": run["run_dir"],
+                           "test_force_rmse_meV_A": final["force_rmse_meV_A"], "run_dir": portable_path(Path(run["run_dir"])),
                            "skmd": sorted({r.get("skmd") or "unrecorded" for r in made_by}),
                            "commits": [r.get("commit") or "unrecorded" for r in made_by]})
+    config, inputs = portable_config({k: v for k, v in runs[0]["config"].items() if k not in MAY_DIFFER})
     manifest = {"preset": runs[0]["config"].get("preset"), "seeds": [run["config"]["seed"] for run in runs],
-                "config": {k: v for k, v in runs[0]["config"].items() if k not in MAY_DIFFER}, "models": models}
+                "config": config, "inputs": inputs, "models": models}
     write_json(folder / "manifest.json", manifest)
     return manifest
