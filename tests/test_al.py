@@ -287,6 +287,7 @@ def test_a_user_system_through_the_command_line_with_a_yaml_file(tmp_path, oracl
     assert results["oracle_calls"] == 20 + 4 and len(oracle_calls(oracle_log)) == 20 + 4 + 1
     report = (out / "report.md").read_text()
     assert "NPT at 0.0 GPa" in report and "| md | 1 |" in report and "| ubmd | 1 |" in report
+    assert "1 iteration of 2 walkers of 20 steps each" in report
     assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # lean: the safetensors models (one copy each) and what resume needs; mace's pickles and checkpoints are gone
     assert not list(out.rglob("*.model")) and not list(out.rglob("checkpoints"))

@@ -255,3 +255,11 @@ def test_published_paths_name_no_folder_of_this_machine(tmp_path, monkeypatch):
     (tmp_path / "runs").mkdir()
     assert portable_path(Path("runs/seed0")) == portable_path(tmp_path / "runs" / "seed0") == "runs/seed0"
     assert portable_path(Path("/elsewhere/structures.extxyz")) == "structures.extxyz"
+
+
+def test_the_sampling_per_iteration_is_said_with_its_moves():
+    from skmd.al.report import walks_text
+    assert walks_text({"walkers": 15, "moves": 10, "steps": 100}) == "15 walkers × 10 moves of 100 steps each"
+    assert walks_text({"walkers": 3, "steps": 5}) == "3 walkers of 5 steps each"       # a run made before moves
+    config = make_config(read_preset("ala2-h2h"), {"out": "unused"})
+    assert walks_text(config) == "15 walkers × 10 moves of 100 steps each"

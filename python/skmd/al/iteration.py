@@ -24,7 +24,7 @@ from ..tools.device import resolve_device
 from ..tools.threads import resolve_threads
 from ..tools.words import plural
 from . import learning
-from .report import crossing_sentence, errors_line
+from .report import crossing_sentence, errors_line, walks_text
 from .run_dir import RunDir, label_key
 from .samplers import Context
 from .selection import SelectionContext, checked_picks
@@ -95,8 +95,7 @@ class IterationStages:
         c, name, folder = self.config, sampler.name, self.run.iteration(sampler.name, k)
         if (folder / "candidates.extxyz").exists():
             return
-        moves = "" if c.moves == 1 else f" × {c.moves} moves"
-        self.log(f"iteration {k}/{c.iterations}: {name}: sampling {c.walkers} walkers{moves} of {c.steps} steps each")
+        self.log(f"iteration {k}/{c.iterations}: {name}: sampling {walks_text(c)}")
         spec = sampler.spec(c.walkers * c.moves, c.steps, seed=c.seed * 1000 + k)
         result = run_samplers([spec], {name: self.walker_starts(sampler, k)}, {name: sampler.factory(self.context(sampler, k))},
                               executor=self.executor, threads=resolve_threads(c.threads))[name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..tools.error_units import WORST_BASIN_KEY
+from .report import walks_text
 from .results import STAGES
 
 
@@ -99,7 +100,7 @@ def render(result: dict, study) -> str:
     c = result["config"]
     lines = [f"# Campaigns over {result['n_seeds']} seeds ({', '.join(map(str, result['seeds']))})", "",
              f"Preset {c.get('preset') or '–'}; samplers {', '.join(result['samplers'])}; {c['iterations']} "
-             f"iteration{'s' if c['iterations'] != 1 else ''} of {c['walkers']} walks × {c['steps']} steps, "
+             f"iteration{'s' if c['iterations'] != 1 else ''} of {walks_text(c)}, "
              f"{c['select']} labels each; {c['temperature_K']:g} K. "
              f"Mean over seeds [95 % t-interval over seeds, n = {result['n_seeds']}].", "",
              *iteration_table(result, study.cells), *basin_table(result)]

@@ -20,13 +20,21 @@ def errors_line(errors: dict) -> str:
     return line
 
 
+def walks_text(config) -> str:
+    """What one sampler runs per iteration, in words: "15 walkers × 10 moves of 100 steps each" (a config
+    dict or CampaignConfig; ``moves`` defaults to 1, as in runs made before it existed)."""
+    get = config.get if isinstance(config, dict) else lambda key, default=None: getattr(config, key, default)
+    moves = get("moves", 1) or 1
+    return f"{get('walkers')} walkers{'' if moves == 1 else f' × {moves} moves'} of {get('steps')} steps each"
+
+
 def report_text(results) -> str:
     """report.md: what was run, the learning curves and a table per sampler, in plain words."""
     c = results["config"]
     keys = [key for key in UNITS if key in results["initial"]]
     lines = [f"# skmd al: {Path(c['structures']).name}", "",
              f"Oracle `{c['oracle']}`; samplers {', '.join(results['samplers'])}; {c['iterations']} "
-             f"iteration{'s' if c['iterations'] != 1 else ''} of {c['walkers']} walks × {c['steps']} steps, up to "
+             f"iteration{'s' if c['iterations'] != 1 else ''} of {walks_text(c)}, up to "
              f"{c['select']} labels each (selector: {results['selector']}); "
              f"{'NPT at ' + str(c['pressure_GPa']) + ' GPa' if c['pressure_GPa'] is not None else 'NVT'}, "
              f"{c['temperature_K']:g} K; fine-tuning: {c['finetune']}. Test set: {results['test_frames']} frames. "
