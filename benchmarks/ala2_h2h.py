@@ -38,7 +38,7 @@ from skmd.studies.ala2_h2h import evenly
 from skmd.tools.machine import machine_info
 from skmd.tools.pool import process_pool
 
-from h2h_report import FORCE, against_ideal_ratios, report, share_of_ideal_gain, training_noise
+from h2h_report import FORCE, against_ideal_ratios, ideal_bar, report, seeds_needed, share_of_ideal_gain, training_noise
 from h2h_state import restore_state, save_state
 
 HERE = Path(__file__).resolve().parent
@@ -115,10 +115,12 @@ def summary() -> dict:
     final = {arm: [points[-1][1] for points in curves] for arm, curves in per_seed.items()}
     reach = {arm: labels_to_reach(points, mean_curves["control:ideal"]) for arm, points in mean_curves.items()
              if not arm.startswith("control:")}
+    primary = pairs_block(final, PRIMARY, target=15.0)
     result = {"seeds": [s["seed"] for s in seeds], "final_force_rmse_meV_A": final,
-              "primary": pairs_block(final, PRIMARY, target=15.0),
+              "primary": primary, "seeds_needed": seeds_needed(primary),
               "against_ideal": pairs_block(final, [(name, "control:ideal") for name in seeds[0]["samplers"]]),
               "ratio_to_ideal": against_ideal_ratios(seeds), "share_of_ideal_gain": share_of_ideal_gain(seeds),
+              "ideal_bar": ideal_bar(against_ideal_ratios(seeds)),
               "training_noise": training_noise(seeds),
               "data_efficiency": {"mean_curves": mean_curves, "labels_within_1.25x_of_ideal": reach}}
     (RESULTS / "summary.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")

@@ -4,7 +4,10 @@
 labels, one ratio per seed, with its 95 % t-interval over seeds. ``share_of_ideal_gain(seeds)``: per sampler,
 how much of the ideal-data control's gain over the no-new-labels control its labels bought, per seed (added
 after two seeds were seen; descriptive, no verdict reads it). ``training_noise(seeds)``: per sampler, the
-final model's force RMSE minus the same labels retrained with a second training seed. ``report(result)``:
+final model's force RMSE minus the same labels retrained with a second training seed. ``ideal_bar(ratios)``:
+the bar's reading (the best sampler, whether its mean ratio is within the bar and whether its interval is).
+``seeds_needed(primary)``: the protocol's seed count, max(5, the seeds each primary comparison needs).
+``report(result)``:
 the Markdown of benchmarks/results/ala2_h2h/summary.md, every number read from the summary's JSON.
 """
 from __future__ import annotations
@@ -15,6 +18,8 @@ from skmd.tools.stats import t_interval
 FORCE = "force_rmse_meV_A"
 #: the issue's bar: the best sampler's final force RMSE within this factor of the ideal-data model's
 IDEAL_BAR = 1.5
+#: the protocol's fewest seeds
+MIN_SEEDS = 5
 
 
 def against_ideal_ratios(seeds: list) -> dict:
@@ -31,6 +36,27 @@ def share_of_ideal_gain(seeds: list) -> dict:
         none, ideal = (seed["controls"][c][-1][FORCE] for c in ("no_new_labels", "ideal"))
         return (none - seed["samplers"][name][-1][FORCE]) / (none - ideal)
     return {name: t_interval([share(s, name) for s in seeds]) for name in seeds[0]["samplers"]}
+
+
+def ideal_bar(ratios: dict) -> dict:
+    """The bar's reading (fixed in the protocol's change log after seeds 0-1): the best sampler is the one with
+    the lowest mean ratio to the ideal-data control; it meets the bar when that mean is at most
+    :data:`IDEAL_BAR`; ``interval_below_bar`` says whether the ratio's whole 95 % interval is below it (None
+    with one seed)."""
+    best = min(ratios, key=lambda name: ratios[name]["mean"])
+    ratio = ratios[best]
+    return {"bar": IDEAL_BAR, "best": best, "ratio": ratio, "met": bool(ratio["mean"] <= IDEAL_BAR),
+            "interval_below_bar": None if ratio["high"] is None else bool(ratio["high"] < IDEAL_BAR)}
+
+
+def seeds_needed(primary: dict) -> dict:
+    """The protocol's seed count: max(:data:`MIN_SEEDS`, the seeds each primary comparison's paired t-test needs
+    to detect its target at 80 % power with Holm over the comparisons, from the seeds' own SD; 2 where the SD
+    is 0). ``n`` is None when some comparison needs more than the tools count (1000)."""
+    each = {pair: 2 if entry.get("sd_of_differences") == 0 else entry.get("seeds_to_detect_target")
+            for pair, entry in primary.items()}          # equal differences in every seed: any two seeds tell
+    known = [n for n in each.values() if n is not None]
+    return {"per_comparison": each, "n": None if len(known) < len(each) else max([MIN_SEEDS, *known])}
 
 
 def training_noise(seeds: list) -> dict:
@@ -58,9 +84,19 @@ def report(result: dict) -> str:
         detectable = entry.get("detectable_at_80pct_power")
         lines.append(f"- {entry['line']}" + (f"; these seeds detect {detectable:.0f} meV/Å at 80 % power"
                                               if detectable else ""))
+    needed = result["seeds_needed"]
+    lines += ["", f"Seeds the protocol asks for, max({MIN_SEEDS}, the seeds each comparison needs to detect "
+              f"15 meV/Å at this SD): {needed['n'] if needed['n'] is not None else 'more than 1000'} "
+              f"({', '.join(f'{pair}: {n}' for pair, n in needed['per_comparison'].items())})."]
     lines += ["", f"Final force RMSE over the ideal-data control's at equal labels (the bar is {IDEAL_BAR}×):", ""]
     for name, interval in result["ratio_to_ideal"].items():
         lines.append(f"- {name}: {interval_text(interval)}")
+    bar = result["ideal_bar"]
+    lines += ["", f"The best sampler (lowest mean ratio) is {bar['best']}: mean {bar['ratio']['mean']:.2f}, "
+              + ("within" if bar["met"] else "not within") + f" the {IDEAL_BAR}× bar"
+              + ("" if bar["interval_below_bar"] is None else
+                 "; its 95 % interval lies " + ("below the bar" if bar["interval_below_bar"] else "partly above the bar"))
+              + "."]
     lines += ["", "Share of the ideal-data control's gain over the no-new-labels control that each sampler's labels "
               "bought (1: worth the ideal data; 0: worth no more than continued training; descriptive):", ""]
     for name, interval in result["share_of_ideal_gain"].items():

@@ -56,3 +56,24 @@ def test_the_summary_compares_at_the_seed_level_and_reads_every_number_from_the_
     assert report.startswith("# ala2-h2h over 3 seeds (0, 1, 2)")
     assert f"{final + 3:.1f}" in report and "Holm" in report and "1.5×" in report and "gain" in report
     assert (tmp_path / "efficiency.png").read_bytes()[:4] == b"\x89PNG"
+    best = min(result["ratio_to_ideal"], key=lambda name: result["ratio_to_ideal"][name]["mean"])
+    bar = result["ideal_bar"]
+    assert bar["best"] == best and bar["met"] == (result["ratio_to_ideal"][best]["mean"] <= 1.5)
+    assert bar["interval_below_bar"] == (result["ratio_to_ideal"][best]["high"] < 1.5)
+    needed = result["seeds_needed"]
+    assert needed["per_comparison"] == {pair: entry.get("seeds_to_detect_target", 2)     # SD 0 (shifted copies): 2
+                                        for pair, entry in result["primary"].items()}
+    assert needed["n"] == max(5, *needed["per_comparison"].values())
+    assert f"The best sampler (lowest mean ratio) is {best}" in report and "asks for, max(5" in report
+
+
+def test_the_bar_and_the_seed_count_are_read_as_the_protocol_fixes_them():
+    from h2h_report import ideal_bar, seeds_needed
+    ratios = {"a": {"mean": 1.4, "low": 1.2, "high": 1.6}, "b": {"mean": 1.9, "low": 1.8, "high": 2.0}}
+    assert ideal_bar(ratios) == {"bar": 1.5, "best": "a", "ratio": ratios["a"], "met": True, "interval_below_bar": False}
+    assert ideal_bar({"b": ratios["b"]})["met"] is False
+    assert ideal_bar({"a": {"mean": 1.4, "low": None, "high": None}})["interval_below_bar"] is None
+    assert seeds_needed({"x": {"seeds_to_detect_target": 3}, "y": {"seeds_to_detect_target": 9}})["n"] == 9
+    assert seeds_needed({"x": {"seeds_to_detect_target": 3}})["n"] == 5
+    assert seeds_needed({"x": {"seeds_to_detect_target": None, "sd_of_differences": 40.0}})["n"] is None
+    assert seeds_needed({"x": {"sd_of_differences": 0.0}})["per_comparison"] == {"x": 2}
