@@ -11,8 +11,8 @@ with the labels behind them.
 Wilcoxon over seeds, Holm over the four primary comparisons), and the data-efficiency curve: the final
 force RMSE against labels per sampler and the labels each needs to come within 1.25x of the ideal-data
 model's error at equal labels; each sampler's final force RMSE over the ideal-data model's, the share of the
-ideal-data model's gain over no new labels that its labels bought, and the training
-noise (:mod:`h2h_report`). Writes benchmarks/results/ala2_h2h/summary.json and summary.md.
+ideal-data model's gain over no new labels that its labels bought, the training
+noise, the oracle failures, the 1.5x bar's reading and the protocol's seed count (:mod:`h2h_report`). Writes benchmarks/results/ala2_h2h/summary.json and summary.md.
 ``--seed N --save-state``: the seed's run directory into benchmarks/state/ala2_h2h/seed<N> (in git, without
 the models nothing reads again, :mod:`h2h_state`); ``--seed N`` puts it back first when the run directory is
 missing, so a seed spans sessions.
@@ -38,7 +38,8 @@ from skmd.studies.ala2_h2h import evenly
 from skmd.tools.machine import machine_info
 from skmd.tools.pool import process_pool
 
-from h2h_report import FORCE, against_ideal_ratios, ideal_bar, report, seeds_needed, share_of_ideal_gain, training_noise
+from h2h_report import (FORCE, against_ideal_ratios, ideal_bar, oracle_failures, report, seeds_needed, share_of_ideal_gain,
+                        training_noise)
 from h2h_state import restore_state, save_state
 
 HERE = Path(__file__).resolve().parent
@@ -121,7 +122,7 @@ def summary() -> dict:
               "against_ideal": pairs_block(final, [(name, "control:ideal") for name in seeds[0]["samplers"]]),
               "ratio_to_ideal": against_ideal_ratios(seeds), "share_of_ideal_gain": share_of_ideal_gain(seeds),
               "ideal_bar": ideal_bar(against_ideal_ratios(seeds)),
-              "training_noise": training_noise(seeds),
+              "training_noise": training_noise(seeds), "oracle_failures": oracle_failures(seeds),
               "data_efficiency": {"mean_curves": mean_curves, "labels_within_1.25x_of_ideal": reach}}
     (RESULTS / "summary.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / "summary.md").write_text(report(result))

@@ -6,7 +6,8 @@ how much of the ideal-data control's gain over the no-new-labels control its lab
 after two seeds were seen; descriptive, no verdict reads it). ``training_noise(seeds)``: per sampler, the
 final model's force RMSE minus the same labels retrained with a second training seed. ``ideal_bar(ratios)``:
 the bar's reading (the best sampler, whether its mean ratio is within the bar and whether its interval is).
-``seeds_needed(primary)``: the protocol's seed count, max(5, the seeds each primary comparison needs).
+``oracle_failures(seeds)``: per sampler, the selected frames the oracle failed on (each replaced by the
+selector's next pick) over the labels it kept, summed over seeds and iterations. ``seeds_needed(primary)``: the protocol's seed count, max(5, the seeds each primary comparison needs).
 ``report(result)``:
 the Markdown of benchmarks/results/ala2_h2h/summary.md, every number read from the summary's JSON.
 """
@@ -59,6 +60,17 @@ def seeds_needed(primary: dict) -> dict:
     return {"per_comparison": each, "n": None if len(known) < len(each) else max([MIN_SEEDS, *known])}
 
 
+def oracle_failures(seeds: list) -> dict:
+    """{sampler: {"failed", "labelled", "rate"}}: oracle failures (e.g. SCF) among the frames each sampler sent to
+    the oracle, over every seed and iteration; rate = failed / (failed + labelled)."""
+    out = {}
+    for name in seeds[0]["samplers"]:
+        failed = sum(row["n_failed"] for s in seeds for row in s["samplers"][name])
+        labelled = sum(row["labels"] for s in seeds for row in s["samplers"][name])
+        out[name] = {"failed": failed, "labelled": labelled, "rate": failed / (failed + labelled)}
+    return out
+
+
 def training_noise(seeds: list) -> dict:
     """{sampler: t-interval over seeds of (final force RMSE − the same labels retrained with another seed)}."""
     return {name: t_interval([s["samplers"][name][-1][FORCE] - s["retrained_second_seed"][name][FORCE]
@@ -106,6 +118,9 @@ def report(result: dict) -> str:
     for name, interval in result["training_noise"].items():
         size = sum(abs(v) for v in interval["values"]) / len(interval["values"])
         lines.append(f"- {name}: {interval_text(interval)} meV/Å; mean |difference| {size:.1f} meV/Å")
+    lines += ["", "Oracle (SCF) failures among the frames each sampler sent to GFN2-xTB, every one replaced by the "
+              "selector's next pick: " + "; ".join(f"{name} {f['failed']} of {f['failed'] + f['labelled']}"
+                                                    for name, f in result["oracle_failures"].items()) + "."]
     reach = result["data_efficiency"]["labels_within_1.25x_of_ideal"]
     most = max(points[-1][0] for points in result["data_efficiency"]["mean_curves"].values())
     lines += ["", "New labels after which the mean curve is within 1.25× of the ideal-data control at equal labels:",

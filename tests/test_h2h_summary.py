@@ -65,6 +65,10 @@ def test_the_summary_compares_at_the_seed_level_and_reads_every_number_from_the_
                                         for pair, entry in result["primary"].items()}
     assert needed["n"] == max(5, *needed["per_comparison"].values())
     assert f"The best sampler (lowest mean ratio) is {best}" in report and "asks for, max(5" in report
+    failed = sum(row["n_failed"] for row in record["samplers"]["skmd"])
+    assert result["oracle_failures"]["skmd"] == {"failed": 3 * failed, "labelled": 3 * 200,
+                                                 "rate": 3 * failed / (3 * failed + 600)}
+    assert f"skmd {3 * failed} of {3 * failed + 600}" in report
 
 
 def test_the_bar_and_the_seed_count_are_read_as_the_protocol_fixes_them():
