@@ -79,7 +79,8 @@ def run_seed(seed: int, workers: int) -> dict:
               "controls": {name: [{"labels": m["n_new_labels"], "n_train": m["n_train"], **{k: m[k] for k in KEYS}}
                                   for m in chain] for name, chain in controls.items()},
               "retrained_second_seed": {name: {k: m[k] for k in KEYS} for name, m in retrains.items()},
-              "wall_s": results["wall_s"], "machine": machine_info(), "workers": workers}
+              "wall_s": results["wall_s"], "machine": machine_info(), "workers": workers,
+              "threads_per_task": config.threads}     # the campaign's; machine_info's is this process's default
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"seed{seed}.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
