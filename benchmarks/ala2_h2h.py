@@ -12,7 +12,8 @@ Wilcoxon over seeds, Holm over the four primary comparisons), and the data-effic
 force RMSE against labels per sampler and the labels each needs to come within 1.25x of the ideal-data
 model's error at equal labels; each sampler's final force RMSE over the ideal-data model's, the share of the
 ideal-data model's gain over no new labels that its labels bought, the training
-noise, the oracle failures, the 1.5x bar's reading and the protocol's seed count (:mod:`h2h_report`). Writes benchmarks/results/ala2_h2h/summary.json and summary.md.
+noise, the oracle failures, the 1.5x bar's reading and the protocol's seed count (:mod:`h2h_report`).
+Writes benchmarks/results/ala2_h2h/summary.json and summary.md.
 ``--seed N --save-state``: the seed's run directory into benchmarks/state/ala2_h2h/seed<N> (in git, without
 the models nothing reads again, :mod:`h2h_state`); ``--seed N`` puts it back first when the run directory is
 missing, so a seed spans sessions.
@@ -117,12 +118,12 @@ def summary() -> dict:
     final = {arm: [points[-1][1] for points in curves] for arm, curves in per_seed.items()}
     reach = {arm: labels_to_reach(points, mean_curves["control:ideal"]) for arm, points in mean_curves.items()
              if not arm.startswith("control:")}
-    primary = pairs_block(final, PRIMARY, target=15.0)
+    primary, ratios = pairs_block(final, PRIMARY, target=15.0), against_ideal_ratios(seeds)
     result = {"seeds": [s["seed"] for s in seeds], "final_force_rmse_meV_A": final,
               "primary": primary, "seeds_needed": seeds_needed(primary),
               "against_ideal": pairs_block(final, [(name, "control:ideal") for name in seeds[0]["samplers"]]),
-              "ratio_to_ideal": against_ideal_ratios(seeds), "share_of_ideal_gain": share_of_ideal_gain(seeds),
-              "ideal_bar": ideal_bar(against_ideal_ratios(seeds)),
+              "ratio_to_ideal": ratios, "share_of_ideal_gain": share_of_ideal_gain(seeds),
+              "ideal_bar": ideal_bar(ratios),
               "training_noise": training_noise(seeds), "oracle_failures": oracle_failures(seeds),
               "data_efficiency": {"mean_curves": mean_curves, "labels_within_1.25x_of_ideal": reach}}
     (RESULTS / "summary.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
